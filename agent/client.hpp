@@ -1,0 +1,38 @@
+// One connected client (a mirrord session): handshake, then its requests and connections.
+#pragma once
+
+#include "agent/context.hpp"
+#include "agent/file_service.hpp"
+#include "wire/connections.hpp"
+
+#include <functional>
+#include <memory>
+
+namespace mrd::agent {
+
+class Client : public std::enable_shared_from_this<Client> {
+public:
+    Client(Context& ctx, wire::Session::Socket socket, std::string peer, std::function<void(Client*)> on_gone);
+    ~Client();
+    void start();
+    void stop();  // the agent is shutting down
+
+private:
+    void on_message(wire::Envelope&& envelope);
+    void on_closed(const Error& error);
+    void reply(uint32_t id, wire::Message message);
+    void serve_file(uint32_t id, wire::Message request);
+
+    Context& ctx_;
+    std::string peer_;
+    std::function<void(Client*)> on_gone_;
+    std::optional<wire::Session::Socket> socket_;  // until start() hands it to the session
+    std::shared_ptr<wire::Session> session_;
+    wire::ConnectionTable connections_;
+    // Owned jointly with the pool tasks that use it; the strand keeps one client's file calls in order.
+    std::shared_ptr<FileService> files_;
+    asio::strand<asio::thread_pool::executor_type> file_strand_;
+    bool greeted_ = false;
+};
+
+}  // namespace mrd::agent

@@ -1,0 +1,19 @@
+// What every client session of the agent shares.
+#pragma once
+
+#include "agent/resolver.hpp"
+#include "agent/target.hpp"
+
+#include <asio.hpp>
+
+namespace mrd::agent {
+
+struct Context {
+    asio::io_context& io;
+    asio::thread_pool& pool;  // for calls that block: files, DNS
+    const Target& target;
+    const Resolver& resolver;
+    std::string hostname;
+};
+
+}  // namespace mrd::agent

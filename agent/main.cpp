@@ -1,0 +1,86 @@
+// mirrord-agent: serves a target's files, environment, DNS and network to mirrord clients.
+#include "agent/server.hpp"
+#include "wire/log.hpp"
+
+#include <cxxopts.hpp>
+
+#include <iostream>
+
+using namespace mrd;
+
+int main(int argc, char** argv) {
+    cxxopts::Options options("mirrord-agent", "Serves a target process's context (files, env, DNS, network) to mirrord");
+    options.add_options()
+        ("listen", "where clients connect: tcp:HOST:PORT or unix:PATH (repeatable)",
+            cxxopts::value<std::vector<std::string>>()->default_value("tcp:0.0.0.0:61337"))
+        ("target-pid", "the target process; omit for targetless", cxxopts::value<int>())
+        ("idle-timeout", "exit after this many seconds without a client (0: never)",
+            cxxopts::value<int>()->default_value("60"))
+        ("log-level", "error, warn, info, debug or trace", cxxopts::value<std::string>())
+        ("version", "print the version")
+        ("h,help", "show this help");
+    cxxopts::ParseResult args;
+    try {
+        args = options.parse(argc, argv);
+        if (!args.unmatched().empty()) throw cxxopts::exceptions::exception("unexpected argument '" + args.unmatched()[0] + "'");
+    } catch (const cxxopts::exceptions::exception& e) {
+        std::cerr << "mirrord-agent: " << e.what() << "\n(see --help)\n";
+        return 2;
+    }
+    if (args.count("help")) {
+        std::cout << options.help() << std::endl;
+        return 0;
+    }
+    if (args.count("version")) {
+        std::cout << "mirrord-agent " << MIRRORD_VERSION << std::endl;
+        return 0;
+    }
+    log::set_prefix("mirrord-agent");
+    if (args.count("log-level")) {
+        log::Level level;
+        if (!log::parse_level(args["log-level"].as<std::string>(), level)) {
+            std::cerr << "mirrord-agent: unknown log level '" << args["log-level"].as<std::string>() << "'\n";
+            return 2;
+        }
+        log::set_level(level);
+    }
+    int idle = args["idle-timeout"].as<int>();
+    if (idle < 0) {
+        std::cerr << "mirrord-agent: --idle-timeout must not be negative\n";
+        return 2;
+    }
+
+    auto target = args.count("target-pid") ? agent::Target::of_pid(args["target-pid"].as<int>())
+                                           : agent::Target::targetless();
+    if (!target) {
+        std::cerr << "mirrord-agent: " << target.error().message << "\n";
+        return 1;
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+
+    asio::io_context io;
+    agent::Server server(io, std::chrono::seconds(idle));
+    for (auto& spec : args["listen"].as<std::vector<std::string>>()) {
+        if (auto st = server.listen(spec); !st) {
+            std::cerr << "mirrord-agent: " << st.error().message << "\n";
+            return 1;
+        }
+    }
+    // Listeners exist in our own namespace; everything from here on lives in the target's.
+    if (auto st = target->enter(); !st) {
+        std::cerr << "mirrord-agent: " << st.error().message << "\n";
+        return 1;
+    }
+    asio::thread_pool pool(4);  // created after entering: its threads inherit the namespaces
+    agent::Resolver resolver(target->root_fd());
+    agent::Context ctx{io, pool, *target, resolver, target->hostname()};
+    server.start(ctx);
+
+    std::string ready = "mirrord-agent ready:";
+    for (auto& a : server.addresses()) ready += " " + a;
+    std::cout << ready << std::endl;  // the line launchers wait for
+    log::info("serving ", target->describe(), " (hostname ", ctx.hostname, ")");
+    io.run();
+    pool.join();
+    return 0;
+}

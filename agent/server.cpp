@@ -1,0 +1,118 @@
+#include "agent/server.hpp"
+
+#include "wire/address.hpp"
+#include "wire/log.hpp"
+
+#include <unistd.h>
+
+namespace mrd::agent {
+
+Server::Server(asio::io_context& io, std::chrono::seconds idle_timeout)
+    : io_(io), idle_timeout_(idle_timeout), idle_timer_(io), signals_(io, SIGINT, SIGTERM) {}
+
+Status Server::listen(const std::string& spec) {
+    std::error_code ec;
+    if (spec.rfind("unix:", 0) == 0) {
+        std::string path = spec.substr(5);
+        ::unlink(path.c_str());
+        auto acceptor = std::make_unique<asio::local::stream_protocol::acceptor>(io_);
+        asio::local::stream_protocol::endpoint endpoint(path);
+        acceptor->open(endpoint.protocol(), ec);
+        if (!ec) acceptor->bind(endpoint, ec);
+        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return Error{ec.value(), "listening on " + spec + ": " + ec.message()};
+        unix_.push_back(std::move(acceptor));
+        unix_paths_.push_back(path);
+        addresses_.push_back(spec);
+        return {};
+    }
+    std::string hostport = spec.rfind("tcp:", 0) == 0 ? spec.substr(4) : spec;
+    auto colon = hostport.rfind(':');
+    if (colon == std::string::npos) return Error::msg("listen address '" + spec + "' has no port", EINVAL);
+    std::string host = hostport.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    auto address = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+    char* end = nullptr;
+    unsigned long port = std::strtoul(hostport.c_str() + colon + 1, &end, 10);
+    if (ec || *end || port > 65535) return Error::msg("invalid listen address '" + spec + "'", EINVAL);
+    auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(io_);
+    asio::ip::tcp::endpoint endpoint(address, static_cast<uint16_t>(port));
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error{ec.value(), "listening on " + spec + ": " + ec.message()};
+    auto bound = acceptor->local_endpoint(ec);
+    addresses_.push_back("tcp:" + wire::to_string(wire::from_endpoint(bound)));
+    tcp_.push_back(std::move(acceptor));
+    return {};
+}
+
+void Server::start(Context& ctx) {
+    ctx_ = &ctx;
+    for (auto& a : tcp_) accept(*a);
+    for (auto& a : unix_) accept(*a);
+    if (ctx.target.exit_fd() >= 0) {
+        target_exit_.emplace(io_, ::dup(ctx.target.exit_fd()));
+        target_exit_->async_wait(asio::posix::descriptor_base::wait_read, [this](std::error_code ec) {
+            if (!ec) shutdown("the target (" + ctx_->target.describe() + ") exited");
+        });
+    }
+    signals_.async_wait([this](std::error_code ec, int sig) {
+        if (!ec) shutdown(std::string("signal ") + ::strsignal(sig));
+    });
+    arm_idle_timer();
+}
+
+template <class Acceptor>
+void Server::accept(Acceptor& acceptor) {
+    acceptor.async_accept([this, &acceptor](std::error_code ec, typename Acceptor::protocol_type::socket socket) {
+        if (stopping_) return;
+        if (ec) {
+            log::warn("accept: ", ec.message());
+        } else {
+            std::error_code ignored;
+            std::string peer;
+            if constexpr (std::is_same_v<typename Acceptor::protocol_type, asio::ip::tcp>)
+                peer = wire::to_string(wire::from_endpoint(socket.remote_endpoint(ignored)));
+            else
+                peer = "unix client #" + std::to_string(++unix_clients_);
+            auto client = std::make_shared<Client>(*ctx_, wire::Session::Socket(std::move(socket)), peer,
+                                                   [this](Client* gone) {
+                                                       std::erase_if(clients_, [gone](auto& c) { return c.get() == gone; });
+                                                       arm_idle_timer();
+                                                   });
+            clients_.insert(client);
+            idle_timer_.cancel();
+            client->start();
+        }
+        accept(acceptor);
+    });
+}
+
+void Server::arm_idle_timer() {
+    if (!clients_.empty() || idle_timeout_.count() == 0 || stopping_) return;
+    idle_timer_.expires_after(idle_timeout_);
+    idle_timer_.async_wait([this](std::error_code ec) {
+        if (!ec && clients_.empty()) shutdown("no client for " + std::to_string(idle_timeout_.count()) + "s");
+    });
+}
+
+void Server::shutdown(const std::string& why) {
+    if (stopping_) return;
+    stopping_ = true;
+    log::info("shutting down: ", why);
+    std::error_code ignored;
+    for (auto& a : tcp_) a->close(ignored);
+    for (auto& a : unix_) a->close(ignored);
+    for (auto& path : unix_paths_) ::unlink(path.c_str());
+    idle_timer_.cancel();
+    signals_.cancel(ignored);
+    if (target_exit_) target_exit_->close(ignored);
+    auto clients = std::move(clients_);
+    for (auto& c : clients) c->stop();
+    // Let the sessions flush, then stop.
+    asio::post(io_, [this] { io_.stop(); });
+}
+
+}  // namespace mrd::agent

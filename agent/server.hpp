@@ -1,0 +1,42 @@
+// Accepts clients on TCP and unix listeners and runs until the target exits, a signal arrives, or no
+// client has been connected for the idle timeout.
+#pragma once
+
+#include "agent/client.hpp"
+
+#include <chrono>
+#include <set>
+
+namespace mrd::agent {
+
+class Server {
+public:
+    Server(asio::io_context& io, std::chrono::seconds idle_timeout);
+    // "tcp:HOST:PORT", "HOST:PORT" or "unix:PATH". Must be called before the target's namespaces are
+    // entered so the listener stays reachable from where the client is.
+    Status listen(const std::string& spec);
+    std::vector<std::string> addresses() const { return addresses_; }
+    // Starts serving; ctx must outlive the server.
+    void start(Context& ctx);
+    void shutdown(const std::string& why);
+
+private:
+    template <class Acceptor> void accept(Acceptor& acceptor);
+    void arm_idle_timer();
+
+    asio::io_context& io_;
+    Context* ctx_ = nullptr;
+    std::chrono::seconds idle_timeout_;
+    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp_;
+    std::vector<std::unique_ptr<asio::local::stream_protocol::acceptor>> unix_;
+    std::vector<std::string> unix_paths_;
+    std::vector<std::string> addresses_;
+    std::set<std::shared_ptr<Client>> clients_;
+    asio::steady_timer idle_timer_;
+    std::optional<asio::posix::stream_descriptor> target_exit_;
+    asio::signal_set signals_;
+    uint64_t unix_clients_ = 0;
+    bool stopping_ = false;
+};
+
+}  // namespace mrd::agent

@@ -1,0 +1,286 @@
+// The agent's server, in process and targetless, driven by a blocking client over a unix socket.
+#include "agent/server.hpp"
+#include "tests/tools/blocking_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+using namespace mrd;
+using namespace mrd::wire;
+using mrd::test::BlockingClient;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct AgentFixture {
+    fs::path dir = fs::temp_directory_path() / ("mrd-agent-test-" + std::to_string(::getpid()));
+    std::string address = "unix:" + (dir / "agent.sock").string();
+    asio::io_context io;
+    asio::thread_pool pool{2};
+    agent::Target target = std::move(agent::Target::targetless().value());
+    agent::Resolver resolver{target.root_fd()};
+    agent::Context ctx{io, pool, target, resolver, "test-host"};
+    agent::Server server{io, std::chrono::seconds(0)};
+    std::thread thread;
+
+    AgentFixture() {
+        fs::create_directories(dir);
+        REQUIRE(server.listen(address).ok());
+        server.start(ctx);
+        thread = std::thread([this] { io.run(); });
+    }
+    ~AgentFixture() {
+        asio::post(io, [this] { server.shutdown("test over"); });
+        thread.join();
+        pool.join();
+        fs::remove_all(dir);
+    }
+    std::unique_ptr<BlockingClient> greeted_client() {
+        auto c = std::make_unique<BlockingClient>(address);
+        auto hello = c->request(Hello{kProtocolVersion, "test"});
+        REQUIRE(std::holds_alternative<HelloOk>(hello));
+        return c;
+    }
+};
+
+template <class T>
+T expect(Message m) {
+    if (auto* e = std::get_if<ErrorReply>(&m)) FAIL("error reply: " << e->message);
+    REQUIRE(std::holds_alternative<T>(m));
+    return std::get<T>(std::move(m));
+}
+
+int error_code(const Message& m) {
+    auto* e = std::get_if<ErrorReply>(&m);
+    return e ? e->code : 0;
+}
+
+// A local TCP listener for the agent to connect to.
+struct Listener {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    uint16_t port = 0;
+    Listener() {
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+        REQUIRE(::listen(fd, 8) == 0);
+        socklen_t len = sizeof sa;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+        port = ntohs(sa.sin_port);
+    }
+    ~Listener() { ::close(fd); }
+};
+
+}  // namespace
+
+TEST_CASE("agent: handshake") {
+    AgentFixture agent;
+    SECTION("hello reports the hostname") {
+        BlockingClient c(agent.address);
+        auto ok = expect<HelloOk>(c.request(Hello{kProtocolVersion, "test"}));
+        CHECK(ok.hostname == "test-host");
+        CHECK(ok.target_pid == 0);
+    }
+    SECTION("another protocol version is refused with a message and the connection closed") {
+        BlockingClient c(agent.address);
+        auto reply = c.request(Hello{kProtocolVersion + 1, "future"});
+        REQUIRE(error_code(reply) == EPROTO);
+        CHECK_THAT(std::get<ErrorReply>(reply).message, Catch::Contains("protocol version"));
+        CHECK(c.closed_by_peer(2000));
+    }
+    SECTION("a request before hello is refused") {
+        BlockingClient c(agent.address);
+        CHECK(error_code(c.request(EnvGet{})) == EPROTO);
+    }
+    SECTION("garbage closes that client only") {
+        BlockingClient bad(agent.address);
+        const char junk[] = "\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1";
+        bad.send_raw(junk, sizeof junk - 1);
+        CHECK(bad.closed_by_peer(2000));
+        auto good = agent.greeted_client();
+        CHECK(std::holds_alternative<Pong>(good->request(Ping{})));
+    }
+    SECTION("an oversized frame closes the client") {
+        BlockingClient bad(agent.address);
+        const char header[] = "\x7f\xff\xff\xff";
+        bad.send_raw(header, 4);
+        CHECK(bad.closed_by_peer(2000));
+    }
+}
+
+TEST_CASE("agent: files") {
+    AgentFixture agent;
+    auto c = agent.greeted_client();
+    fs::path d = agent.dir / "files";
+    fs::create_directories(d);
+    { std::ofstream(d / "hello.txt") << "hello world"; }
+
+    SECTION("open, read in ranges, fstat, close") {
+        auto opened = expect<FileOpened>(c->request(FileOpen{(d / "hello.txt").string(), O_RDONLY, 0}));
+        CHECK(opened.stat.size == 11);
+        auto part = expect<FileData>(c->request(FileRead{opened.handle, 6, 100}));
+        CHECK(std::string(part.data.begin(), part.data.end()) == "world");
+        CHECK(part.eof);
+        CHECK(expect<FileStatReply>(c->request(FileFstat{opened.handle})).stat.size == 11);
+        expect<Ok>(c->request(FileClose{opened.handle}));
+        CHECK(error_code(c->request(FileRead{opened.handle, 0, 1})) == EBADF);
+    }
+    SECTION("create, write, truncate, rename, unlink") {
+        std::string path = (d / "new.txt").string();
+        auto opened = expect<FileOpened>(c->request(FileOpen{path, O_WRONLY | O_CREAT | O_EXCL, 0640}));
+        CHECK(expect<FileWritten>(c->request(FileWrite{opened.handle, 0, Bytes{'a', 'b', 'c', 'd'}})).count == 4);
+        expect<Ok>(c->request(FileClose{opened.handle}));
+        CHECK((fs::status(path).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
+        expect<Ok>(c->request(Truncate{path, 2}));
+        CHECK(fs::file_size(path) == 2);
+        std::string moved = (d / "moved.txt").string();
+        expect<Ok>(c->request(Rename{path, moved, 0}));
+        CHECK(fs::exists(moved));
+        expect<Ok>(c->request(Unlink{moved, false}));
+        CHECK_FALSE(fs::exists(moved));
+        CHECK(error_code(c->request(Unlink{moved, false})) == ENOENT);
+    }
+    SECTION("directories") {
+        std::string sub = (d / "sub").string();
+        expect<Ok>(c->request(MkDir{sub, 0755}));
+        CHECK(error_code(c->request(MkDir{sub, 0755})) == EEXIST);
+        auto dir = expect<FileOpened>(c->request(FileOpen{d.string(), O_RDONLY | O_DIRECTORY, 0}));
+        std::set<std::string> names;
+        for (;;) {
+            auto batch = expect<DirEntries>(c->request(DirRead{dir.handle, 100}));
+            for (auto& e : batch.entries) names.insert(e.name);
+            if (batch.eof) break;
+        }
+        CHECK(names == std::set<std::string>{".", "..", "hello.txt", "sub"});
+        expect<Ok>(c->request(Unlink{sub, true}));
+    }
+    SECTION("stat, lstat, readlink, access, statfs") {
+        fs::create_symlink("hello.txt", d / "link");
+        auto st = expect<FileStatReply>(c->request(FileStat{(d / "link").string(), true})).stat;
+        CHECK(S_ISREG(st.mode));
+        CHECK(st.size == 11);
+        auto lst = expect<FileStatReply>(c->request(FileStat{(d / "link").string(), false})).stat;
+        CHECK(S_ISLNK(lst.mode));
+        CHECK(expect<LinkTarget>(c->request(ReadLink{(d / "link").string()})).target == "hello.txt");
+        expect<Ok>(c->request(Access{(d / "hello.txt").string(), R_OK}));
+        CHECK(error_code(c->request(Access{(d / "nope").string(), F_OK})) == ENOENT);
+        CHECK(expect<StatFsReply>(c->request(StatFs{d.string()})).bsize > 0);
+    }
+    SECTION("relative paths are refused") {
+        CHECK(error_code(c->request(FileOpen{"relative/path", O_RDONLY, 0})) == EINVAL);
+    }
+    SECTION("a large file arrives intact in 1 MiB chunks") {
+        std::string big((3 << 20) + 123, '\0');
+        for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7919 % 251);
+        { std::ofstream(d / "big.bin", std::ios::binary) << big; }
+        auto opened = expect<FileOpened>(c->request(FileOpen{(d / "big.bin").string(), O_RDONLY, 0}));
+        std::string got;
+        for (;;) {
+            auto chunk = expect<FileData>(c->request(FileRead{opened.handle, got.size(), kMaxChunk}));
+            got.append(chunk.data.begin(), chunk.data.end());
+            if (chunk.eof) break;
+        }
+        CHECK(got == big);
+    }
+}
+
+TEST_CASE("agent: env and dns") {
+    AgentFixture agent;
+    auto c = agent.greeted_client();
+    auto env = expect<EnvReply>(c->request(EnvGet{}));
+    CHECK(env.vars.count("PATH") == 1);
+    CHECK(expect<DnsReply>(c->request(DnsLookup{"localhost", 4})).addresses == std::vector<std::string>{"127.0.0.1"});
+    CHECK(expect<DnsReply>(c->request(DnsLookup{"10.1.2.3", 0})).addresses == std::vector<std::string>{"10.1.2.3"});
+    CHECK(error_code(c->request(DnsLookup{"", 0})) == EINVAL);
+}
+
+TEST_CASE("agent: outgoing tcp respects flow control") {
+    AgentFixture agent;
+    auto c = agent.greeted_client();
+    Listener server;
+    auto connected = expect<Connected>(c->request(TcpConnect{1, {"127.0.0.1", server.port}, 2000}));
+    CHECK(connected.remote.port == server.port);
+    int peer = ::accept(server.fd, nullptr, nullptr);
+    REQUIRE(peer >= 0);
+
+    // The server sends far more than a window while the client grants nothing: the agent forwards at
+    // most one window and leaves the rest in the kernel, throttling the server.
+    std::thread writer([peer] {
+        std::vector<char> block(1 << 16, 'x');
+        for (int i = 0; i < 128; ++i)
+            if (::send(peer, block.data(), block.size(), MSG_NOSIGNAL) <= 0) break;
+        ::shutdown(peer, SHUT_WR);
+    });
+    size_t received = 0;
+    while (auto e = c->receive_for(500)) {
+        if (auto* d = std::get_if<Data>(&e->message)) received += d->bytes.size();
+    }
+    CHECK(received == kInitialWindow);
+
+    // Granting credit lets the rest through, up to the server's EOF.
+    bool eof = false;
+    while (!eof) {
+        c->send(0, WindowUpdate{1, static_cast<uint32_t>(kInitialWindow)});
+        while (auto e = c->receive_for(500)) {
+            if (auto* d = std::get_if<Data>(&e->message)) received += d->bytes.size();
+            if (std::holds_alternative<Eof>(e->message)) { eof = true; break; }
+        }
+    }
+    writer.join();
+    CHECK(received == 128u << 16);
+
+    // Data to the server, then our EOF: the server sees both.
+    std::string msg = "request";
+    c->send(0, Data{1, Bytes(msg.begin(), msg.end())});
+    c->send(0, Eof{1});
+    char buf[64];
+    std::string got;
+    for (ssize_t n; (n = ::recv(peer, buf, sizeof buf, 0)) > 0;) got.append(buf, static_cast<size_t>(n));
+    CHECK(got == msg);
+    ::close(peer);
+}
+
+TEST_CASE("agent: outgoing errors are the real ones") {
+    AgentFixture agent;
+    auto c = agent.greeted_client();
+    uint16_t closed_port;
+    { Listener l; closed_port = l.port; }
+    CHECK(error_code(c->request(TcpConnect{1, {"127.0.0.1", closed_port}, 2000})) == ECONNREFUSED);
+    Listener server;
+    expect<Connected>(c->request(TcpConnect{2, {"127.0.0.1", server.port}, 2000}));
+    CHECK(error_code(c->request(TcpConnect{2, {"127.0.0.1", server.port}, 2000})) == EEXIST);
+}
+
+TEST_CASE("agent: outgoing udp") {
+    AgentFixture agent;
+    auto c = agent.greeted_client();
+    int echo = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(echo, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    socklen_t len = sizeof sa;
+    ::getsockname(echo, reinterpret_cast<sockaddr*>(&sa), &len);
+    auto connected = expect<Connected>(c->request(UdpConnect{5, {"127.0.0.1", ntohs(sa.sin_port)}}));
+    c->send(0, Data{5, Bytes{'p', 'i', 'n', 'g'}});
+    char buf[16];
+    sockaddr_in from{};
+    socklen_t flen = sizeof from;
+    ssize_t n = ::recvfrom(echo, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+    REQUIRE(n == 4);
+    CHECK(ntohs(from.sin_port) == connected.local.port);
+    ::sendto(echo, "pong", 4, 0, reinterpret_cast<sockaddr*>(&from), flen);
+    auto reply = c->next_streamed();
+    REQUIRE(std::holds_alternative<Data>(reply));
+    CHECK(std::get<Data>(reply).bytes == Bytes{'p', 'o', 'n', 'g'});
+    ::close(echo);
+}

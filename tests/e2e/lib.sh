@@ -1,0 +1,73 @@
+# Shared helpers for the end-to-end tests. Each test sources this, calls `sandbox_up` for a private
+# sandbox pod (unique namespace names), and everything is torn down on exit, whatever happens.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${MIRRORD_BUILD:-$ROOT/build}
+MIRRORD=$BUILD/tracer/mirrord
+AGENT=$BUILD/agent/mirrord-agent
+PROBE=$BUILD/tests/agent-probe
+HELPERS=$BUILD/tests/helpers
+SANDBOX=$ROOT/scripts/sandbox-pod
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "/tmp/mrd-e2e-$TEST_NAME.XXXXXX")
+SANDBOX_NAME=""
+BACKGROUND_PIDS=()
+FAILURES=0
+
+cleanup() {
+    local rc=$?
+    for pid in "${BACKGROUND_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    [ -n "$SANDBOX_NAME" ] && "$SANDBOX" down "$SANDBOX_NAME" 2>/dev/null || true
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[$TEST_NAME] $*" >&2; }
+fail() { log "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
+pass() { log "ok: $*"; }
+
+# check DESCRIPTION EXPECTED ACTUAL: exact match
+check_eq() {
+    if [ "$2" == "$3" ]; then pass "$1"; else fail "$1: expected [$2], got [$3]"; fi
+}
+# check_contains DESCRIPTION NEEDLE HAYSTACK
+check_contains() {
+    if [[ "$3" == *"$2"* ]]; then pass "$1"; else fail "$1: [$2] not in [$3]"; fi
+}
+check_not_contains() {
+    if [[ "$3" != *"$2"* ]]; then pass "$1"; else fail "$1: [$2] unexpectedly in [$3]"; fi
+}
+
+finish() {
+    if [ "$FAILURES" -gt 0 ]; then log "$FAILURES check(s) failed"; exit 1; fi
+    log "all checks passed"
+}
+
+# sandbox_up [--big-file MB]: sets POD_PID
+sandbox_up() {
+    SANDBOX_NAME="e$$$(printf '%04x' $((RANDOM % 65536)))"
+    local out
+    out=$("$SANDBOX" up "$SANDBOX_NAME" "$@")
+    POD_PID=${out#POD_PID=}
+    log "sandbox $SANDBOX_NAME up, pod pid $POD_PID"
+}
+
+in_svc() { "$SANDBOX" in-svc "$SANDBOX_NAME" "$@"; }
+
+# start_agent [ARGS...]: an agent for the sandbox pod on a unix socket; sets AGENT_ADDR
+start_agent() {
+    AGENT_ADDR="unix:$WORK/agent.sock"
+    "$AGENT" --target-pid "$POD_PID" --listen "$AGENT_ADDR" "$@" >"$WORK/agent.out" 2>"$WORK/agent.err" &
+    AGENT_PID=$!
+    BACKGROUND_PIDS+=("$AGENT_PID")
+    for _ in $(seq 100); do
+        grep -q "ready" "$WORK/agent.out" 2>/dev/null && return 0
+        kill -0 "$AGENT_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    log "agent did not start: $(cat "$WORK/agent.err")"
+    exit 1
+}

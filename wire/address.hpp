@@ -1,0 +1,28 @@
+// Conversions between the wire's textual SocketAddress, kernel sockaddrs and Asio endpoints.
+#pragma once
+
+#include "wire/messages.hpp"
+
+#include <asio.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <optional>
+#include <string>
+
+namespace mrd::wire {
+
+std::optional<SocketAddress> from_sockaddr(const sockaddr* sa, socklen_t len);
+// Fills storage; returns the sockaddr length, or 0 when ip is not a literal address.
+socklen_t to_sockaddr(const SocketAddress& address, sockaddr_storage& storage);
+bool is_ip_literal(const std::string& text);
+
+template <class Endpoint>
+SocketAddress from_endpoint(const Endpoint& endpoint) {
+    return SocketAddress{endpoint.address().to_string(), endpoint.port()};
+}
+
+// "1.2.3.4:80", "[::1]:80"
+std::string to_string(const SocketAddress& address);
+
+}  // namespace mrd::wire

@@ -1,0 +1,70 @@
+// Multiplexed connections over a session: each connection id maps to an endpoint that relays a real
+// socket. Used identically by the agent (remote sockets) and the supervisor (interceptor sockets).
+#pragma once
+
+#include "wire/session.hpp"
+
+#include <deque>
+#include <map>
+#include <memory>
+
+namespace mrd::wire {
+
+class Endpoint {
+public:
+    virtual ~Endpoint() = default;
+    virtual void on_data(Bytes bytes) = 0;
+    virtual void on_window(uint32_t bytes) = 0;
+    virtual void on_eof() = 0;
+    virtual void on_close(int code) = 0;  // the peer is gone; release the socket
+};
+
+class ConnectionTable {
+public:
+    void add(uint64_t conn, std::shared_ptr<Endpoint> endpoint) { endpoints_[conn] = std::move(endpoint); }
+    void remove(uint64_t conn) { endpoints_.erase(conn); }
+    std::shared_ptr<Endpoint> find(uint64_t conn) const;
+    size_t size() const { return endpoints_.size(); }
+    // Delivers Data/WindowUpdate/Eof/Close to their endpoint; false for any other message.
+    bool route(Message& message);
+    // The session is gone: every endpoint is closed.
+    void close_all(int code);
+
+private:
+    std::map<uint64_t, std::shared_ptr<Endpoint>> endpoints_;
+};
+
+// Relays a TCP socket and a connection id with per-direction credit: at most kInitialWindow bytes are
+// in flight each way, so a slow reader slows the writer instead of filling memory. The socket may be
+// attached after creation (the supervisor accepts the tracee's connection after the agent connected);
+// data arriving before that is held, bounded by the window.
+class StreamBridge : public Endpoint, public std::enable_shared_from_this<StreamBridge> {
+public:
+    StreamBridge(uint64_t conn, std::weak_ptr<Outbox> outbox, ConnectionTable& table);
+    void attach(asio::ip::tcp::socket socket);
+    void on_data(Bytes bytes) override;
+    void on_window(uint32_t bytes) override;
+    void on_eof() override;
+    void on_close(int code) override;
+    uint64_t conn() const { return conn_; }
+
+private:
+    void read_more();
+    void write_more();
+    void finish_if_done();
+    void abort(int code);  // socket error: tell the peer, release everything
+    void release();
+    void send(Message message);
+
+    uint64_t conn_;
+    std::weak_ptr<Outbox> outbox_;
+    ConnectionTable& table_;
+    std::optional<asio::ip::tcp::socket> socket_;
+    std::vector<char> read_buffer_;
+    std::deque<Bytes> write_queue_;
+    uint64_t send_credit_ = kInitialWindow;
+    bool reading_ = false, writing_ = false;
+    bool sent_eof_ = false, peer_eof_ = false, released_ = false;
+};
+
+}  // namespace mrd::wire

@@ -1,0 +1,316 @@
+// Every message exchanged between the supervisor (client) and the agent.
+//
+// On the wire a message is an envelope [kind, request_id, body] where body is the struct's fields as a
+// msgpack array. Requests carry a non-zero id that the reply echoes; stream messages (Data, Eof, Close,
+// WindowUpdate, IncomingConnection) carry id 0. A failed request is answered with ErrorReply.
+#pragma once
+
+#include <msgpack.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace mrd::wire {
+
+// Bumped on any incompatible change; the agent refuses a client with another major version.
+inline constexpr uint32_t kProtocolVersion = 1;
+
+using Bytes = std::vector<char>;  // packed as msgpack bin
+
+enum class Kind : uint16_t {
+    Hello = 1, HelloOk, Ping, Pong, ErrorReply, Ok,
+    FileOpen = 20, FileOpened, FileStat, FileFstat, FileStatReply, FileRead, FileData, FileWrite,
+    FileWritten, FileClose, DirRead, DirEntries, ReadLink, LinkTarget, MkDir, Unlink, Rename, Access,
+    StatFs, StatFsReply, Truncate,
+    EnvGet = 50, EnvReply,
+    DnsLookup = 60, DnsReply,
+    TcpConnect = 70, UdpConnect, Connected, Data, WindowUpdate, Eof, Close,
+    PortSubscribe = 90, PortSubscribed, PortUnsubscribe, IncomingConnection, HttpRequest, HttpResponse,
+};
+
+struct SocketAddress {
+    std::string ip;  // textual IPv4 or IPv6
+    uint16_t port = 0;
+    bool operator==(const SocketAddress&) const = default;
+    MSGPACK_DEFINE(ip, port)
+};
+
+// ---- session ----
+struct Hello {
+    static constexpr Kind kind = Kind::Hello;
+    uint32_t protocol_version = kProtocolVersion;
+    std::string client;  // "mirrord 0.1.0 pid 1234", for the agent's logs
+    MSGPACK_DEFINE(protocol_version, client)
+};
+struct HelloOk {
+    static constexpr Kind kind = Kind::HelloOk;
+    uint32_t protocol_version = kProtocolVersion;
+    std::string agent;      // agent version
+    std::string hostname;   // the target's (UTS namespace) hostname
+    int32_t target_pid = 0; // 0 when targetless
+    MSGPACK_DEFINE(protocol_version, agent, hostname, target_pid)
+};
+struct Ping { static constexpr Kind kind = Kind::Ping; MSGPACK_DEFINE() };
+struct Pong { static constexpr Kind kind = Kind::Pong; MSGPACK_DEFINE() };
+struct ErrorReply {
+    static constexpr Kind kind = Kind::ErrorReply;
+    int32_t code = 0;  // errno as the target saw it (0: not an OS error)
+    std::string message;
+    MSGPACK_DEFINE(code, message)
+};
+struct Ok { static constexpr Kind kind = Kind::Ok; MSGPACK_DEFINE() };
+
+// ---- files: paths are absolute paths inside the target's root ----
+struct FileStatInfo {
+    uint64_t dev = 0, ino = 0;
+    uint32_t mode = 0, nlink = 0, uid = 0, gid = 0;
+    uint64_t rdev = 0;
+    int64_t size = 0, blksize = 0, blocks = 0;
+    int64_t atime_ns = 0, mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const FileStatInfo&) const = default;
+    MSGPACK_DEFINE(dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atime_ns, mtime_ns, ctime_ns)
+};
+struct FileOpen {
+    static constexpr Kind kind = Kind::FileOpen;
+    std::string path;
+    int32_t flags = 0;  // Linux O_* flags
+    uint32_t mode = 0;
+    MSGPACK_DEFINE(path, flags, mode)
+};
+struct FileOpened {
+    static constexpr Kind kind = Kind::FileOpened;
+    uint64_t handle = 0;
+    FileStatInfo stat;
+    MSGPACK_DEFINE(handle, stat)
+};
+struct FileStat {
+    static constexpr Kind kind = Kind::FileStat;
+    std::string path;
+    bool follow_symlinks = true;  // false: lstat
+    MSGPACK_DEFINE(path, follow_symlinks)
+};
+struct FileFstat { static constexpr Kind kind = Kind::FileFstat; uint64_t handle = 0; MSGPACK_DEFINE(handle) };
+struct FileStatReply { static constexpr Kind kind = Kind::FileStatReply; FileStatInfo stat; MSGPACK_DEFINE(stat) };
+struct FileRead {
+    static constexpr Kind kind = Kind::FileRead;
+    uint64_t handle = 0;
+    uint64_t offset = 0;
+    uint32_t length = 0;  // at most kMaxChunk
+    MSGPACK_DEFINE(handle, offset, length)
+};
+struct FileData {
+    static constexpr Kind kind = Kind::FileData;
+    Bytes data;
+    bool eof = false;
+    MSGPACK_DEFINE(data, eof)
+};
+struct FileWrite {
+    static constexpr Kind kind = Kind::FileWrite;
+    uint64_t handle = 0;
+    uint64_t offset = 0;
+    Bytes data;
+    MSGPACK_DEFINE(handle, offset, data)
+};
+struct FileWritten { static constexpr Kind kind = Kind::FileWritten; uint64_t count = 0; MSGPACK_DEFINE(count) };
+struct FileClose { static constexpr Kind kind = Kind::FileClose; uint64_t handle = 0; MSGPACK_DEFINE(handle) };
+struct DirEntry {
+    std::string name;
+    uint64_t ino = 0;
+    uint8_t type = 0;  // DT_* value
+    bool operator==(const DirEntry&) const = default;
+    MSGPACK_DEFINE(name, ino, type)
+};
+struct DirRead {
+    static constexpr Kind kind = Kind::DirRead;
+    uint64_t handle = 0;  // from FileOpen with O_DIRECTORY
+    uint32_t max_entries = 0;
+    MSGPACK_DEFINE(handle, max_entries)
+};
+struct DirEntries {
+    static constexpr Kind kind = Kind::DirEntries;
+    std::vector<DirEntry> entries;
+    bool eof = false;
+    MSGPACK_DEFINE(entries, eof)
+};
+struct ReadLink { static constexpr Kind kind = Kind::ReadLink; std::string path; MSGPACK_DEFINE(path) };
+struct LinkTarget { static constexpr Kind kind = Kind::LinkTarget; std::string target; MSGPACK_DEFINE(target) };
+struct MkDir {
+    static constexpr Kind kind = Kind::MkDir;
+    std::string path;
+    uint32_t mode = 0755;
+    MSGPACK_DEFINE(path, mode)
+};
+struct Unlink {
+    static constexpr Kind kind = Kind::Unlink;
+    std::string path;
+    bool directory = false;  // rmdir
+    MSGPACK_DEFINE(path, directory)
+};
+struct Rename {
+    static constexpr Kind kind = Kind::Rename;
+    std::string from, to;
+    uint32_t flags = 0;  // renameat2 RENAME_* flags
+    MSGPACK_DEFINE(from, to, flags)
+};
+struct Access {
+    static constexpr Kind kind = Kind::Access;
+    std::string path;
+    int32_t mode = 0;  // F_OK/R_OK/W_OK/X_OK
+    MSGPACK_DEFINE(path, mode)
+};
+struct Truncate {
+    static constexpr Kind kind = Kind::Truncate;
+    std::string path;
+    int64_t length = 0;
+    MSGPACK_DEFINE(path, length)
+};
+struct StatFs { static constexpr Kind kind = Kind::StatFs; std::string path; MSGPACK_DEFINE(path) };
+struct StatFsReply {
+    static constexpr Kind kind = Kind::StatFsReply;
+    int64_t type = 0, bsize = 0, blocks = 0, bfree = 0, bavail = 0, files = 0, ffree = 0, namelen = 0,
+            frsize = 0, flags = 0;
+    MSGPACK_DEFINE(type, bsize, blocks, bfree, bavail, files, ffree, namelen, frsize, flags)
+};
+
+// ---- environment ----
+struct EnvGet { static constexpr Kind kind = Kind::EnvGet; MSGPACK_DEFINE() };
+struct EnvReply {
+    static constexpr Kind kind = Kind::EnvReply;
+    std::map<std::string, std::string> vars;
+    MSGPACK_DEFINE(vars)
+};
+
+// ---- DNS, resolved in the target with its resolv.conf and hosts ----
+struct DnsLookup {
+    static constexpr Kind kind = Kind::DnsLookup;
+    std::string name;
+    uint8_t family = 0;  // 0 any, 4, 6
+    MSGPACK_DEFINE(name, family)
+};
+struct DnsReply {
+    static constexpr Kind kind = Kind::DnsReply;
+    std::vector<std::string> addresses;
+    MSGPACK_DEFINE(addresses)
+};
+
+// ---- outgoing connections; conn ids of outgoing connections are chosen by the client ----
+struct TcpConnect {
+    static constexpr Kind kind = Kind::TcpConnect;
+    uint64_t conn = 0;
+    SocketAddress remote;  // ip may also be a host name, resolved in the target
+    uint32_t timeout_ms = 0;
+    MSGPACK_DEFINE(conn, remote, timeout_ms)
+};
+struct UdpConnect {
+    static constexpr Kind kind = Kind::UdpConnect;
+    uint64_t conn = 0;
+    SocketAddress remote;
+    MSGPACK_DEFINE(conn, remote)
+};
+struct Connected {
+    static constexpr Kind kind = Kind::Connected;
+    uint64_t conn = 0;
+    SocketAddress local;   // the target-side socket's own address
+    SocketAddress remote;
+    MSGPACK_DEFINE(conn, local, remote)
+};
+// Bytes of a stream, or one datagram of a UDP flow. Counts against the receiver's window.
+struct Data {
+    static constexpr Kind kind = Kind::Data;
+    uint64_t conn = 0;
+    Bytes bytes;
+    MSGPACK_DEFINE(conn, bytes)
+};
+// The receiver consumed `bytes` more bytes: the sender may send that much more.
+struct WindowUpdate {
+    static constexpr Kind kind = Kind::WindowUpdate;
+    uint64_t conn = 0;
+    uint32_t bytes = 0;
+    MSGPACK_DEFINE(conn, bytes)
+};
+// The sender will send no more (TCP half-close, shutdown(SHUT_WR)).
+struct Eof { static constexpr Kind kind = Kind::Eof; uint64_t conn = 0; MSGPACK_DEFINE(conn) };
+// The connection is gone in both directions; code is an errno (0: orderly).
+struct Close {
+    static constexpr Kind kind = Kind::Close;
+    uint64_t conn = 0;
+    int32_t code = 0;
+    MSGPACK_DEFINE(conn, code)
+};
+
+// ---- incoming traffic; conn ids of incoming connections are chosen by the agent (kAgentConnBit) ----
+inline constexpr uint64_t kAgentConnBit = 1ull << 63;
+
+struct HttpFilter {
+    std::string kind;     // "header", "path", "method", "all_of", "any_of"; empty: no filter
+    std::string pattern;  // regex for header ("Name: value"), path or method
+    std::vector<HttpFilter> children;
+    bool operator==(const HttpFilter&) const = default;
+    MSGPACK_DEFINE(kind, pattern, children)
+};
+struct PortSubscribe {
+    static constexpr Kind kind = Kind::PortSubscribe;
+    uint16_t port = 0;
+    std::string mode;  // "mirror" or "steal"
+    HttpFilter filter;
+    MSGPACK_DEFINE(port, mode, filter)
+};
+struct PortSubscribed { static constexpr Kind kind = Kind::PortSubscribed; uint16_t port = 0; MSGPACK_DEFINE(port) };
+struct PortUnsubscribe { static constexpr Kind kind = Kind::PortUnsubscribe; uint16_t port = 0; MSGPACK_DEFINE(port) };
+struct IncomingConnection {
+    static constexpr Kind kind = Kind::IncomingConnection;
+    uint64_t conn = 0;
+    uint16_t port = 0;     // the subscribed port
+    SocketAddress remote;  // the real peer
+    SocketAddress local;   // the address it connected to in the target
+    MSGPACK_DEFINE(conn, port, remote, local)
+};
+// One HTTP request that matched a steal filter, delivered whole; answered with HttpResponse.
+struct HttpRequest {
+    static constexpr Kind kind = Kind::HttpRequest;
+    uint64_t conn = 0;      // the client connection it arrived on (agent id)
+    uint64_t request = 0;   // sequence number within that connection
+    uint16_t port = 0;
+    SocketAddress remote;
+    Bytes head;             // request line and headers, as received
+    Bytes body;             // decoded body
+    MSGPACK_DEFINE(conn, request, port, remote, head, body)
+};
+struct HttpResponse {
+    static constexpr Kind kind = Kind::HttpResponse;
+    uint64_t conn = 0;
+    uint64_t request = 0;
+    Bytes head;
+    Bytes body;
+    MSGPACK_DEFINE(conn, request, head, body)
+};
+
+using Message = std::variant<
+    Hello, HelloOk, Ping, Pong, ErrorReply, Ok,
+    FileOpen, FileOpened, FileStat, FileFstat, FileStatReply, FileRead, FileData, FileWrite, FileWritten,
+    FileClose, DirRead, DirEntries, ReadLink, LinkTarget, MkDir, Unlink, Rename, Access, StatFs,
+    StatFsReply, Truncate,
+    EnvGet, EnvReply,
+    DnsLookup, DnsReply,
+    TcpConnect, UdpConnect, Connected, Data, WindowUpdate, Eof, Close,
+    PortSubscribe, PortSubscribed, PortUnsubscribe, IncomingConnection, HttpRequest, HttpResponse>;
+
+struct Envelope {
+    uint32_t id = 0;  // request id; 0 for stream messages
+    Message message;
+};
+
+inline constexpr uint32_t kMaxChunk = 1 << 20;        // largest FileRead/Data payload
+inline constexpr uint32_t kMaxFrame = 16 << 20;       // larger frames are a protocol error
+inline constexpr uint32_t kInitialWindow = 1 << 20;   // per connection and direction
+
+const char* kind_name(Kind kind);
+inline Kind kind_of(const Message& m) {
+    return std::visit([](const auto& x) { return std::decay_t<decltype(x)>::kind; }, m);
+}
+
+}  // namespace mrd::wire

@@ -1,0 +1,99 @@
+#include "wire/session.hpp"
+
+#include "wire/log.hpp"
+
+namespace mrd::wire {
+
+std::shared_ptr<Session> Session::create(Socket socket, Handlers handlers) {
+    return std::shared_ptr<Session>(new Session(std::move(socket), std::move(handlers)));
+}
+
+Session::Session(Socket socket, Handlers handlers)
+    : socket_(std::move(socket)), handlers_(std::move(handlers)), read_buffer_(256 * 1024) {}
+
+void Session::start() { read_more(); }
+
+void Session::read_more() {
+    if (reading_ || !open_ || closing_) return;
+    if (pending_.size() + writing_.size() > kPauseReadingAbove) return;  // resumed by flush()
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](std::error_code ec, size_t n) {
+        self->reading_ = false;
+        if (!self->open_ || self->closing_) return;
+        if (ec) {
+            if (ec == asio::error::eof || ec == asio::error::connection_reset)
+                self->fail(Error{});
+            else
+                self->fail(Error{ec.value(), "session read: " + ec.message()});
+            return;
+        }
+        self->on_read(n);
+    });
+}
+
+void Session::on_read(size_t n) {
+    reader_.append(read_buffer_.data(), n);
+    auto self = shared_from_this();  // a handler may drop the last other reference
+    while (open_ && !closing_) {
+        auto frame = reader_.next();
+        if (!frame) return fail(frame.error().context("session"));
+        if (!frame->has_value()) break;
+        auto envelope = decode(**frame);
+        if (!envelope) return fail(envelope.error().context("session"));
+        if (handlers_.on_message) handlers_.on_message(std::move(envelope.value()));
+    }
+    read_more();
+}
+
+void Session::send(uint32_t id, Message message) {
+    if (!open_) return;
+    encode(Envelope{id, std::move(message)}, pending_);
+    flush();
+}
+
+void Session::flush() {
+    if (writing_active_ || !open_) return;
+    if (pending_.empty()) {
+        if (closing_) {
+            std::error_code ignored;
+            socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+            socket_.close(ignored);
+            open_ = false;
+        } else {
+            read_more();
+        }
+        return;
+    }
+    writing_.swap(pending_);
+    writing_active_ = true;
+    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](std::error_code ec, size_t) {
+        self->writing_active_ = false;
+        self->writing_.clear();
+        if (ec) {
+            if (!self->closing_) self->fail(Error{ec.value(), "session write: " + ec.message()});
+            self->open_ = false;
+            return;
+        }
+        if (self->pending_.size() < kResumeReadingBelow) self->read_more();
+        self->flush();
+    });
+}
+
+void Session::close() {
+    if (!open_ || closing_) return;
+    closing_ = true;
+    handlers_ = {};
+    flush();
+}
+
+void Session::fail(const Error& error) {
+    if (!open_) return;
+    open_ = false;
+    std::error_code ignored;
+    socket_.close(ignored);
+    auto on_closed = std::move(handlers_.on_closed);
+    handlers_ = {};
+    if (on_closed) on_closed(error);
+}
+
+}  // namespace mrd::wire

@@ -1,0 +1,60 @@
+// A framed, bidirectional message session over any stream socket (TCP, unix). Outgoing messages are
+// batched into few writes; when the peer stops reading, reading from it pauses too, so neither side
+// buffers without bound.
+#pragma once
+
+#include "wire/codec.hpp"
+
+#include <asio.hpp>
+
+#include <functional>
+#include <memory>
+
+namespace mrd::wire {
+
+// Anything messages can be sent to: a Session, or a test double.
+class Outbox {
+public:
+    virtual ~Outbox() = default;
+    virtual void send(uint32_t id, Message message) = 0;
+};
+
+class Session : public Outbox, public std::enable_shared_from_this<Session> {
+public:
+    using Socket = asio::generic::stream_protocol::socket;
+    struct Handlers {
+        std::function<void(Envelope&&)> on_message;
+        std::function<void(const Error&)> on_closed;  // once; message empty for an orderly close
+    };
+
+    static std::shared_ptr<Session> create(Socket socket, Handlers handlers);
+    void start();
+    void send(uint32_t id, Message message) override;
+    // Flushes what is queued, then closes. Handlers are not called after this.
+    void close();
+    bool is_open() const { return open_; }
+    Socket& socket() { return socket_; }
+
+private:
+    Session(Socket socket, Handlers handlers);
+    void read_more();
+    void on_read(size_t n);
+    void flush();
+    void fail(const Error& error);
+
+    static constexpr size_t kPauseReadingAbove = 32u << 20;
+    static constexpr size_t kResumeReadingBelow = 8u << 20;
+
+    Socket socket_;
+    Handlers handlers_;
+    FrameReader reader_;
+    std::vector<char> read_buffer_;
+    std::vector<char> pending_;  // encoded, not yet handed to the socket
+    std::vector<char> writing_;  // being written
+    bool reading_ = false;
+    bool writing_active_ = false;
+    bool open_ = true;
+    bool closing_ = false;
+};
+
+}  // namespace mrd::wire
