@@ -2,6 +2,7 @@
 // domains and ndots of its /etc/resolv.conf, from inside its network namespace (c-ares).
 #pragma once
 
+#include "wire/resolv_conf.hpp"
 #include "wire/result.hpp"
 
 #include <string>
@@ -10,15 +11,9 @@
 
 namespace mrd::agent {
 
-struct ResolvConf {
-    std::vector<std::string> nameservers;
-    std::vector<std::string> search;
-    int ndots = 1;
-    int timeout_s = 5;
-    int attempts = 2;
-};
+using wire::ResolvConf;
+using wire::parse_resolv_conf;
 
-ResolvConf parse_resolv_conf(std::string_view text);
 // Addresses the hosts file gives name (case-insensitive), filtered by family (0, 4 or 6).
 std::vector<std::string> hosts_lookup(std::string_view hosts, std::string_view name, int family);
 

@@ -134,7 +134,9 @@ void StreamBridge::release() {
         socket_->close(ignored);
     }
     write_queue_.clear();
-    table_.remove(conn_);  // may drop the table's reference; pending handlers hold their own
+    auto self = shared_from_this();  // the table may hold the last reference
+    table_.remove(conn_);
+    if (auto callback = std::move(on_release_)) callback();
 }
 
 }  // namespace mrd::wire

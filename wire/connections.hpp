@@ -5,6 +5,7 @@
 #include "wire/session.hpp"
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -47,12 +48,15 @@ public:
     void on_eof() override;
     void on_close(int code) override;
     uint64_t conn() const { return conn_; }
+    // Tells the peer the connection is gone (code: errno) and releases the socket.
+    void abort(int code);
+    // Called once when the bridge lets go of its connection, whichever side ended it.
+    void on_release(std::function<void()> callback) { on_release_ = std::move(callback); }
 
 private:
     void read_more();
     void write_more();
     void finish_if_done();
-    void abort(int code);  // socket error: tell the peer, release everything
     void release();
     void send(Message message);
 
@@ -65,6 +69,7 @@ private:
     uint64_t send_credit_ = kInitialWindow;
     bool reading_ = false, writing_ = false;
     bool sent_eof_ = false, peer_eof_ = false, released_ = false;
+    std::function<void()> on_release_;
 };
 
 }  // namespace mrd::wire

@@ -1,0 +1,248 @@
+#include "tracer/exec_command.hpp"
+
+#include "tracer/agent_client.hpp"
+#include "tracer/environment.hpp"
+#include "tracer/file_syscalls.hpp"
+#include "tracer/identity_syscalls.hpp"
+#include "tracer/interceptors.hpp"
+#include "tracer/local_agent.hpp"
+#include "tracer/net_syscalls.hpp"
+#include "tracer/seccomp_filter.hpp"
+#include "tracer/shadow_tree.hpp"
+#include "tracer/supervisor.hpp"
+#include "wire/log.hpp"
+#include "wire/resolv_conf.hpp"
+#include "wire/address.hpp"
+
+#include <netdb.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <cstdlib>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace mrd::tracer {
+
+using namespace mrd::wire;
+
+namespace {
+
+// command[0] as execvp would find it, with the program's PATH.
+Result<std::string> resolve_program(const std::string& name, const EnvMap& env) {
+    if (name.find('/') != std::string::npos) return name;
+    auto it = env.find("PATH");
+    std::istringstream dirs(it == env.end() ? "/usr/local/bin:/usr/bin:/bin" : it->second);
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+        struct stat st{};
+        if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+    }
+    return Error::msg(name + ": command not found", ENOENT);
+}
+
+std::vector<std::string> local_nameservers() {
+    std::ifstream in("/etc/resolv.conf");
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse_resolv_conf(text.str()).nameservers;
+}
+
+// Our nsswitch.conf with "hosts: files dns": glibc must not ask a local resolver daemon (nss-resolve,
+// mdns) behind our back when names are the target's.
+std::string nsswitch_for_remote_dns() {
+    std::ifstream in("/etc/nsswitch.conf");
+    std::string out, line;
+    bool replaced = false;
+    while (std::getline(in, line)) {
+        if (line.rfind("hosts:", 0) == 0) {
+            line = "hosts: files dns";
+            replaced = true;
+        }
+        out += line + "\n";
+    }
+    if (!replaced) out += "hosts: files dns\n";
+    return out;
+}
+
+std::vector<std::string> local_lookup(const std::string& name) {
+    std::vector<std::string> out;
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_socktype = SOCK_STREAM;
+    if (::getaddrinfo(name.c_str(), nullptr, &hints, &res) != 0) return out;
+    for (auto* ai = res; ai; ai = ai->ai_next)
+        if (auto a = from_sockaddr(ai->ai_addr, ai->ai_addrlen)) out.push_back(a->ip);
+    ::freeaddrinfo(res);
+    return out;
+}
+
+// The agent for the configured target: an address given by the user, or one started here.
+Result<std::string> agent_address(const ExecOptions& options, std::optional<LocalAgent>& local) {
+    if (!options.agent_address.empty()) return options.agent_address;
+    const std::string& target = options.config.target.path;
+    pid_t pid = 0;
+    if (target.rfind("pid/", 0) == 0) {
+        char* end = nullptr;
+        long n = std::strtol(target.c_str() + 4, &end, 10);
+        if (n <= 0 || *end) return Error::msg("target '" + target + "': expected pid/<number>", EINVAL);
+        if (::kill(static_cast<pid_t>(n), 0) != 0 && errno == ESRCH)
+            return Error::msg("target '" + target + "': no such process", ESRCH);
+        pid = static_cast<pid_t>(n);
+    } else if (target.rfind("container/", 0) == 0) {
+        auto p = container_pid(target.substr(10));
+        if (!p) return p.error().context("target '" + target + "'");
+        pid = *p;
+    } else if (!target.empty() && target != "targetless") {
+        return Error::msg("target '" + target + "' is a Kubernetes target; this build runs local targets only "
+                          "(pid/N, container/NAME, targetless) or an agent given with --agent", ENOTSUP);
+    }
+    if (pid && ::geteuid() != 0)
+        return Error::msg("entering the namespaces of pid " + std::to_string(pid) + " needs root", EPERM);
+    auto started = LocalAgent::start(pid, options.config.agent.log_level == "info" ? "warn" : options.config.agent.log_level,
+                                     std::chrono::seconds(options.config.agent.startup_timeout));
+    if (!started) return started.error().context("starting the agent");
+    local.emplace(std::move(*started));
+    return local->address();
+}
+
+}  // namespace
+
+ExitStatus exec_command(const ExecOptions& options) {
+    const Config& config = options.config;
+    for (auto& w : config.warnings) log::warn(w);
+    Supervisor::prepare_signals();
+
+    std::optional<LocalAgent> local_agent;
+    auto address = agent_address(options, local_agent);
+    if (!address) {
+        log::error(address.error().message);
+        return {1, 0};
+    }
+
+    asio::io_context io;
+    AgentClient agent(io);
+    ShadowTree shadow(agent);
+    AddressMap address_map;
+    Interceptors interceptors(io, agent, address_map);
+    OutgoingPolicy policy;
+    NetSyscalls net(agent, interceptors, address_map, policy);
+    SyscallRouter router;
+    std::string hostname;
+    std::optional<FileSyscalls> files;
+    std::optional<IdentitySyscalls> identity;
+    Supervisor supervisor(io, router);
+    if (local_agent)
+        supervisor.on_child_exit(local_agent->pid(), [&](int) {
+            local_agent->forget();
+            log::error("the agent exited; remote operations now fail");
+        });
+
+    int exit_status = 1, exit_signal = 0;
+    supervisor.on_finished([&](int status, int signal) {
+        exit_status = status;
+        exit_signal = signal;
+        agent.close();
+        io.stop();
+    });
+
+    auto fail = [&](const Error& e) {
+        log::error(e.message);
+        exit_status = e.code == ENOENT && e.message.find("command not found") != std::string::npos ? 127 : 1;
+        io.stop();
+    };
+
+    auto start = [&]() -> co::Task<void> {
+        if (auto st = co_await agent.connect(*address, std::chrono::seconds(config.agent.communication_timeout)); !st)
+            co_return fail(st.error());
+        hostname = agent.hello().hostname;
+
+        EnvMap remote_env;
+        if (config.env.enabled) {
+            auto env = reply_as<EnvReply>(co_await agent.call<EnvGet>());
+            if (!env) co_return fail(env.error().context("fetching the target's environment"));
+            remote_env = env->vars;
+        }
+        auto env = merge_environment(config.env, current_environment(), remote_env);
+        if (!env) co_return fail(env.error());
+
+        if (auto st = shadow.create(); !st) co_return fail(st.error());
+        OutgoingPolicy::Inputs inputs{config.outgoing, config.dns, {}, local_nameservers(), {}};
+        if (config.dns.enabled) {
+            auto resolv = co_await shadow.fetch("/etc/resolv.conf");
+            if (resolv) {
+                std::ifstream in(*resolv);
+                std::stringstream text;
+                text << in.rdbuf();
+                inputs.remote_nameservers = parse_resolv_conf(text.str()).nameservers;
+            }
+        }
+        policy = OutgoingPolicy(inputs);
+        for (auto& name : policy.filter_hostnames()) {
+            if (config.dns.enabled) {
+                auto found = reply_as<DnsReply>(co_await agent.call<DnsLookup>(name, uint8_t{0}));
+                if (found) inputs.resolved[name] = found->addresses;
+            } else {
+                inputs.resolved[name] = local_lookup(name);
+            }
+            if (inputs.resolved[name].empty()) log::warn("outgoing filter: cannot resolve '", name, "'");
+        }
+        policy = OutgoingPolicy(inputs);
+
+        net.install(router);
+        if (config.dns.enabled || config.hostname) {
+            files.emplace([&](const std::string& path) -> co::Task<std::optional<std::string>> {
+                bool dns_file = path == "/etc/resolv.conf" || path == "/etc/hosts";
+                if (config.dns.enabled && dns_file) {
+                    auto local = co_await shadow.fetch(path);
+                    co_return local ? *local : shadow.local_path(path);  // missing remotely: missing here
+                }
+                if (config.dns.enabled && path == "/etc/nsswitch.conf") {
+                    auto local = shadow.put(path, nsswitch_for_remote_dns());
+                    co_return local ? std::optional<std::string>(*local) : std::nullopt;
+                }
+                if (config.hostname && (path == "/etc/hostname" || path == "/proc/sys/kernel/hostname")) {
+                    auto local = shadow.put(path, hostname + "\n");
+                    co_return local ? std::optional<std::string>(*local) : std::nullopt;
+                }
+                co_return std::nullopt;
+            });
+            files->install(router);
+        }
+        if (config.hostname) {
+            identity.emplace(hostname);
+            identity->install(router);
+        }
+
+        auto filter = build_seccomp_filter(router.traced());
+        if (!filter) co_return fail(filter.error());
+        auto program = resolve_program(options.command[0], *env);
+        if (!program) co_return fail(program.error());
+        auto pid = supervisor.launch(LaunchSpec{*program, options.command, to_envp(*env)}, *filter);
+        if (!pid) co_return fail(pid.error());
+        log::info("running ", options.command[0], " (pid ", *pid, ") in the context of ", config.target.path.empty() ? "the agent's target" : config.target.path);
+    };
+    co::spawn(start());
+    io.run();
+    return {exit_status, exit_signal};
+}
+
+void exit_like(const ExitStatus& status) {
+    if (status.signal) {
+        // Die the way the program died, so the shell reports it alike (without a core file of ours).
+        rlimit no_core{0, 0};
+        ::setrlimit(RLIMIT_CORE, &no_core);
+        ::signal(status.signal, SIG_DFL);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, status.signal);
+        ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+        ::raise(status.signal);
+    }
+    std::exit(status.code);
+}
+
+}  // namespace mrd::tracer

@@ -1,0 +1,234 @@
+#include "tracer/interceptors.hpp"
+
+#include "wire/address.hpp"
+#include "wire/log.hpp"
+
+namespace mrd::tracer {
+
+using namespace mrd::wire;
+using asio::ip::tcp;
+using asio::ip::udp;
+
+std::pair<std::string, uint16_t> address_key(const SocketAddress& a) {
+    std::string ip = a.ip;
+    if (ip.rfind("::ffff:", 0) == 0 && ip.find('.') != std::string::npos) ip = ip.substr(7);
+    return {ip, a.port};
+}
+
+void AddressMap::add_peer(const SocketAddress& interceptor, const SocketAddress& remote) {
+    peers_[address_key(interceptor)] = remote;
+}
+void AddressMap::remove_peer(const SocketAddress& interceptor) { peers_.erase(address_key(interceptor)); }
+std::optional<SocketAddress> AddressMap::remote_of(const SocketAddress& interceptor) const {
+    auto it = peers_.find(address_key(interceptor));
+    if (it == peers_.end()) return std::nullopt;
+    return it->second;
+}
+void AddressMap::add_local(const SocketAddress& local, const SocketAddress& remote_local) {
+    locals_[address_key(local)] = remote_local;
+}
+void AddressMap::remove_local(const SocketAddress& local) { locals_.erase(address_key(local)); }
+std::optional<SocketAddress> AddressMap::local_of(const SocketAddress& local) const {
+    auto it = locals_.find(address_key(local));
+    if (it == locals_.end()) return std::nullopt;
+    return it->second;
+}
+
+namespace {
+
+asio::ip::address loopback(bool ipv6) {
+    return ipv6 ? asio::ip::address(asio::ip::address_v6::loopback()) : asio::ip::address(asio::ip::address_v4::loopback());
+}
+
+}  // namespace
+
+// Waits for the tracee's one connection, then hands it to the stream bridge.
+class Interceptors::PendingTcp : public std::enable_shared_from_this<PendingTcp> {
+public:
+    PendingTcp(asio::io_context& io, std::shared_ptr<StreamBridge> bridge) : acceptor(io), timer(io), bridge(std::move(bridge)) {}
+
+    void start() {
+        acceptor.async_accept([self = shared_from_this()](std::error_code ec, tcp::socket socket) {
+            self->timer.cancel();
+            std::error_code ignored;
+            self->acceptor.close(ignored);
+            if (ec) return;
+            self->bridge->attach(std::move(socket));
+            self->done();
+        });
+        // A tracee killed between our rewrite and its connect must not leak the agent connection.
+        timer.expires_after(std::chrono::seconds(60));
+        timer.async_wait([self = shared_from_this()](std::error_code ec) {
+            if (!ec) self->abort();
+        });
+    }
+    void abort() {
+        std::error_code ignored;
+        acceptor.close(ignored);
+        timer.cancel();
+        bridge->abort(ECONNABORTED);
+        done();
+    }
+
+    tcp::acceptor acceptor;
+    asio::steady_timer timer;
+    std::shared_ptr<StreamBridge> bridge;
+    std::function<void()> done;
+};
+
+Result<SocketAddress> Interceptors::expect_tcp(const Connected& connected, bool ipv6) {
+    auto bridge = std::make_shared<StreamBridge>(connected.conn, agent_.outbox(), agent_.connections());
+    auto pending = std::make_shared<PendingTcp>(io_, bridge);
+    std::error_code ec;
+    tcp::endpoint endpoint(loopback(ipv6), 0);
+    pending->acceptor.open(endpoint.protocol(), ec);
+    if (!ec) pending->acceptor.bind(endpoint, ec);
+    if (!ec) pending->acceptor.listen(1, ec);
+    tcp::endpoint bound = ec ? tcp::endpoint() : pending->acceptor.local_endpoint(ec);
+    if (ec) {
+        agent_.send(Close{connected.conn, ECONNABORTED});
+        return Error{ec.value(), "interceptor socket: " + ec.message()};
+    }
+    SocketAddress address = from_endpoint(bound);
+    agent_.connections().add(connected.conn, bridge);
+    map_.add_peer(address, connected.remote);
+    auto key = address_key(address);
+    pending_tcp_[key] = pending;
+    pending->done = [this, key] { pending_tcp_.erase(key); };
+    uint64_t conn = connected.conn;
+    bridge->on_release([this, address, conn] {
+        map_.remove_peer(address);
+        if (auto it = locals_by_conn_.find(conn); it != locals_by_conn_.end()) {
+            map_.remove_local(it->second);
+            locals_by_conn_.erase(it);
+        }
+    });
+    pending->start();
+    return address;
+}
+
+void Interceptors::cancel_tcp(const SocketAddress& interceptor) {
+    auto it = pending_tcp_.find(address_key(interceptor));
+    if (it != pending_tcp_.end()) it->second->abort();
+}
+
+void Interceptors::bind_local(const SocketAddress& local, const SocketAddress& remote_local, uint64_t conn) {
+    map_.add_local(local, remote_local);
+    locals_by_conn_[conn] = local;
+}
+
+// One loopback UDP socket per remote destination. Each tracee socket sending to it gets a flow of
+// its own through the agent, so replies find their way back to the right socket.
+class Interceptors::UdpRelay : public std::enable_shared_from_this<UdpRelay> {
+public:
+    UdpRelay(asio::io_context& io, AgentClient& agent, AddressMap& map, SocketAddress remote)
+        : socket(io), io_(io), agent_(agent), map_(map), remote_(std::move(remote)), buffer_(65536) {}
+
+    void start() { receive(); }
+    udp::socket socket;
+
+private:
+    class Flow : public Endpoint, public std::enable_shared_from_this<Flow> {
+    public:
+        Flow(std::shared_ptr<UdpRelay> relay, udp::endpoint tracee, uint64_t conn)
+            : relay_(std::move(relay)), tracee_(tracee), conn_(conn), idle_(relay_->io_) {}
+
+        void send(Bytes datagram) {
+            touch();
+            if (connected_) relay_->agent_.send(Data{conn_, std::move(datagram)});
+            else if (queue_.size() < 64) queue_.push_back(std::move(datagram));
+        }
+        void connected(const SocketAddress& remote_local) {
+            connected_ = true;
+            relay_->map_.add_local(from_endpoint(tracee_), remote_local);
+            for (auto& d : queue_) relay_->agent_.send(Data{conn_, std::move(d)});
+            queue_.clear();
+        }
+        void on_data(Bytes bytes) override {
+            touch();
+            std::error_code ignored;
+            relay_->socket.send_to(asio::buffer(bytes), tracee_, 0, ignored);  // loopback: does not block
+        }
+        void on_window(uint32_t) override {}
+        void on_eof() override {}
+        void on_close(int) override { release(false); }
+        void release(bool tell_agent) {
+            if (released_) return;
+            released_ = true;
+            idle_.cancel();
+            if (tell_agent) relay_->agent_.send(Close{conn_, 0});
+            relay_->agent_.connections().remove(conn_);
+            relay_->map_.remove_local(from_endpoint(tracee_));
+            relay_->flows_.erase(tracee_);
+        }
+
+    private:
+        void touch() {
+            idle_.expires_after(std::chrono::seconds(120));
+            idle_.async_wait([weak = weak_from_this()](std::error_code ec) {
+                if (auto self = weak.lock(); self && !ec) self->release(true);
+            });
+        }
+        std::shared_ptr<UdpRelay> relay_;
+        udp::endpoint tracee_;
+        uint64_t conn_;
+        asio::steady_timer idle_;
+        std::vector<Bytes> queue_;
+        bool connected_ = false, released_ = false;
+    };
+
+    void receive() {
+        socket.async_receive_from(asio::buffer(buffer_), sender_, [self = shared_from_this()](std::error_code ec, size_t n) {
+            if (ec == asio::error::operation_aborted) return;
+            if (!ec) self->flow_for(self->sender_)->send(Bytes(self->buffer_.begin(), self->buffer_.begin() + n));
+            self->receive();
+        });
+    }
+
+    std::shared_ptr<Flow> flow_for(const udp::endpoint& tracee) {
+        if (auto it = flows_.find(tracee); it != flows_.end()) return it->second;
+        uint64_t conn = agent_.new_connection_id();
+        auto flow = std::make_shared<Flow>(shared_from_this(), tracee, conn);
+        flows_[tracee] = flow;
+        agent_.connections().add(conn, flow);
+        co::spawn(open_flow(flow, conn));
+        return flow;
+    }
+
+    co::Task<void> open_flow(std::shared_ptr<Flow> flow, uint64_t conn) {
+        auto reply = reply_as<Connected>(co_await agent_.call<UdpConnect>(conn, remote_));
+        if (!reply) {
+            log::debug("udp to ", to_string(remote_), ": ", reply.error().message);
+            flow->release(false);
+            co_return;
+        }
+        flow->connected(reply->local);
+    }
+
+    asio::io_context& io_;
+    AgentClient& agent_;
+    AddressMap& map_;
+    SocketAddress remote_;
+    std::vector<char> buffer_;
+    udp::endpoint sender_;
+    std::map<udp::endpoint, std::shared_ptr<Flow>> flows_;
+};
+
+Result<SocketAddress> Interceptors::udp_for(const SocketAddress& remote, bool ipv6) {
+    auto key = std::make_pair(address_key(remote), ipv6);
+    if (auto it = udp_.find(key); it != udp_.end()) return from_endpoint(it->second->socket.local_endpoint());
+    auto relay = std::make_shared<UdpRelay>(io_, agent_, map_, remote);
+    std::error_code ec;
+    udp::endpoint endpoint(loopback(ipv6), 0);
+    relay->socket.open(endpoint.protocol(), ec);
+    if (!ec) relay->socket.bind(endpoint, ec);
+    if (ec) return Error{ec.value(), "udp interceptor: " + ec.message()};
+    SocketAddress address = from_endpoint(relay->socket.local_endpoint(ec));
+    map_.add_peer(address, remote);
+    map_.count_datagram_peer();
+    udp_[key] = relay;
+    relay->start();
+    return address;
+}
+
+}  // namespace mrd::tracer

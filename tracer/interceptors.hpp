@@ -1,0 +1,63 @@
+// The local end of remote connections. A tracee's connect() to a remote address is pointed at an
+// interceptor socket on loopback owned by the supervisor, which relays it over the agent session.
+// AddressMap remembers which loopback address stands for which remote one, so getpeername(),
+// getsockname() and recvfrom() can report the remote view.
+#pragma once
+
+#include "tracer/agent_client.hpp"
+
+#include <map>
+#include <memory>
+
+namespace mrd::tracer {
+
+class AddressMap {
+public:
+    // An interceptor's address stands for this remote peer.
+    void add_peer(const wire::SocketAddress& interceptor, const wire::SocketAddress& remote);
+    void remove_peer(const wire::SocketAddress& interceptor);
+    std::optional<wire::SocketAddress> remote_of(const wire::SocketAddress& interceptor) const;
+    bool is_interceptor(const wire::SocketAddress& address) const { return remote_of(address).has_value(); }
+    // A tracee socket bound at local (on loopback, talking to an interceptor) appears as remote_local.
+    void add_local(const wire::SocketAddress& local, const wire::SocketAddress& remote_local);
+    void remove_local(const wire::SocketAddress& local);
+    std::optional<wire::SocketAddress> local_of(const wire::SocketAddress& local) const;
+    // Whether any UDP interceptor exists: only then do received datagrams need their source rewritten.
+    bool any_datagram_peers() const { return datagram_peers_ > 0; }
+    void count_datagram_peer() { ++datagram_peers_; }
+
+private:
+    std::map<std::pair<std::string, uint16_t>, wire::SocketAddress> peers_, locals_;
+    size_t datagram_peers_ = 0;
+};
+
+class Interceptors {
+public:
+    Interceptors(asio::io_context& io, AgentClient& agent, AddressMap& map) : io_(io), agent_(agent), map_(map) {}
+
+    // A loopback listener for the one tracee connection that will carry conn (already connected by
+    // the agent). Returns the address to point the tracee's connect() at.
+    Result<wire::SocketAddress> expect_tcp(const wire::Connected& connected, bool ipv6);
+    // The tracee's connect() failed after all: give the agent connection up.
+    void cancel_tcp(const wire::SocketAddress& interceptor);
+    // The tracee socket at local carries conn: getsockname() should show the agent's side.
+    void bind_local(const wire::SocketAddress& local, const wire::SocketAddress& remote_local, uint64_t conn);
+
+    // The loopback socket that relays datagrams to remote.
+    Result<wire::SocketAddress> udp_for(const wire::SocketAddress& remote, bool ipv6);
+
+private:
+    class PendingTcp;
+    class UdpRelay;
+    asio::io_context& io_;
+    AgentClient& agent_;
+    AddressMap& map_;
+    std::map<std::pair<std::string, uint16_t>, std::shared_ptr<PendingTcp>> pending_tcp_;
+    std::map<std::pair<std::pair<std::string, uint16_t>, bool>, std::shared_ptr<UdpRelay>> udp_;
+    std::map<uint64_t, wire::SocketAddress> locals_by_conn_;
+};
+
+// The family-independent form used as a map key: v4-mapped IPv6 becomes IPv4.
+std::pair<std::string, uint16_t> address_key(const wire::SocketAddress& a);
+
+}  // namespace mrd::tracer

@@ -1,0 +1,107 @@
+#include "tracer/outgoing_policy.hpp"
+
+#include "wire/address.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace mrd::tracer {
+namespace {
+
+// 16 bytes; IPv4 as v4-mapped IPv6 so both families compare alike.
+std::optional<std::array<uint8_t, 16>> ip_bytes(const std::string& ip) {
+    std::array<uint8_t, 16> out{};
+    in_addr v4;
+    if (inet_pton(AF_INET, ip.c_str(), &v4) == 1) {
+        out[10] = out[11] = 0xff;
+        std::memcpy(out.data() + 12, &v4, 4);
+        return out;
+    }
+    in6_addr v6;
+    if (inet_pton(AF_INET6, ip.c_str(), &v6) == 1) {
+        std::memcpy(out.data(), &v6, 16);
+        return out;
+    }
+    return std::nullopt;
+}
+
+bool is_v4(const std::array<uint8_t, 16>& b) {
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(b.data(), prefix, 12) == 0;
+}
+
+}  // namespace
+
+bool ip_in_subnet(const std::string& ip, const std::string& subnet) {
+    auto slash = subnet.find('/');
+    auto addr = ip_bytes(ip), net = ip_bytes(subnet.substr(0, slash));
+    if (!addr || !net) return false;
+    int bits = 128;
+    if (slash != std::string::npos) {
+        bits = std::atoi(subnet.c_str() + slash + 1);
+        if (is_v4(*net)) bits += 96;
+    }
+    if (is_v4(*net) != is_v4(*addr)) return false;
+    for (int i = 0; i < bits; ++i) {
+        uint8_t mask = static_cast<uint8_t>(0x80 >> (i % 8));
+        if (((*addr)[static_cast<size_t>(i / 8)] & mask) != ((*net)[static_cast<size_t>(i / 8)] & mask)) return false;
+    }
+    return true;
+}
+
+bool is_loopback(const std::string& ip) { return ip_in_subnet(ip, "127.0.0.0/8") || ip_in_subnet(ip, "::1/128"); }
+
+bool is_unspecified_or_multicast(const std::string& ip) {
+    return ip_in_subnet(ip, "0.0.0.0/32") || ip_in_subnet(ip, "::/128") || ip_in_subnet(ip, "224.0.0.0/4") ||
+           ip_in_subnet(ip, "255.255.255.255/32") || ip_in_subnet(ip, "ff00::/8");
+}
+
+bool OutgoingPolicy::is_dns(const wire::SocketAddress& dest) const {
+    if (dest.port != 53) return false;
+    return std::any_of(in_.remote_nameservers.begin(), in_.remote_nameservers.end(),
+                       [&](const std::string& ns) { return ip_in_subnet(dest.ip, ns); });
+}
+
+bool OutgoingPolicy::matches(const AddressFilter& f, Transport transport, const wire::SocketAddress& dest) const {
+    if (f.protocol == AddressFilter::Protocol::tcp && transport != Transport::tcp) return false;
+    if (f.protocol == AddressFilter::Protocol::udp && transport != Transport::udp) return false;
+    if (f.port && f.port != dest.port) return false;
+    if (f.host.empty()) return true;
+    if (wire::is_ip_literal(f.host.substr(0, f.host.find('/')))) return ip_in_subnet(dest.ip, f.host);
+    if (f.host == "localhost" && is_loopback(dest.ip)) return true;
+    auto it = in_.resolved.find(f.host);
+    if (it == in_.resolved.end()) return false;
+    return std::any_of(it->second.begin(), it->second.end(), [&](const std::string& ip) { return ip_in_subnet(dest.ip, ip); });
+}
+
+Route OutgoingPolicy::route(Transport transport, const wire::SocketAddress& dest) const {
+    if (is_unspecified_or_multicast(dest.ip)) return Route::local;
+    if (dest.port == 53) {
+        if (is_dns(dest)) return in_.dns.enabled ? Route::remote : Route::local;
+        bool local_ns = std::any_of(in_.local_nameservers.begin(), in_.local_nameservers.end(),
+                                    [&](const std::string& ns) { return ip_in_subnet(dest.ip, ns); });
+        if (local_ns && !in_.dns.enabled) return Route::local;
+    }
+    if (transport == Transport::tcp && !in_.outgoing.tcp) return Route::local;
+    if (transport == Transport::udp && !in_.outgoing.udp) return Route::local;
+    if (in_.outgoing.ignore_localhost && is_loopback(dest.ip)) return Route::local;
+    const FilterList& filter = in_.outgoing.filter;
+    if (filter.side == FilterList::Side::none) return Route::remote;
+    bool hit = std::any_of(filter.entries.begin(), filter.entries.end(),
+                           [&](const AddressFilter& f) { return matches(f, transport, dest); });
+    if (filter.side == FilterList::Side::remote) return hit ? Route::remote : Route::local;
+    return hit ? Route::local : Route::remote;
+}
+
+std::vector<std::string> OutgoingPolicy::filter_hostnames() const {
+    std::vector<std::string> names;
+    for (auto& f : in_.outgoing.filter.entries)
+        if (!f.host.empty() && f.host != "localhost" && !wire::is_ip_literal(f.host.substr(0, f.host.find('/'))))
+            names.push_back(f.host);
+    return names;
+}
+
+}  // namespace mrd::tracer

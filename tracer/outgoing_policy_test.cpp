@@ -1,0 +1,80 @@
+#include "tracer/outgoing_policy.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace mrd::tracer;
+using mrd::wire::SocketAddress;
+
+namespace {
+
+OutgoingPolicy policy(OutgoingConfig out, DnsConfig dns = {}) {
+    return OutgoingPolicy({out, dns, {"10.96.0.10"}, {"192.168.1.1"}, {{"db.example", {"10.1.2.3"}}}});
+}
+
+FilterList filters(FilterList::Side side, std::vector<std::string> texts) {
+    FilterList list{side, {}};
+    for (auto& t : texts) list.entries.push_back(*AddressFilter::parse(t));
+    return list;
+}
+
+}  // namespace
+
+TEST_CASE("policy: subnets") {
+    CHECK(ip_in_subnet("10.1.2.3", "10.0.0.0/8"));
+    CHECK_FALSE(ip_in_subnet("11.1.2.3", "10.0.0.0/8"));
+    CHECK(ip_in_subnet("::ffff:10.1.2.3", "10.0.0.0/8"));
+    CHECK(ip_in_subnet("fd00::5", "fd00::/8"));
+    CHECK_FALSE(ip_in_subnet("fd00::5", "10.0.0.0/8"));
+    CHECK(ip_in_subnet("1.2.3.4", "1.2.3.4"));
+    CHECK(is_loopback("127.0.0.53"));
+    CHECK(is_loopback("::1"));
+    CHECK(is_unspecified_or_multicast("224.0.0.251"));
+}
+
+TEST_CASE("policy: defaults send everything remote, localhost included (as mirrord does)") {
+    auto p = policy({});
+    CHECK(p.route(Transport::tcp, {"10.0.0.1", 80}) == Route::remote);
+    CHECK(p.route(Transport::udp, {"8.8.8.8", 123}) == Route::remote);
+    CHECK(p.route(Transport::tcp, {"127.0.0.1", 5432}) == Route::remote);
+    CHECK(p.route(Transport::udp, {"255.255.255.255", 67}) == Route::local);
+}
+
+TEST_CASE("policy: tcp/udp switches and ignore_localhost") {
+    OutgoingConfig c;
+    c.udp = false;
+    c.ignore_localhost = true;
+    auto p = policy(c);
+    CHECK(p.route(Transport::udp, {"10.0.0.1", 123}) == Route::local);
+    CHECK(p.route(Transport::tcp, {"127.0.0.1", 5432}) == Route::local);
+    CHECK(p.route(Transport::tcp, {"10.0.0.1", 80}) == Route::remote);
+}
+
+TEST_CASE("policy: DNS to the target's nameserver follows feature.network.dns, not outgoing.udp") {
+    OutgoingConfig c;
+    c.udp = false;
+    CHECK(policy(c).route(Transport::udp, {"10.96.0.10", 53}) == Route::remote);
+    DnsConfig off;
+    off.enabled = false;
+    CHECK(policy({}, off).route(Transport::udp, {"10.96.0.10", 53}) == Route::local);
+    CHECK(policy({}, off).route(Transport::udp, {"192.168.1.1", 53}) == Route::local);
+}
+
+TEST_CASE("policy: remote and local filters") {
+    OutgoingConfig remote_only;
+    remote_only.filter = filters(FilterList::Side::remote, {"tcp://10.0.0.0/8:80", "db.example:5432"});
+    auto p = policy(remote_only);
+    CHECK(p.route(Transport::tcp, {"10.9.9.9", 80}) == Route::remote);
+    CHECK(p.route(Transport::udp, {"10.9.9.9", 80}) == Route::local);
+    CHECK(p.route(Transport::tcp, {"10.9.9.9", 81}) == Route::local);
+    CHECK(p.route(Transport::tcp, {"10.1.2.3", 5432}) == Route::remote);
+    CHECK(p.route(Transport::tcp, {"1.1.1.1", 443}) == Route::local);
+
+    OutgoingConfig local_only;
+    local_only.filter = filters(FilterList::Side::local, {":5432", "localhost"});
+    p = policy(local_only);
+    CHECK(p.route(Transport::tcp, {"10.1.2.3", 5432}) == Route::local);
+    CHECK(p.route(Transport::tcp, {"127.0.0.1", 9000}) == Route::local);
+    CHECK(p.route(Transport::tcp, {"10.1.2.3", 80}) == Route::remote);
+    CHECK(p.filter_hostnames().empty());
+    CHECK(policy(remote_only).filter_hostnames() == std::vector<std::string>{"db.example"});
+}

@@ -1,0 +1,375 @@
+#include "tracer/supervisor.hpp"
+
+#include "tracer/seccomp_filter.hpp"
+#include "wire/log.hpp"
+#include "wire/unique_fd.hpp"
+
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace mrd::tracer {
+namespace {
+
+const int kHandledSignals[] = {SIGCHLD, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU};
+
+sigset_t handled_set() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : kHandledSignals) sigaddset(&set, s);
+    return set;
+}
+
+bool is_stop_signal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
+
+constexpr long kPtraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE |
+                                PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC |
+                                PTRACE_O_EXITKILL;
+
+// In the child, between fork and exec: only async-signal-safe calls.
+[[noreturn]] void child_main(const LaunchSpec& spec, char* const* argv, char* const* envp, int go_fd, int err_fd,
+                             const std::vector<sock_filter>& filter) {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    char go;
+    if (::read(go_fd, &go, 1) != 1) ::_exit(127);  // the supervisor gave up on us
+    int err = install_seccomp_filter(filter);
+    if (err == 0) {
+        ::execve(spec.program.c_str(), argv, envp);
+        err = errno;
+    }
+    ssize_t unused = ::write(err_fd, &err, sizeof err);
+    (void)unused;
+    ::_exit(err == ENOENT ? 127 : 126);
+}
+
+}  // namespace
+
+Supervisor::Supervisor(asio::io_context& io, const SyscallRouter& router) : io_(io), router_(router), signals_(io) {
+    sigset_t set = handled_set();
+    signals_.assign(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+    read_signals();
+}
+
+Supervisor::~Supervisor() = default;
+
+void Supervisor::prepare_signals() {
+    sigset_t set = handled_set();
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+}
+
+Result<pid_t> Supervisor::launch(const LaunchSpec& spec, const std::vector<sock_filter>& filter) {
+    std::vector<char*> argv, envp;
+    for (auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+
+    int go[2], err[2];
+    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return Error::from_errno("pipe");
+    UniqueFd go_read(go[0]), go_write(go[1]), err_read(err[0]), err_write(err[1]);
+
+    pid_t pid = ::fork();
+    if (pid < 0) return Error::from_errno("fork");
+    if (pid == 0) child_main(spec, argv.data(), envp.data(), go_read.get(), err_write.get(), filter);
+    go_read.reset();
+    err_write.reset();
+
+    if (::ptrace(PTRACE_SEIZE, pid, nullptr, reinterpret_cast<void*>(kPtraceOptions)) != 0) {
+        Error e = Error::from_errno("cannot trace the program (ptrace)");
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        return e;
+    }
+    main_pid_ = pid;
+    auto process = std::make_shared<Process>(pid);
+    auto tracee = std::make_shared<Tracee>(pid, process, std::make_shared<AddressSpace>());
+    tracee->attached = true;
+    tracees_[pid] = tracee;
+    if (::write(go_write.get(), "g", 1) != 1) return Error::from_errno("starting the program");
+    go_write.reset();
+
+    // The child reports an exec failure through err (closed by a successful exec).
+    int child_errno = 0;
+    ssize_t n;
+    do n = ::read(err_read.get(), &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
+    if (n == sizeof child_errno) {
+        reap();  // collect the failed child
+        return Error::from_errno("cannot execute " + spec.program, child_errno);
+    }
+    return pid;
+}
+
+void Supervisor::read_signals() {
+    signals_.async_read_some(asio::buffer(signal_buffer_), [this](std::error_code ec, size_t n) {
+        if (ec) {
+            if (ec != asio::error::operation_aborted) log::error("signalfd: ", ec.message());
+            return;
+        }
+        for (size_t off = 0; off + sizeof(signalfd_siginfo) <= n; off += sizeof(signalfd_siginfo)) {
+            signalfd_siginfo info;
+            std::memcpy(&info, signal_buffer_.data() + off, sizeof info);
+            on_signal(static_cast<int>(info.ssi_signo), info.ssi_code);
+        }
+        read_signals();
+    });
+}
+
+void Supervisor::on_signal(int signo, int code) {
+    switch (signo) {
+        case SIGCHLD:
+            reap();
+            return;
+        case SIGINT: case SIGQUIT: case SIGHUP:
+            // From the terminal (si_code > 0) the program got it too, being in our process group.
+            if (code <= 0) forward_signal(signo);
+            return;
+        case SIGTERM:
+            forward_signal(signo);
+            return;
+        default:
+            // Job control: the program gets these from the terminal itself; when it stops, so do we.
+            return;
+    }
+}
+
+void Supervisor::forward_signal(int signo) {
+    if (main_pid_ && tracees_.count(main_pid_)) {
+        ::kill(main_pid_, signo);
+        return;
+    }
+    for (auto& [tid, t] : tracees_)
+        if (t->process->pid == tid) ::kill(tid, signo);
+}
+
+void Supervisor::reap() {
+    for (;;) {
+        int status = 0;
+        pid_t tid = ::waitpid(-1, &status, __WALL | WNOHANG);
+        if (tid <= 0) break;
+        on_status(tid, status);
+    }
+    maybe_finish();
+}
+
+void Supervisor::on_status(pid_t tid, int status) {
+    auto it = tracees_.find(tid);
+    if (it == tracees_.end()) {
+        if (auto child = child_exits_.find(tid); child != child_exits_.end() && (WIFEXITED(status) || WIFSIGNALED(status))) {
+            auto callback = std::move(child->second);
+            child_exits_.erase(child);
+            callback(status);
+        } else if (WIFSTOPPED(status)) {
+            early_stops_[tid] = status;  // a new child, before its parent's clone event
+        }
+        return;
+    }
+    std::shared_ptr<Tracee> t = it->second;
+    Stop stop = Stop::classify(status);
+    if (stop.is_exit()) return on_exited(t, stop);
+    if (t->deliver(stop)) return;
+
+    switch (stop.kind) {
+        case Stop::Kind::seccomp:
+            co::spawn(handle_seccomp(t));
+            return;
+        case Stop::Kind::event: {
+            unsigned long msg = 0;
+            ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &msg);
+            if (stop.event == PTRACE_EVENT_CLONE || stop.event == PTRACE_EVENT_FORK || stop.event == PTRACE_EVENT_VFORK) {
+                on_new_child(t, static_cast<pid_t>(msg));
+                t->resume(PTRACE_CONT);
+            } else if (stop.event == PTRACE_EVENT_EXEC) {
+                if (static_cast<pid_t>(msg) != tid) {
+                    // A non-leader thread exec'd: it now has the leader's tid; the old objects are gone.
+                    if (auto former = tracees_.find(static_cast<pid_t>(msg)); former != tracees_.end()) {
+                        former->second->alive = false;
+                        tracees_.erase(former);
+                    }
+                    t->alive = false;
+                    auto fresh = std::make_shared<Tracee>(tid, t->process, t->mm);
+                    fresh->attached = true;
+                    tracees_[tid] = fresh;
+                    t = fresh;
+                }
+                co::spawn(handle_exec(t));
+            } else {
+                t->resume(PTRACE_CONT);
+            }
+            return;
+        }
+        case Stop::Kind::group_stop:
+            return on_group_stop(t, stop);
+        case Stop::Kind::syscall:
+            t->resume(PTRACE_CONT);  // a syscall stop nobody asked for
+            return;
+        case Stop::Kind::signal:
+            t->resume(PTRACE_CONT, stop.signal);  // deliver it
+            return;
+        case Stop::Kind::exited:
+            return;
+    }
+}
+
+void Supervisor::on_group_stop(const std::shared_ptr<Tracee>& t, const Stop& stop) {
+    if (!t->attached) {  // the initial stop of an auto-attached child
+        t->attached = true;
+        t->resume(PTRACE_CONT);
+        return;
+    }
+    if (!is_stop_signal(stop.signal)) {  // woken from a group stop by SIGCONT
+        t->resume(PTRACE_CONT);
+        return;
+    }
+    // A real group stop: keep it stopped until SIGCONT, without blocking us (PTRACE_LISTEN).
+    t->resume(PTRACE_LISTEN);
+    if (t->tid == main_pid_) {
+        // Stop ourselves too, so the shell sees its job stopped; `fg` continues us both.
+        ::kill(::getpid(), SIGSTOP);
+    }
+}
+
+void Supervisor::on_exited(const std::shared_ptr<Tracee>& t, const Stop& stop) {
+    t->alive = false;
+    tracees_.erase(t->tid);
+    if (t->tid == main_pid_) {
+        if (WIFEXITED(stop.status)) {
+            main_status_ = WEXITSTATUS(stop.status);
+        } else {
+            main_signal_ = WTERMSIG(stop.status);
+            main_status_ = 128 + main_signal_;
+        }
+    }
+    t->deliver(stop);
+}
+
+void Supervisor::on_new_child(const std::shared_ptr<Tracee>& parent, pid_t child) {
+    // The parent is stopped inside clone/fork/vfork: its registers say what is shared.
+    user_regs_struct regs{};
+    uint64_t flags = 0;
+    if (::ptrace(PTRACE_GETREGS, parent->tid, nullptr, &regs) == 0) {
+        if (regs.orig_rax == SYS_clone) flags = regs.rdi;
+        else if (regs.orig_rax == SYS_clone3) {
+            errno = 0;
+            long word = ::ptrace(PTRACE_PEEKDATA, parent->tid, regs.rdi, nullptr);
+            if (errno == 0) flags = static_cast<uint64_t>(word);
+        } else if (regs.orig_rax == SYS_vfork) flags = CLONE_VM | CLONE_VFORK;
+    }
+    bool thread = flags & CLONE_THREAD;
+    bool shared_vm = flags & CLONE_VM;
+    auto process = thread ? parent->process : std::make_shared<Process>(child);
+    // A forked child inherits the scratch mapping at the same address.
+    auto mm = shared_vm ? parent->mm : std::make_shared<AddressSpace>(parent->mm->scratch());
+    if (parent->process->compat) process->compat = true;
+    auto tracee = std::make_shared<Tracee>(child, process, mm);
+    tracees_[child] = tracee;
+    if (auto early = early_stops_.find(child); early != early_stops_.end()) {
+        int status = early->second;
+        early_stops_.erase(early);
+        on_status(child, status);
+    }
+}
+
+co::Task<void> Supervisor::handle_seccomp(std::shared_ptr<Tracee> t) {
+    __ptrace_syscall_info info{};
+    if (::ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, sizeof info, &info) <= 0 || info.op != PTRACE_SYSCALL_INFO_SECCOMP) {
+        t->resume(PTRACE_CONT);
+        co_return;
+    }
+    if (info.arch != AUDIT_ARCH_X86_64 || t->process->compat) {
+        if (!t->process->compat_warned) {
+            t->process->compat_warned = true;
+            log::warn("pid ", t->process->pid, " makes 32-bit syscalls; those are not redirected to the target");
+        }
+        t->resume(PTRACE_CONT);
+        co_return;
+    }
+    const SyscallRouter::Handler* handler = router_.find(static_cast<long>(info.seccomp.nr));
+    if (!handler) {
+        t->resume(PTRACE_CONT);
+        co_return;
+    }
+    std::array<uint64_t, 6> args;
+    for (size_t i = 0; i < 6; ++i) args[i] = info.seccomp.args[i];
+    Syscall call(t, static_cast<long>(info.seccomp.nr), args);
+    try {
+        co_await (*handler)(call);
+    } catch (const std::exception& e) {
+        log::error("handling syscall ", info.seccomp.nr, " of ", t->tid, ": ", e.what());
+    }
+    call.finish();
+}
+
+co::Task<void> Supervisor::handle_exec(std::shared_ptr<Tracee> t) {
+    // A new program: a fresh address space, which needs its scratch mapping before any handler runs.
+    t->mm = std::make_shared<AddressSpace>();
+    for (auto& [tid, other] : tracees_)
+        if (other->process == t->process) other->mm = t->mm;
+    user_regs_struct regs{};
+    if (::ptrace(PTRACE_GETREGS, t->tid, nullptr, &regs) == 0) t->process->compat = regs.cs == 0x23;
+    if (t->process->compat) {
+        log::warn("pid ", t->process->pid, " runs a 32-bit program; its syscalls are not redirected to the target");
+        t->process->compat_warned = true;
+    } else {
+        auto scratch = co_await inject_scratch(*t);
+        if (scratch) t->mm->set_scratch(*scratch);
+        else log::warn("pid ", t->tid, ": no scratch memory (", scratch.error().message, "); some syscalls stay local");
+    }
+    t->resume(PTRACE_CONT);
+}
+
+co::Task<Result<uint64_t>> Supervisor::inject_scratch(Tracee& t) {
+    // Execute mmap in the tracee: a syscall instruction is planted at the current instruction pointer,
+    // run with mmap's arguments, and everything is put back. We are at the exec event, inside
+    // execve: first let execve return (its syscall-exit stop), so it does not overwrite rax.
+    Stop exec_exit = co_await t.resume_and_wait(PTRACE_SYSCALL);
+    if (exec_exit.kind != Stop::Kind::syscall) co_return Error::msg("the process died during set-up", ESRCH);
+    user_regs_struct saved{};
+    if (::ptrace(PTRACE_GETREGS, t.tid, nullptr, &saved) != 0) co_return Error::from_errno("GETREGS");
+    errno = 0;
+    long code = ::ptrace(PTRACE_PEEKTEXT, t.tid, saved.rip, nullptr);
+    if (errno) co_return Error::from_errno("PEEKTEXT");
+    long patched = (code & ~0xffffL) | 0x050f;  // "syscall"
+    if (::ptrace(PTRACE_POKETEXT, t.tid, saved.rip, patched) != 0) co_return Error::from_errno("POKETEXT");
+    user_regs_struct regs = saved;
+    regs.rax = SYS_mmap;
+    regs.rdi = 0;
+    regs.rsi = AddressSpace::kSize;
+    regs.rdx = PROT_READ | PROT_WRITE;
+    regs.r10 = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    regs.r8 = static_cast<uint64_t>(-1);
+    regs.r9 = 0;
+    ::ptrace(PTRACE_SETREGS, t.tid, nullptr, &regs);
+    Stop stop = co_await t.resume_and_wait(PTRACE_SYSCALL);  // syscall entry
+    if (stop.kind == Stop::Kind::syscall) stop = co_await t.resume_and_wait(PTRACE_SYSCALL);  // exit
+    if (stop.kind != Stop::Kind::syscall) co_return Error::msg("the process died during set-up", ESRCH);
+    user_regs_struct after{};
+    ::ptrace(PTRACE_GETREGS, t.tid, nullptr, &after);
+    ::ptrace(PTRACE_POKETEXT, t.tid, saved.rip, code);
+    ::ptrace(PTRACE_SETREGS, t.tid, nullptr, &saved);
+    auto result = static_cast<long>(after.rax);
+    if (result < 0 && result > -4096) co_return Error::from_errno("mmap in the tracee", static_cast<int>(-result));
+    co_return static_cast<uint64_t>(result);
+}
+
+void Supervisor::maybe_finish() {
+    if (finished_ || !tracees_.empty() || main_pid_ == 0) return;
+    finished_ = true;
+    if (on_finished_) on_finished_(main_status_, main_signal_);
+}
+
+}  // namespace mrd::tracer

@@ -1,0 +1,72 @@
+#include "tracer/tracee_socket.hpp"
+
+#include "tracer/tracee_memory.hpp"
+#include "wire/address.hpp"
+#include "wire/unique_fd.hpp"
+
+#include <netinet/in.h>
+#include <sys/syscall.h>
+
+#include <cstring>
+
+namespace mrd::tracer {
+
+using wire::SocketAddress;
+
+namespace {
+
+std::optional<SocketAddress> normalized(const sockaddr* sa, socklen_t len) {
+    auto a = wire::from_sockaddr(sa, len);
+    if (a && a->ip.rfind("::ffff:", 0) == 0 && a->ip.find('.') != std::string::npos) a->ip = a->ip.substr(7);
+    return a;
+}
+
+}  // namespace
+
+std::optional<SocketInfo> inspect_socket(Process& process, int fd) {
+    int pidfd = process.pidfd();
+    if (pidfd < 0 || fd < 0) return std::nullopt;
+    UniqueFd dup(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0)));
+    if (!dup) return std::nullopt;
+    SocketInfo info;
+    socklen_t len = sizeof(int);
+    if (::getsockopt(dup.get(), SOL_SOCKET, SO_DOMAIN, &info.domain, &len) != 0) return std::nullopt;
+    len = sizeof(int);
+    ::getsockopt(dup.get(), SOL_SOCKET, SO_TYPE, &info.type, &len);
+    len = sizeof(int);
+    ::getsockopt(dup.get(), SOL_SOCKET, SO_PROTOCOL, &info.protocol, &len);
+    sockaddr_storage ss{};
+    len = sizeof ss;
+    if (::getsockname(dup.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.local = normalized(reinterpret_cast<sockaddr*>(&ss), len);
+    len = sizeof ss;
+    if (::getpeername(dup.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.peer = normalized(reinterpret_cast<sockaddr*>(&ss), len);
+    return info;
+}
+
+std::optional<TraceeAddress> read_sockaddr(pid_t tid, uint64_t addr, uint64_t len) {
+    if (addr == 0 || len < sizeof(sa_family_t) || len > sizeof(sockaddr_storage)) return std::nullopt;
+    sockaddr_storage ss{};
+    if (!read_memory(tid, addr, &ss, len)) return std::nullopt;
+    auto a = normalized(reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len));
+    if (!a) return std::nullopt;
+    return TraceeAddress{*a, ss.ss_family};
+}
+
+std::vector<char> make_sockaddr(const SocketAddress& address, int family) {
+    SocketAddress a = address;
+    if (family == AF_INET6 && a.ip.find(':') == std::string::npos) a.ip = "::ffff:" + a.ip;
+    sockaddr_storage ss;
+    socklen_t len = wire::to_sockaddr(a, ss);
+    const char* p = reinterpret_cast<const char*>(&ss);
+    return std::vector<char>(p, p + len);
+}
+
+Status write_sockaddr_result(pid_t tid, uint64_t addr, uint64_t len_addr, uint32_t capacity, const std::vector<char>& sockaddr) {
+    size_t n = std::min<size_t>(capacity, sockaddr.size());
+    if (n > 0)
+        if (auto st = write_memory(tid, addr, sockaddr.data(), n); !st) return st;
+    auto full = static_cast<socklen_t>(sockaddr.size());
+    return write_memory(tid, len_addr, &full, sizeof full);
+}
+
+}  // namespace mrd::tracer

@@ -1,0 +1,39 @@
+// What a tracee's file descriptor is, seen through a duplicate taken with pidfd_getfd(), and the
+// conversions between sockaddrs in tracee memory and wire addresses.
+#pragma once
+
+#include "tracer/tracee.hpp"
+#include "wire/messages.hpp"
+#include "wire/result.hpp"
+
+#include <sys/socket.h>
+
+#include <optional>
+#include <vector>
+
+namespace mrd::tracer {
+
+struct SocketInfo {
+    int domain = 0;    // AF_INET, AF_INET6, ...
+    int type = 0;      // SOCK_STREAM, SOCK_DGRAM, ...
+    int protocol = 0;
+    std::optional<wire::SocketAddress> local;  // getsockname, when bound
+    std::optional<wire::SocketAddress> peer;   // getpeername, when connected
+};
+
+// nullopt when fd is not a socket (or the process is gone).
+std::optional<SocketInfo> inspect_socket(Process& process, int fd);
+
+// An AF_INET/AF_INET6 sockaddr read from tracee memory.
+struct TraceeAddress {
+    wire::SocketAddress address;  // v4-mapped IPv6 addresses are reported as IPv4
+    int family = 0;
+};
+std::optional<TraceeAddress> read_sockaddr(pid_t tid, uint64_t addr, uint64_t len);
+// Bytes of a sockaddr of the given family for address (IPv4 in an AF_INET6 sockaddr becomes v4-mapped).
+std::vector<char> make_sockaddr(const wire::SocketAddress& address, int family);
+// Writes a sockaddr the way the kernel returns one: truncated to the caller's buffer, with the full
+// length stored at len_addr.
+Status write_sockaddr_result(pid_t tid, uint64_t addr, uint64_t len_addr, uint32_t capacity, const std::vector<char>& sockaddr);
+
+}  // namespace mrd::tracer
