@@ -1,6 +1,6 @@
 # Shared helpers for the end-to-end tests. Each test sources this, calls `sandbox_up` for a private
 # sandbox pod (unique namespace names), and everything is torn down on exit, whatever happens.
-set -euo pipefail
+set -uo pipefail  # no -e: a failing command is a failed check, not an aborted test
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${MIRRORD_BUILD:-$ROOT/build}
@@ -18,6 +18,7 @@ FAILURES=0
 cleanup() {
     local rc=$?
     for pid in "${BACKGROUND_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
     [ -n "$SANDBOX_NAME" ] && "$SANDBOX" down "$SANDBOX_NAME" 2>/dev/null || true
     rm -rf "$WORK"
     exit "$rc"
@@ -50,7 +51,7 @@ finish() {
 sandbox_up() {
     SANDBOX_NAME="e$$$(printf '%04x' $((RANDOM % 65536)))"
     local out
-    out=$("$SANDBOX" up "$SANDBOX_NAME" "$@")
+    out=$("$SANDBOX" up "$SANDBOX_NAME" "$@") || { log "sandbox-pod up failed"; exit 1; }
     POD_PID=${out#POD_PID=}
     log "sandbox $SANDBOX_NAME up, pod pid $POD_PID"
 }
@@ -70,4 +71,19 @@ start_agent() {
     done
     log "agent did not start: $(cat "$WORK/agent.err")"
     exit 1
+}
+
+PROGRAMS=$BUILD/tests/programs
+
+# mirrord_exec [MIRRORD OPTIONS...] -- COMMAND...: run under mirrord against the sandbox pod
+mirrord_exec() { "$MIRRORD" exec --target "pid/$POD_PID" "$@"; }
+
+# free_port: a TCP port nothing listens on right now
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# background CMD...: start CMD, remember it for cleanup; sets BG_PID
+background() {
+    "$@" &
+    BG_PID=$!
+    BACKGROUND_PIDS+=("$BG_PID")
 }

@@ -1,0 +1,78 @@
+#!/bin/bash
+# The program sees the pod's environment and hostname; config files, filters and flags work.
+source "$(dirname "$0")/lib.sh"
+sandbox_up
+POD_HOST="$SANDBOX_NAME-pod-7d9f"
+
+out=$(HOME=/home/local-user mirrord_exec -- sh -c 'echo "$SECRET_TOKEN|$POD_NAME|$HOME|$PATH"' 2>&1)
+check_eq "pod env merged; HOME and PATH stay local" "pod-only-secret-42|$POD_HOST|/home/local-user|$PATH" "$out"
+out=$(mirrord_exec -- sh -c 'hostname; uname -n; cat /etc/hostname; cat /proc/sys/kernel/hostname' 2>&1 | sort -u)
+check_eq "hostname, uname, /etc/hostname, /proc/sys/kernel/hostname" "$POD_HOST" "$out"
+out=$(mirrord_exec -- python3 -c 'import socket; print(socket.gethostname())' 2>&1)
+check_eq "python gethostname" "$POD_HOST" "$out"
+
+cat >"$WORK/env.json" <<JSON
+{"feature": {"env": {"include": "SECRET_*;APP_MODE", "override": {"APP_MODE": "debug"}}, "hostname": false}}
+JSON
+out=$(mirrord_exec -f "$WORK/env.json" -- sh -c 'echo "$SECRET_TOKEN|$APP_MODE|${POD_NAME:-unset}"; hostname' 2>&1)
+check_eq "env include + override; hostname feature off" "pod-only-secret-42|debug|unset
+$(hostname)" "$out"
+
+cat >"$WORK/env.toml" <<TOML
+[feature.env]
+exclude = ["SECRET_TOKEN"]
+unset = ["LOCAL_SECRET"]
+TOML
+out=$(LOCAL_SECRET=x mirrord_exec -f "$WORK/env.toml" -- sh -c 'echo "${SECRET_TOKEN:-unset}|${LOCAL_SECRET:-unset}|$APP_MODE"' 2>&1)
+check_eq "toml config: exclude and unset" "unset|unset|production" "$out"
+
+cat >"$WORK/env.yaml" <<YAML
+feature:
+  env: false
+YAML
+out=$(mirrord_exec -f "$WORK/env.yaml" -- sh -c 'echo "${SECRET_TOKEN:-unset}"' 2>&1)
+check_eq "yaml config: env disabled" "unset" "$out"
+out=$(MIRRORD_OVERRIDE_ENV_VARS_INCLUDE=POD_NAME mirrord_exec -- sh -c 'echo "${SECRET_TOKEN:-unset}|$POD_NAME"' 2>&1)
+check_eq "MIRRORD_OVERRIDE_ENV_VARS_INCLUDE" "unset|$POD_HOST" "$out"
+
+# DNS off: names resolve locally (the cluster name does not exist here).
+out=$(mirrord_exec --no-remote-dns -- curl -sS -m 5 http://backend/ 2>&1 || true)
+check_contains "--no-remote-dns: the cluster name is unknown" "Could not resolve host" "$out"
+out=$(mirrord_exec --no-remote-dns -- curl -sS -m 5 http://10.77.0.10/ 2>&1 || true)
+check_contains "--no-remote-dns: addresses still go out from the pod" "hello from backend; you are 10.77.0.2" "$out"
+
+# Localhost: by default the pod's own localhost (as mirrord does); ignore_localhost keeps it here.
+port=$(free_port)
+mkdir -p "$WORK/www" && echo "local host server" >"$WORK/www/index.html"
+background python3 -m http.server "$port" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1
+for _ in $(seq 50); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+out=$(mirrord_exec -- curl -sS -m 5 "http://127.0.0.1:$port/" 2>&1 || true)
+check_contains "localhost goes to the pod's localhost by default" "Failed to connect" "$out"
+out=$(mirrord_exec -- curl -sS -m 5 http://127.0.0.1:80/ 2>&1 || true)
+check_contains "the pod's localhost:80 is the pod's own app" "hello from the pod's own app" "$out"
+echo '{"feature": {"network": {"outgoing": {"ignore_localhost": true}}}}' >"$WORK/ignore.json"
+out=$(mirrord_exec -f "$WORK/ignore.json" -- curl -sS -m 5 "http://127.0.0.1:$port/" 2>&1 || true)
+check_contains "ignore_localhost keeps localhost local" "local host server" "$out"
+
+# Filters: only port 80 goes remote; everything else stays here.
+echo '{"feature": {"network": {"outgoing": {"filter": {"remote": ["tcp://:80"]}}}}}' >"$WORK/remote80.json"
+out=$(mirrord_exec -f "$WORK/remote80.json" -- sh -c "curl -sS -m 5 http://backend/; curl -sS -m 5 http://127.0.0.1:$port/" 2>&1 || true)
+check_contains "filter.remote: port 80 goes out from the pod" "hello from backend; you are 10.77.0.2" "$out"
+check_contains "filter.remote: other ports stay local" "local host server" "$out"
+echo "{\"feature\": {\"network\": {\"outgoing\": {\"filter\": {\"local\": [\"127.0.0.1:$port\"]}}}}}" >"$WORK/local.json"
+out=$(mirrord_exec -f "$WORK/local.json" -- sh -c "curl -sS -m 5 http://127.0.0.1:$port/; curl -sS -m 5 http://backend/" 2>&1 || true)
+check_contains "filter.local: the listed address stays local" "local host server" "$out"
+check_contains "filter.local: the rest goes out from the pod" "hello from backend; you are 10.77.0.2" "$out"
+out=$(mirrord_exec --no-tcp-outgoing -- curl -sS -m 5 "http://127.0.0.1:$port/" 2>&1 || true)
+check_contains "--no-tcp-outgoing" "local host server" "$out"
+
+# Bad configuration is refused with the key's path, before anything runs.
+echo '{"feature": {"network": {"outgoing": {"tcpp": false}}}}' >"$WORK/bad.json"
+out=$(mirrord_exec -f "$WORK/bad.json" -- true 2>&1); rc=$?
+check_contains "unknown key is named" "unknown key 'feature.network.outgoing.tcpp' (did you mean 'tcp'?)" "$out"
+out=$("$MIRRORD" verify-config "$WORK/bad.json"); rc=$?
+check_eq "verify-config fails on it" "1" "$rc"
+check_contains "verify-config says why" '"type": "Fail"' "$out"
+out=$("$MIRRORD" verify-config "$WORK/env.toml"); rc=$?
+check_eq "verify-config accepts a good file" "0" "$rc"
+finish

@@ -1,0 +1,76 @@
+#!/bin/bash
+# Real programs under `mirrord exec` reach the cluster-only service by its cluster DNS name, from the
+# pod's address: glibc (curl, python3), static musl, and a static Go binary with many goroutines.
+source "$(dirname "$0")/lib.sh"
+sandbox_up
+
+out=$(mirrord_exec -- curl -sS http://backend/ 2>&1)
+check_eq "curl (glibc) reaches the cluster service by its short name" "hello from backend; you are 10.77.0.2" "$out"
+out=$(mirrord_exec -- curl -sS http://backend.demo.svc.cluster.local/ 2>&1)
+check_eq "curl with the fully qualified name" "hello from backend; you are 10.77.0.2" "$out"
+out=$(mirrord_exec -- curl -sS http://database.internal/ 2>&1)
+check_eq "a name only the pod's /etc/hosts knows" "hello from backend; you are 10.77.0.2" "$out"
+out=$(curl -sS -m 3 http://backend/ 2>&1 || true)
+check_not_contains "without mirrord the name does not resolve here" "hello from backend" "$out"
+
+out=$(mirrord_exec -- "$PROGRAMS/musl_client" backend 80 / 2>&1)
+check_eq "static musl binary (open(2), sendto DNS)" "hello from backend; you are 10.77.0.2" "$out"
+
+out=$(mirrord_exec -- "$PROGRAMS/go_client" http://backend/ 64 2>&1)
+check_contains "static Go binary, 64 goroutines, pure-Go resolver" "64/64 ok: hello from backend; you are 10.77.0.2" "$out"
+check_contains "Go sees the pod's hostname" "hostname $SANDBOX_NAME-pod-7d9f" "$out"
+
+out=$(mirrord_exec -- python3 - <<'PY' 2>&1
+import socket, urllib.request
+print(urllib.request.urlopen("http://backend/").read().decode().strip())
+s = socket.create_connection(("backend", 80))
+print("peer", s.getpeername())
+print("local", s.getsockname()[0])
+s.close()
+try:
+    socket.create_connection(("10.77.0.10", 81), timeout=5)
+    print("connected?!")
+except OSError as e:
+    print("refused", e.errno)
+PY
+)
+check_contains "python urllib" "hello from backend; you are 10.77.0.2" "$out"
+check_contains "getpeername reports the remote address" "peer ('10.77.0.10', 80)" "$out"
+check_contains "getsockname reports the pod-side address" "local 10.77.0.2" "$out"
+check_contains "a connection refused in the pod is refused here" "refused 111" "$out"
+
+out=$(mirrord_exec -- curl -sS -m 5 http://10.77.0.10:81/ 2>&1 || true)
+check_contains "curl sees the refusal too" "Failed to connect to 10.77.0.10 port 81" "$out"
+
+# Non-blocking connect and epoll, many at once: curl's parallel transfers.
+out=$(mirrord_exec -- curl -sS --parallel --parallel-max 20 $(for i in $(seq 20); do echo "http://backend/?$i"; done) 2>&1)
+check_eq "20 parallel non-blocking transfers" "20" "$(grep -c 'hello from backend; you are 10.77.0.2' <<<"$out")"
+
+# UDP: connected and unconnected sockets; the reply appears to come from the remote address.
+in_svc python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.77.0.10", 9999))
+while True:
+    data, addr = s.recvfrom(2048)
+    s.sendto(b"echo " + data + b" from " + addr[0].encode(), addr)
+' &
+BACKGROUND_PIDS+=($!)
+sleep 0.5
+out=$(mirrord_exec -- python3 - <<'PY' 2>&1
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(5)
+u.sendto(b"one", ("10.77.0.10", 9999))
+data, addr = u.recvfrom(2048)
+print(data.decode(), addr)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.settimeout(5)
+c.connect(("10.77.0.10", 9999))
+c.send(b"two")
+print(c.recv(2048).decode(), c.getpeername())
+PY
+)
+check_contains "unconnected UDP: sendto/recvfrom, source rewritten" "echo one from 10.77.0.2 ('10.77.0.10', 9999)" "$out"
+check_contains "connected UDP: send/recv/getpeername" "echo two from 10.77.0.2 ('10.77.0.10', 9999)" "$out"
+finish
