@@ -6,7 +6,7 @@
 //
 // GCC 12 caveat: a braced aggregate temporary with a non-trivial destructor inside a co_await
 // expression (co_await f(Msg{..., std::string(...)})) is destroyed twice. Name such values first,
-// or build them inside the awaited function.
+// or build them inside the awaited function. Likewise never put co_await inside ?: .
 #pragma once
 
 #include <coroutine>
@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 namespace mrd::co {
 
@@ -140,6 +141,36 @@ public:
         T await_resume() { return std::move(*state->value); }
     };
     Awaiter wait() const { return Awaiter{state_}; }
+};
+
+// A value many coroutines may wait for; each gets a copy.
+template <class T>
+class Shared {
+public:
+    Shared() : state_(std::make_shared<State>()) {}
+
+    void set(T value) const {
+        if (state_->value) return;
+        state_->value = std::move(value);
+        auto waiters = std::move(state_->waiters);
+        for (auto h : waiters) h.resume();
+    }
+
+    struct Awaiter {
+        std::shared_ptr<typename Shared::State> state;
+        bool await_ready() const noexcept { return state->value.has_value(); }
+        void await_suspend(std::coroutine_handle<> h) { state->waiters.push_back(h); }
+        T await_resume() { return *state->value; }
+    };
+    Awaiter wait() const { return Awaiter{state_}; }
+
+    struct State {
+        std::optional<T> value;
+        std::vector<std::coroutine_handle<>> waiters;
+    };
+
+private:
+    std::shared_ptr<State> state_;
 };
 
 }  // namespace mrd::co

@@ -47,3 +47,19 @@ TEST_CASE("co: an exception in a detached task is reported, not propagated") {
     spawn(thrower());
     SUCCEED();
 }
+
+namespace {
+Task<void> wait_shared(Shared<int> s, int& out) { out = co_await s.wait(); }
+}  // namespace
+
+TEST_CASE("co: a shared value wakes every waiter") {
+    Shared<int> s;
+    int a = 0, b = 0, c = 0;
+    spawn(wait_shared(s, a));
+    spawn(wait_shared(s, b));
+    s.set(7);
+    spawn(wait_shared(s, c));
+    CHECK(a == 7);
+    CHECK(b == 7);
+    CHECK(c == 7);
+}

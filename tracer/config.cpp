@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <fstream>
-#include <regex>
+#include <re2/re2.h>
+
+#include <cstdlib>
 #include <sstream>
 
 extern char** environ;
@@ -63,9 +65,11 @@ json yaml_to_json(const YAML::Node& node) {
             if (text == "true" || text == "True" || text == "TRUE") return true;
             if (text == "false" || text == "False" || text == "FALSE") return false;
             if (text == "null" || text == "~" || text.empty()) return nullptr;
-            static const std::regex integer("[-+]?[0-9]+"), real("[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
-            if (std::regex_match(text, integer)) return std::stoll(text);
-            if (std::regex_match(text, real)) return std::stod(text);
+            char* end = nullptr;
+            long long integer = std::strtoll(text.c_str(), &end, 10);
+            if (*end == '\0') return integer;
+            double real = std::strtod(text.c_str(), &end);
+            if (*end == '\0' && text.find_first_of("0123456789") != std::string::npos) return real;
             return text;
         }
         default:
@@ -117,13 +121,13 @@ Result<std::vector<std::pair<uint16_t, uint16_t>>> port_pairs(const json& v, con
     return out;
 }
 
+// Patterns follow mirrord's (Rust) regex syntax, which RE2 shares.
 Status check_regexes(const std::vector<std::string>& patterns, const std::string& key) {
+    RE2::Options options;
+    options.set_log_errors(false);
     for (auto& p : patterns) {
-        try {
-            std::regex r(p, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-            return Error::msg("'" + key + "': invalid regular expression '" + p + "': " + e.what(), EINVAL);
-        }
+        RE2 re(p, options);
+        if (!re.ok()) return Error::msg("'" + key + "': invalid regular expression '" + p + "': " + re.error(), EINVAL);
     }
     return {};
 }

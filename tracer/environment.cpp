@@ -1,8 +1,9 @@
 #include "tracer/environment.hpp"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 extern char** environ;
@@ -113,11 +114,15 @@ Result<EnvMap> merge_environment(const EnvConfig& config, const EnvMap& local, c
         if (!file) return file.error();
         for (auto& [k, v] : *file) result[k] = v;
     }
-    for (auto& [pattern, value] : config.mapping) {
-        std::regex re(pattern);
-        for (auto& [name, current] : result)
-            if (std::regex_match(name, re)) current = value;
-    }
+    // mapping: the first pattern found in a variable's name sets its value (as mirrord does).
+    std::vector<std::pair<std::unique_ptr<RE2>, std::string>> mapping;
+    for (auto& [pattern, value] : config.mapping) mapping.emplace_back(std::make_unique<RE2>(pattern), value);
+    for (auto& [name, current] : result)
+        for (auto& [re, value] : mapping)
+            if (RE2::PartialMatch(name, *re)) {
+                current = value;
+                break;
+            }
     for (auto& [k, v] : config.override_vars) result[k] = v;
     for (auto& name : config.unset) {
         std::string lowered = name;

@@ -8,12 +8,13 @@
 #include "tracer/local_agent.hpp"
 #include "tracer/net_syscalls.hpp"
 #include "tracer/seccomp_filter.hpp"
-#include "tracer/shadow_tree.hpp"
+#include "tracer/remote_fs.hpp"
 #include "tracer/supervisor.hpp"
 #include "wire/log.hpp"
 #include "wire/resolv_conf.hpp"
 #include "wire/address.hpp"
 
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -80,6 +81,19 @@ std::vector<std::string> local_lookup(const std::string& name) {
     return out;
 }
 
+// What mirrord's built-in local paths are relative to.
+FsPolicy::Context fs_context(const std::string& program, const EnvMap& env) {
+    FsPolicy::Context ctx;
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof cwd)) ctx.cwd = cwd;
+    if (auto home = env.find("HOME"); home != env.end()) ctx.home = home->second;
+    char real[PATH_MAX];
+    ctx.executable = ::realpath(program.c_str(), real) ? real : program;
+    const char* tmp = std::getenv("TMPDIR");
+    ctx.temp_dir = tmp && *tmp ? tmp : "/tmp";
+    return ctx;
+}
+
 // The agent for the configured target: an address given by the user, or one started here.
 Result<std::string> agent_address(const ExecOptions& options, std::optional<LocalAgent>& local) {
     if (!options.agent_address.empty()) return options.agent_address;
@@ -125,7 +139,8 @@ ExitStatus exec_command(const ExecOptions& options) {
 
     asio::io_context io;
     AgentClient agent(io);
-    ShadowTree shadow(agent);
+    RemoteFs remote_fs(agent);
+    std::optional<FsPolicy> fs_policy;
     AddressMap address_map;
     Interceptors interceptors(io, agent, address_map);
     OutgoingPolicy policy;
@@ -142,11 +157,17 @@ ExitStatus exec_command(const ExecOptions& options) {
         });
 
     int exit_status = 1, exit_signal = 0;
+    // A coroutine lambda must outlive its coroutine: this one lives as long as exec_command.
+    auto finish = [&]() -> co::Task<void> {
+        // Written copies not yet pushed (a process that exited without closing) go out first.
+        co_await remote_fs.flush_all();
+        agent.close();
+        io.stop();
+    };
     supervisor.on_finished([&](int status, int signal) {
         exit_status = status;
         exit_signal = signal;
-        agent.close();
-        io.stop();
+        co::spawn(finish());
     });
 
     auto fail = [&](const Error& e) {
@@ -169,10 +190,10 @@ ExitStatus exec_command(const ExecOptions& options) {
         auto env = merge_environment(config.env, current_environment(), remote_env);
         if (!env) co_return fail(env.error());
 
-        if (auto st = shadow.create(); !st) co_return fail(st.error());
+        if (auto st = remote_fs.create(); !st) co_return fail(st.error());
         OutgoingPolicy::Inputs inputs{config.outgoing, config.dns, {}, local_nameservers(), {}};
         if (config.dns.enabled) {
-            auto resolv = co_await shadow.fetch("/etc/resolv.conf");
+            auto resolv = co_await remote_fs.fetch("/etc/resolv.conf");
             if (resolv) {
                 std::ifstream in(*resolv);
                 std::stringstream text;
@@ -192,25 +213,28 @@ ExitStatus exec_command(const ExecOptions& options) {
         }
         policy = OutgoingPolicy(inputs);
 
+        auto program = resolve_program(options.command[0], *env);
+        if (!program) co_return fail(program.error());
+
         net.install(router);
-        if (config.dns.enabled || config.hostname) {
-            files.emplace([&](const std::string& path) -> co::Task<std::optional<std::string>> {
-                bool dns_file = path == "/etc/resolv.conf" || path == "/etc/hosts";
-                if (config.dns.enabled && dns_file) {
-                    auto local = co_await shadow.fetch(path);
-                    co_return local ? *local : shadow.local_path(path);  // missing remotely: missing here
-                }
-                if (config.dns.enabled && path == "/etc/nsswitch.conf") {
-                    auto local = shadow.put(path, nsswitch_for_remote_dns());
-                    co_return local ? std::optional<std::string>(*local) : std::nullopt;
-                }
-                if (config.hostname && (path == "/etc/hostname" || path == "/proc/sys/kernel/hostname")) {
-                    auto local = shadow.put(path, hostname + "\n");
-                    co_return local ? std::optional<std::string>(*local) : std::nullopt;
-                }
-                co_return std::nullopt;
-            });
-            files->install(router);
+        auto policy_fs = FsPolicy::create(config.fs, fs_context(*program, *env));
+        if (!policy_fs) co_return fail(policy_fs.error());
+        fs_policy.emplace(std::move(*policy_fs));
+        SpecialPaths special;
+        if (config.dns.enabled) {
+            special.remote = {"/etc/resolv.conf", "/etc/hosts"};
+            special.synthetic["/etc/nsswitch.conf"] = nsswitch_for_remote_dns();
+        } else {
+            special.local = {"/etc/resolv.conf", "/etc/hosts"};
+        }
+        if (config.hostname) {
+            special.synthetic["/etc/hostname"] = hostname + "\n";
+            special.synthetic["/proc/sys/kernel/hostname"] = hostname + "\n";
+        }
+        if (fs_policy->enabled() || config.dns.enabled || config.hostname) {
+            files.emplace(remote_fs, *fs_policy, std::move(special));
+            bool writes = config.fs.mode == FsConfig::Mode::write || !config.fs.read_write.empty();
+            files->install(router, writes);
         }
         if (config.hostname) {
             identity.emplace(hostname);
@@ -219,8 +243,6 @@ ExitStatus exec_command(const ExecOptions& options) {
 
         auto filter = build_seccomp_filter(router.traced());
         if (!filter) co_return fail(filter.error());
-        auto program = resolve_program(options.command[0], *env);
-        if (!program) co_return fail(program.error());
         auto pid = supervisor.launch(LaunchSpec{*program, options.command, to_envp(*env)}, *filter);
         if (!pid) co_return fail(pid.error());
         log::info("running ", options.command[0], " (pid ", *pid, ") in the context of ", config.target.path.empty() ? "the agent's target" : config.target.path);

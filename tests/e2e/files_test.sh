@@ -1,0 +1,115 @@
+#!/bin/bash
+# The pod's files through mirrord exec: read (default) mode, write mode, patterns, a 100 MB file.
+source "$(dirname "$0")/lib.sh"
+sandbox_up --big-file 100
+POD_FILES=/run/mirrord-sandbox/$SANDBOX_NAME/app  # the pod's /app, as the host sees it
+in_pod() { nsenter -t "$POD_PID" -m -r -- "$@"; }  # a command in the pod's mount namespace and root
+
+check_eq "the pod's files are not on this machine" "no" "$([ -e /app ] && echo yes || echo no)"
+out=$(mirrord_exec -- cat /app/config.yaml 2>&1)
+check_contains "cat reads a pod-only file" "service: checkout" "$out"
+out=$(mirrord_exec -- cat /app/config-link.yaml 2>&1)
+check_contains "through an absolute symlink inside the pod" "service: checkout" "$out"
+out=$(mirrord_exec -- ls /app 2>&1)
+check_eq "ls lists a pod directory" "$(in_pod ls /app)" "$out"
+out=$(mirrord_exec -- ls -la /app/data 2>&1)
+check_not_contains "ls -la: no errors, no unknown entries" "?" "$out"
+check_contains "ls -la shows sizes from the pod" "9 " "$out"
+out=$(mirrord_exec -- stat -c '%i %s %Y %a %F' /app/config.yaml /app/config-link.yaml /app/data 2>&1)
+check_eq "stat is exact (inode, size, mtime, mode, type)" "$(in_pod stat -c '%i %s %Y %a %F' /app/config.yaml /app/config-link.yaml /app/data)" "$out"
+out=$(mirrord_exec -- find /app -name '*.txt' 2>&1 | sort)
+check_eq "find walks the pod's tree" "$(in_pod find /app -name '*.txt' | sort)" "$out"
+out=$(mirrord_exec -- sh -c 'cd /app/data/nested && pwd && cat deeper/leaf.txt ../record-2.txt && ls' 2>&1)
+check_eq "chdir into a pod directory; relative paths and getcwd" "/app/data/nested
+deep
+record 2
+deeper" "$out"
+out=$(mirrord_exec -- python3 -c '
+import os, json
+print(open("/app/config.yaml").read().splitlines()[1])
+print(sorted(os.listdir("/app/data")))
+print(os.path.getsize("/app/data/record-1.txt"), os.path.isdir("/app/data/nested"), os.path.exists("/app/missing"))
+print([f for _, _, fs in os.walk("/app/data") for f in fs if f.endswith(".txt")].__len__())' 2>&1)
+check_eq "python3 reads, lists, stats and walks" "service: checkout
+['nested', 'record-1.txt', 'record-2.txt', 'record-3.txt']
+9 True False
+4" "$out"
+out=$(mirrord_exec -- "$PROGRAMS/musl_cat" /app/data/record-3.txt 2>&1)
+check_eq "static musl binary (open(2))" "record 3" "$out"
+out=$(mirrord_exec -- "$PROGRAMS/go_files" read /app/data/nested/deeper/leaf.txt 2>&1)
+check_eq "static Go: os.ReadFile" "deep" "$out"
+out=$(mirrord_exec -- "$PROGRAMS/go_files" walk /app/data 2>&1)
+check_eq "static Go: filepath.Walk" "/app/data d--------- 4096
+/app/data/nested d--------- 4096
+/app/data/nested/deeper d--------- 4096
+/app/data/nested/deeper/leaf.txt ---------- 5
+/app/data/record-1.txt ---------- 9
+/app/data/record-2.txt ---------- 9
+/app/data/record-3.txt ---------- 9" "$out"
+out=$(mirrord_exec -- "$PROGRAMS/go_files" readdir /app 2>&1)
+check_contains "static Go: os.ReadDir" "data true" "$out"
+out=$(mirrord_exec -- cat /app/missing 2>&1)
+check_contains "a missing pod file is ENOENT" "No such file or directory" "$out"
+out=$(mirrord_exec -- cat /etc/os-release 2>&1)
+check_eq "system paths stay local" "$(cat /etc/os-release)" "$out"
+
+# A changed pod file is fetched again; an unchanged one is not.
+echo "changed" >"$POD_FILES/data/record-1.txt"
+out=$(mirrord_exec -- sh -c 'cat /app/data/record-1.txt; echo v2 > /tmp/v2; cat /app/data/record-1.txt' 2>&1)
+check_eq "reads see the pod's current content" "changed
+changed" "$out"
+
+# 100 MB, read whole and checked.
+want=$(sha256sum "$POD_FILES/big.bin" | cut -d' ' -f1)
+out=$(mirrord_exec -- sha256sum /app/big.bin 2>&1 | cut -d' ' -f1)
+check_eq "a 100 MB pod file reads correctly (sha256sum)" "$want" "$out"
+out=$(mirrord_exec -- "$PROGRAMS/go_files" sha256 /app/big.bin 2>&1)
+check_eq "and from Go" "$want" "$out"
+
+# Read mode never changes the pod: writes go to this machine.
+before=$(cd "$POD_FILES" && find . -type f | sort | xargs sha256sum)
+out=$(mirrord_exec -- sh -c 'echo x > /app/new.txt; echo y >> /app/config.yaml; rm -f /app/data/record-2.txt; mkdir /app/d' 2>&1)
+after=$(cd "$POD_FILES" && find . -type f | sort | xargs sha256sum)
+check_eq "read mode leaves the pod untouched" "$before" "$after"
+check_eq "... and nothing appeared on this machine" "no" "$([ -e /app ] && echo yes || echo no)"
+
+# Write mode: changes land in the pod, not here.
+W=(-f "$WORK/write.json")
+echo '{"feature": {"fs": "write"}}' >"$WORK/write.json"
+out=$(mirrord_exec "${W[@]}" -- sh -c 'echo created > /app/new.txt; echo more >> /app/new.txt; mkdir /app/newdir; echo in-dir > /app/newdir/f; mv /app/newdir/f /app/newdir/g; rm /app/data/record-3.txt; cat /app/new.txt' 2>&1)
+check_eq "write mode: the program sees its writes" "created
+more" "$out"
+check_eq "the new file exists in the pod" "created
+more" "$(in_pod cat /app/new.txt)"
+check_eq "mkdir and rename happened in the pod" "in-dir" "$(in_pod cat /app/newdir/g)"
+check_eq "rm happened in the pod" "gone" "$(in_pod test -e /app/data/record-3.txt && echo there || echo gone)"
+check_eq "nothing was created on this machine" "no" "$([ -e /app ] && echo yes || echo no)"
+out=$(mirrord_exec "${W[@]}" -- "$PROGRAMS/go_files" write /app/from-go.txt "written by go" 2>&1)
+check_eq "static Go writes a pod file" "written by go" "$(in_pod cat /app/from-go.txt)"
+mirrord_exec "${W[@]}" -- python3 -c 'f = open("/app/py.txt", "w"); f.write("from python"); f.flush(); import os; os.fsync(f.fileno()); import time; time.sleep(0.2); print(open("/app/py.txt").read())' >/dev/null 2>&1
+check_eq "python's write + fsync" "from python" "$(in_pod cat /app/py.txt)"
+mirrord_exec "${W[@]}" -- python3 -c 'import os; fd = os.open("/app/exit.txt", os.O_WRONLY | os.O_CREAT); os.write(fd, b"never closed"); os._exit(0)' 2>&1
+check_eq "a file never closed is pushed when the program ends" "never closed" "$(in_pod cat /app/exit.txt)"
+out=$(mirrord_exec "${W[@]}" -- sh -c 'mkdir /app/data 2>&1; rmdir /app/nonexistent 2>&1' 2>&1)
+check_contains "errors are the pod's (EEXIST)" "File exists" "$out"
+check_contains "errors are the pod's (ENOENT)" "No such file or directory" "$out"
+
+# Patterns.
+echo '{"feature": {"fs": {"not_found": ["\\.yaml$"]}}}' >"$WORK/nf.json"
+out=$(mirrord_exec -f "$WORK/nf.json" -- sh -c 'cat /app/config.yaml; cat /app/data/record-1.txt' 2>&1)
+check_contains "not_found pattern gives ENOENT" "/app/config.yaml: No such file or directory" "$out"
+check_contains "other pod files still read" "changed" "$out"
+echo '{"feature": {"fs": {"local": ["^/app/data"]}}}' >"$WORK/local.json"
+out=$(mirrord_exec -f "$WORK/local.json" -- sh -c 'cat /app/data/record-1.txt; cat /app/config.yaml | head -2' 2>&1)
+check_contains "local pattern keeps a path local" "/app/data/record-1.txt: No such file" "$out"
+check_contains "the rest is still remote" "service: checkout" "$out"
+echo '{"feature": {"fs": {"mode": "localwithoverrides", "read_only": ["^/app/data/"]}}}' >"$WORK/lwo.json"
+out=$(mirrord_exec -f "$WORK/lwo.json" -- sh -c 'cat /app/data/record-1.txt; cat /app/config.yaml' 2>&1)
+check_contains "localwithoverrides: read_only paths are remote" "changed" "$out"
+check_contains "localwithoverrides: everything else local" "/app/config.yaml: No such file" "$out"
+echo '{"feature": {"fs": {"mapping": {"^/mapped/(.*)$": "/app/$1"}}}}' >"$WORK/map.json"
+out=$(mirrord_exec -f "$WORK/map.json" -- cat /mapped/data/record-1.txt 2>&1)
+check_eq "mapping" "changed" "$out"
+out=$(mirrord_exec --fs-mode local -- cat /app/config.yaml 2>&1)
+check_contains "--fs-mode local" "No such file or directory" "$out"
+finish

@@ -1,0 +1,335 @@
+#include "tracer/remote_fs.hpp"
+
+#include "wire/log.hpp"
+#include "wire/unique_fd.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <vector>
+
+namespace mrd::tracer {
+
+using namespace mrd::wire;
+namespace fs = std::filesystem;
+
+std::string normalize_path(const std::string& path) {
+    std::vector<std::string> parts;
+    std::istringstream in(path);
+    for (std::string part; std::getline(in, part, '/');) {
+        if (part.empty() || part == ".") continue;
+        if (part == "..") {
+            if (!parts.empty()) parts.pop_back();
+            continue;
+        }
+        parts.push_back(part);
+    }
+    std::string out;
+    for (auto& p : parts) out += "/" + p;
+    return out.empty() ? "/" : out;
+}
+
+namespace {
+
+std::string parent_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+}
+
+timespec to_timespec(int64_t ns) { return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}; }
+
+// Gives a local copy the remote's permission bits and times, so fstat() on it looks right.
+void copy_metadata(int fd, const FileStatInfo& st) {
+    ::fchmod(fd, (st.mode & 07777) | 0400);
+    timespec times[2] = {to_timespec(st.atime_ns), to_timespec(st.mtime_ns)};
+    ::futimens(fd, times);
+}
+
+}  // namespace
+
+RemoteFs::~RemoteFs() {
+    if (root_.empty()) return;
+    std::error_code ignored;
+    fs::remove_all(root_, ignored);
+}
+
+Status RemoteFs::create() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/mirrord-files-XXXXXX";
+    if (!::mkdtemp(templ.data())) return Error::from_errno("creating " + templ);
+    ::chmod(templ.c_str(), 0755);  // the program may switch users; the copies keep their own modes
+    root_ = templ;
+    return {};
+}
+
+std::optional<std::string> RemoteFs::remote_path(const std::string& local) const {
+    if (root_.empty() || local.compare(0, root_.size(), root_) != 0) return std::nullopt;
+    if (local.size() == root_.size()) return "/";
+    if (local[root_.size()] != '/') return std::nullopt;
+    return local.substr(root_.size());
+}
+
+Status RemoteFs::make_parents(const std::string& local) {
+    std::error_code ec;
+    fs::create_directories(fs::path(local).parent_path(), ec);
+    if (ec) return Error{ec.value(), "creating the directory for " + local + ": " + ec.message()};
+    return {};
+}
+
+bool RemoteFs::unchanged(const Copy& copy, const FileStatInfo& st) const {
+    return copy.size == st.size && copy.mtime_ns == st.mtime_ns && copy.ino == st.ino && copy.directory == S_ISDIR(st.mode);
+}
+
+Result<std::string> RemoteFs::put(const std::string& path, const std::string& content) {
+    std::string local = local_path(path);
+    if (auto st = make_parents(local); !st) return st.error();
+    UniqueFd fd(::open(local.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd || ::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size()))
+        return Error::from_errno("writing " + local);
+    return local;
+}
+
+co::Task<Result<FileStatInfo>> RemoteFs::stat(const std::string& path, bool follow) {
+    auto reply = reply_as<FileStatReply>(co_await agent_.call<FileStat>(path, follow));
+    if (!reply) co_return reply.error();
+    co_return reply->stat;
+}
+
+co::Task<Result<std::string>> RemoteFs::fetch(const std::string& path) {
+    // One fetch per path at a time; concurrent callers share its result.
+    if (auto it = inflight_.find(path); it != inflight_.end()) co_return co_await it->second.wait();
+    co::Shared<Result<std::string>> done;
+    inflight_.emplace(path, done);
+    auto result = co_await fetch_now(path);
+    inflight_.erase(path);
+    done.set(result);
+    co_return result;
+}
+
+co::Task<Result<std::string>> RemoteFs::fetch_now(const std::string& path) {
+    std::string local = local_path(path);
+    if (auto it = copies_.find(path); it != copies_.end()) {
+        auto st = co_await stat(path, true);
+        if (!st) co_return st.error();
+        if (unchanged(it->second, *st)) co_return local;
+    }
+    auto opened = reply_as<FileOpened>(co_await agent_.call<FileOpen>(path, int32_t{O_RDONLY | O_NONBLOCK}, uint32_t{0}));
+    if (!opened) co_return opened.error();
+    Result<std::string> result = Error::msg(path + " is neither a file nor a directory", ENXIO);
+    if (S_ISDIR(opened->stat.mode)) result = co_await fetch_directory(path, opened->handle, opened->stat);
+    else if (S_ISREG(opened->stat.mode)) result = co_await fetch_file(path, opened->handle, opened->stat);
+    co_await agent_.call<FileClose>(opened->handle);
+    co_return result;
+}
+
+co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint64_t handle, const FileStatInfo& st) {
+    std::string local = local_path(path);
+    if (auto made = make_parents(local); !made) co_return made.error();
+    // Written beside and renamed into place: a program reading the old copy never sees half a file.
+    std::string partial = local + ".mirrord-partial";
+    UniqueFd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) co_return Error::from_errno("creating " + partial);
+    for (uint64_t offset = 0;;) {
+        auto data = reply_as<FileData>(co_await agent_.call<FileRead>(handle, offset, kMaxChunk));
+        if (!data) {
+            ::unlink(partial.c_str());
+            co_return data.error();
+        }
+        if (!data->data.empty() &&
+            ::pwrite(fd.get(), data->data.data(), data->data.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(data->data.size())) {
+            Error e = Error::from_errno("writing " + partial);
+            ::unlink(partial.c_str());
+            co_return e;
+        }
+        offset += data->data.size();
+        if (data->eof || data->data.empty()) break;
+    }
+    copy_metadata(fd.get(), st);
+    std::error_code ec;
+    if (fs::is_directory(local, ec)) fs::remove_all(local, ec);  // it was a directory before
+    if (::rename(partial.c_str(), local.c_str()) != 0) co_return Error::from_errno("renaming " + partial);
+    copies_[path] = Copy{st.size, st.mtime_ns, st.ino, false};
+    co_return local;
+}
+
+co::Task<Result<std::string>> RemoteFs::fetch_directory(const std::string& path, uint64_t handle, const FileStatInfo& st) {
+    std::string local = local_path(path);
+    std::error_code ec;
+    if (!fs::is_directory(local, ec)) {
+        fs::remove(local, ec);
+        fs::create_directories(local, ec);
+        if (ec) co_return Error{ec.value(), "creating " + local + ": " + ec.message()};
+    }
+    std::set<std::string> names;
+    for (;;) {
+        auto batch = reply_as<DirEntries>(co_await agent_.call<DirRead>(handle, uint32_t{4096}));
+        if (!batch) co_return batch.error();
+        for (auto& e : batch->entries) {
+            if (e.name == "." || e.name == ".." || e.name.find('/') != std::string::npos) continue;
+            names.insert(e.name);
+            std::string entry = local + "/" + e.name;
+            struct stat existing{};
+            if (::lstat(entry.c_str(), &existing) == 0) continue;  // already a copy or placeholder
+            // A placeholder of the right type: getdents() shows the same names and kinds as the
+            // target; opening or stat-ing one goes to the target.
+            if (e.type == DT_DIR) ::mkdir(entry.c_str(), 0755);
+            else if (e.type == DT_LNK) ::symlink("mirrord-placeholder", entry.c_str());
+            else if (e.type == DT_FIFO) ::mkfifo(entry.c_str(), 0644);
+            else ::close(::open(entry.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        }
+        if (batch->eof || batch->entries.empty()) break;
+    }
+    for (auto& existing : fs::directory_iterator(local, ec)) {  // gone remotely: gone here
+        std::string name = existing.path().filename();
+        if (!names.count(name) && name.find(".mirrord-partial") == std::string::npos) {
+            fs::remove_all(existing.path(), ec);
+            copies_.erase(path == "/" ? "/" + name : path + "/" + name);
+        }
+    }
+    ::chmod(local.c_str(), (st.mode & 07777) | 0700);
+    copies_[path] = Copy{st.size, st.mtime_ns, st.ino, true};
+    co_return local;
+}
+
+co::Task<Result<std::string>> RemoteFs::fetch_parent(const std::string& path) {
+    std::string parent = parent_of(path);
+    auto dir = co_await fetch(parent);
+    if (!dir) co_return dir.error();
+    if (!fs::is_directory(*dir)) co_return Error::msg(parent + " is not a directory", ENOTDIR);
+    co_return local_path(path);
+}
+
+void RemoteFs::track_writable(dev_t dev, ino_t ino, const std::string& path) { writable_[{dev, ino}] = path; }
+
+std::optional<std::string> RemoteFs::writable_path(dev_t dev, ino_t ino) const {
+    auto it = writable_.find({dev, ino});
+    if (it == writable_.end()) return std::nullopt;
+    return it->second;
+}
+
+co::Task<Status> RemoteFs::push(const std::string& path, bool force) {
+    std::string local = local_path(path);
+    UniqueFd fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) co_return Error::from_errno("reading " + local);
+    struct stat st{};
+    ::fstat(fd.get(), &st);
+    std::pair<int64_t, int64_t> state{st.st_size, st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
+    if (!force && pushed_.count(path) && pushed_[path] == state) co_return Status{};
+    auto opened = reply_as<FileOpened>(
+        co_await agent_.call<FileOpen>(path, int32_t{O_WRONLY | O_CREAT | O_TRUNC}, static_cast<uint32_t>(st.st_mode & 07777)));
+    if (!opened) co_return opened.error().context("writing " + path + " in the target");
+    Status status;
+    std::vector<char> buffer(kMaxChunk);
+    for (uint64_t offset = 0;;) {
+        ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(offset));
+        if (n < 0) {
+            status = Error::from_errno("reading " + local);
+            break;
+        }
+        if (n == 0) break;
+        auto written = reply_as<FileWritten>(
+            co_await agent_.call<FileWrite>(opened->handle, offset, Bytes(buffer.begin(), buffer.begin() + n)));
+        if (!written) {
+            status = written.error().context("writing " + path + " in the target");
+            break;
+        }
+        offset += static_cast<uint64_t>(n);
+    }
+    co_await agent_.call<FileClose>(opened->handle);
+    if (!status) co_return status;
+    pushed_[path] = state;
+    // What we wrote is now the remote state: the copy is current.
+    if (auto after = co_await stat(path, true)) copies_[path] = Copy{after->size, after->mtime_ns, after->ino, false};
+    co_return Status{};
+}
+
+namespace {
+
+Status status_of(Message&& reply) {
+    auto ok = reply_as<Ok>(std::move(reply));
+    if (!ok) return ok.error();
+    return {};
+}
+
+}  // namespace
+
+co::Task<Status> RemoteFs::access(const std::string& path, int mode) {
+    co_return status_of(co_await agent_.call<Access>(path, int32_t{mode}));
+}
+
+co::Task<Result<std::string>> RemoteFs::readlink(const std::string& path) {
+    auto target = reply_as<LinkTarget>(co_await agent_.call<ReadLink>(path));
+    if (!target) co_return target.error();
+    co_return target->target;
+}
+
+co::Task<Status> RemoteFs::mkdir(const std::string& path, uint32_t mode) {
+    Status st = status_of(co_await agent_.call<MkDir>(path, mode));
+    if (st) {
+        std::error_code ec;
+        fs::create_directories(local_path(path), ec);
+    }
+    co_return st;
+}
+
+co::Task<Status> RemoteFs::unlink(const std::string& path, bool directory) {
+    Status st = status_of(co_await agent_.call<Unlink>(path, directory));
+    if (st) removed(path);
+    co_return st;
+}
+
+co::Task<Status> RemoteFs::rename(const std::string& from, const std::string& to, uint32_t flags) {
+    Status st = status_of(co_await agent_.call<Rename>(from, to, flags));
+    if (st) renamed(from, to);
+    co_return st;
+}
+
+co::Task<Status> RemoteFs::truncate(const std::string& path, int64_t length) {
+    Status st = status_of(co_await agent_.call<Truncate>(path, length));
+    if (st) {
+        ::truncate(local_path(path).c_str(), length);
+        copies_.erase(path);  // revalidate on the next open
+    }
+    co_return st;
+}
+
+co::Task<void> RemoteFs::flush_all() {
+    std::set<std::string> paths;
+    for (auto& [key, path] : writable_) paths.insert(path);
+    for (auto& path : paths)
+        if (auto st = co_await push(path, false); !st) log::error(st.error().message);
+}
+
+void RemoteFs::renamed(const std::string& from, const std::string& to) {
+    std::error_code ec;
+    std::string from_local = local_path(from), to_local = local_path(to);
+    if (fs::exists(fs::symlink_status(from_local, ec))) {
+        fs::create_directories(fs::path(to_local).parent_path(), ec);
+        fs::rename(from_local, to_local, ec);
+    }
+    std::map<std::string, Copy> moved;
+    for (auto it = copies_.begin(); it != copies_.end();) {
+        if (it->first == from || it->first.rfind(from + "/", 0) == 0) {
+            moved[to + it->first.substr(from.size())] = it->second;
+            it = copies_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    copies_.merge(moved);
+    for (auto& [key, path] : writable_)
+        if (path == from || path.rfind(from + "/", 0) == 0) path = to + path.substr(from.size());
+}
+
+void RemoteFs::removed(const std::string& path) {
+    std::error_code ec;
+    fs::remove_all(local_path(path), ec);
+    std::erase_if(copies_, [&](const auto& c) { return c.first == path || c.first.rfind(path + "/", 0) == 0; });
+}
+
+}  // namespace mrd::tracer
