@@ -1,6 +1,7 @@
 // mirrord-agent: serves a target's files, environment, DNS and network to mirrord clients.
 #include "agent/server.hpp"
 #include "wire/log.hpp"
+#include "wire/process_tuning.hpp"
 
 #include <cxxopts.hpp>
 
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     ::signal(SIGPIPE, SIG_IGN);
+    tune_allocator();
 
     asio::io_context io;
     agent::Server server(io, std::chrono::seconds(idle));

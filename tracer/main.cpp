@@ -4,6 +4,7 @@
 //   mirrord --version
 #include "tracer/exec_command.hpp"
 #include "wire/log.hpp"
+#include "wire/process_tuning.hpp"
 
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
@@ -172,6 +173,7 @@ int exec(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     log::set_prefix("mirrord");
+    tune_allocator();
     if (argc < 2) {
         std::cerr << kUsage;
         return 2;

