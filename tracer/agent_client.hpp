@@ -2,7 +2,7 @@
 // multiplexed connections (outgoing streams, UDP flows) riding on the same session.
 #pragma once
 
-#include "tracer/co.hpp"
+#include "wire/co.hpp"
 #include "wire/connections.hpp"
 
 #include <chrono>

@@ -3,7 +3,7 @@
 // syscall returns, so the program sees its registers as the syscall ABI promises.
 #pragma once
 
-#include "tracer/co.hpp"
+#include "wire/co.hpp"
 #include "tracer/tracee.hpp"
 #include "wire/result.hpp"
 

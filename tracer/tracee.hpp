@@ -1,7 +1,7 @@
 // What the supervisor knows about each traced thread, its process and its address space.
 #pragma once
 
-#include "tracer/co.hpp"
+#include "wire/co.hpp"
 #include "wire/unique_fd.hpp"
 
 #include <sys/types.h>

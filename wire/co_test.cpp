@@ -1,4 +1,4 @@
-#include "tracer/co.hpp"
+#include "wire/co.hpp"
 
 #include <catch2/catch.hpp>
 
