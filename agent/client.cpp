@@ -7,10 +7,14 @@ namespace mrd::agent {
 
 using namespace mrd::wire;
 
+namespace {
+uint64_t g_next_client = 1;
+}  // namespace
+
 Client::Client(Context& ctx, Session::Socket socket, std::string peer, std::function<void(Client*)> on_gone)
     : ctx_(ctx), peer_(std::move(peer)), on_gone_(std::move(on_gone)),
       socket_(std::move(socket)), files_(std::make_shared<FileService>(ctx.target.root_fd())),
-      file_strand_(asio::make_strand(ctx.pool)) {}
+      file_strand_(asio::make_strand(ctx.pool)), id_(g_next_client++) {}
 
 Client::~Client() { connections_.close_all(0); }
 
@@ -27,13 +31,33 @@ void Client::start() {
 }
 
 void Client::stop() {
+    release_incoming();
     connections_.close_all(0);
     session_->close();
+}
+
+void Client::release_incoming() {
+    if (ctx_.incoming) ctx_.incoming->client_gone(id_);
+    auto pending = std::move(pending_http_);
+    pending_http_.clear();
+    for (auto& [key, promise] : pending) promise.set(std::nullopt);
+}
+
+co::Promise<std::optional<Bytes>>::Awaiter Client::http(HttpRequest&& request) {
+    co::Promise<std::optional<Bytes>> response;
+    if (!session_ || !session_->is_open()) {
+        response.set(std::nullopt);
+    } else {
+        pending_http_.emplace(std::make_pair(request.conn, request.request), response);
+        session_->send(0, std::move(request));
+    }
+    return response.wait();
 }
 
 void Client::on_closed(const Error& error) {
     if (!error.message.empty()) log::warn("client ", peer_, ": ", error.message);
     log::info("client ", peer_, " disconnected");
+    release_incoming();
     connections_.close_all(0);
     if (on_gone_) on_gone_(this);
 }
@@ -84,9 +108,20 @@ void Client::on_message(Envelope&& envelope) {
             } else if constexpr (std::is_same_v<T, UdpConnect>) {
                 connect_udp(ctx_, msg, session_, connections_, reply_later);
             } else if constexpr (std::is_same_v<T, PortSubscribe>) {
-                reply(id, ErrorReply{ENOTSUP, "incoming traffic is not supported by this agent yet"});
+                Status st = ctx_.incoming ? ctx_.incoming->subscribe(id_, weak_from_this(), msg)
+                                          : Status(Error::msg("a targetless agent has no incoming traffic", ENOTSUP));
+                if (st) reply(id, PortSubscribed{msg.port});
+                else reply(id, ErrorReply{st.error().code, st.error().message});
             } else if constexpr (std::is_same_v<T, PortUnsubscribe>) {
+                if (ctx_.incoming) ctx_.incoming->unsubscribe(id_, msg.port);
                 reply(id, Ok{});
+            } else if constexpr (std::is_same_v<T, HttpResponse>) {
+                auto it = pending_http_.find({msg.conn, msg.request});
+                if (it != pending_http_.end()) {
+                    auto promise = std::move(it->second);
+                    pending_http_.erase(it);
+                    promise.set(std::move(msg.bytes));
+                }
             } else {
                 reply(id, ErrorReply{EPROTO, std::string("unexpected message ") + kind_name(T::kind)});
             }

@@ -3,6 +3,7 @@
 
 #include "agent/context.hpp"
 #include "agent/file_service.hpp"
+#include "agent/incoming.hpp"
 #include "wire/connections.hpp"
 
 #include <functional>
@@ -10,18 +11,25 @@
 
 namespace mrd::agent {
 
-class Client : public std::enable_shared_from_this<Client> {
+class Client : public IncomingSink, public std::enable_shared_from_this<Client> {
 public:
     Client(Context& ctx, wire::Session::Socket socket, std::string peer, std::function<void(Client*)> on_gone);
     ~Client();
     void start();
     void stop();  // the agent is shutting down
 
+    // IncomingSink
+    uint64_t new_incoming_id() override { return wire::kAgentConnBit | next_incoming_++; }
+    std::weak_ptr<wire::Outbox> outbox() override { return session_; }
+    wire::ConnectionTable& connections() override { return connections_; }
+    co::Promise<std::optional<wire::Bytes>>::Awaiter http(wire::HttpRequest&& request) override;
+
 private:
     void on_message(wire::Envelope&& envelope);
     void on_closed(const Error& error);
     void reply(uint32_t id, wire::Message message);
     void serve_file(uint32_t id, wire::Message request);
+    void release_incoming();  // subscriptions and pending stolen requests
 
     Context& ctx_;
     std::string peer_;
@@ -33,6 +41,9 @@ private:
     std::shared_ptr<FileService> files_;
     asio::strand<asio::thread_pool::executor_type> file_strand_;
     bool greeted_ = false;
+    uint64_t id_;
+    uint64_t next_incoming_ = 1;
+    std::map<std::pair<uint64_t, uint64_t>, co::Promise<std::optional<wire::Bytes>>> pending_http_;
 };
 
 }  // namespace mrd::agent

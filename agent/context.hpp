@@ -14,6 +14,7 @@ struct Context {
     const Target& target;
     const Resolver& resolver;
     std::string hostname;
+    class Incoming* incoming = nullptr;  // null when targetless
 };
 
 }  // namespace mrd::agent

@@ -1,4 +1,6 @@
 // mirrord-agent: serves a target's files, environment, DNS and network to mirrord clients.
+#include "agent/guard.hpp"
+#include "agent/incoming.hpp"
 #include "agent/server.hpp"
 #include "wire/log.hpp"
 #include "wire/process_tuning.hpp"
@@ -15,6 +17,7 @@ int main(int argc, char** argv) {
         ("listen", "where clients connect: tcp:HOST:PORT or unix:PATH (repeatable)",
             cxxopts::value<std::vector<std::string>>()->default_value("tcp:0.0.0.0:61337"))
         ("target-pid", "the target process; omit for targetless", cxxopts::value<int>())
+        ("no-flush-connections", "do not reset connections established before a steal starts")
         ("idle-timeout", "exit after this many seconds without a client (0: never)",
             cxxopts::value<int>()->default_value("60"))
         ("log-level", "error, warn, info, debug or trace", cxxopts::value<std::string>())
@@ -73,9 +76,17 @@ int main(int argc, char** argv) {
         std::cerr << "mirrord-agent: " << st.error().message << "\n";
         return 1;
     }
+    // Incoming traffic: redirect rules of our own, and a guard that removes them if we die.
+    std::unique_ptr<agent::Incoming> incoming;
+    if (target->pid()) {
+        if (auto st = agent::start_guard(::getpid()); !st) log::warn(st.error().message);
+        auto rules = agent::RedirectRules::create(::getpid());
+        if (rules) incoming = std::make_unique<agent::Incoming>(io, std::move(*rules), !args.count("no-flush-connections"));
+        else log::warn("incoming traffic unavailable: ", rules.error().message);
+    }
     asio::thread_pool pool(4);  // created after entering: its threads inherit the namespaces
     agent::Resolver resolver(target->root_fd());
-    agent::Context ctx{io, pool, *target, resolver, target->hostname()};
+    agent::Context ctx{io, pool, *target, resolver, target->hostname(), incoming.get()};
     server.start(ctx);
 
     std::string ready = "mirrord-agent ready:";
@@ -83,6 +94,7 @@ int main(int argc, char** argv) {
     std::cout << ready << std::endl;  // the line launchers wait for
     log::info("serving ", target->describe(), " (hostname ", ctx.hostname, ")");
     io.run();
+    if (incoming) incoming->shutdown();
     pool.join();
     return 0;
 }

@@ -95,6 +95,7 @@ void AgentClient::send(Message message) {
 
 void AgentClient::on_message(Envelope&& envelope) {
     if (connections_.route(envelope.message)) return;
+    if (envelope.id == 0 && unsolicited_) return unsolicited_(envelope.message);
     auto it = pending_.find(envelope.id);
     if (it == pending_.end()) {
         log::debug("agent sent an unexpected ", kind_name(kind_of(envelope.message)), " (id ", envelope.id, ")");

@@ -33,6 +33,8 @@ public:
     const wire::HelloOk& hello() const { return hello_; }
     bool connected() const { return session_ && session_->is_open(); }
     void close();
+    // Messages the agent starts (incoming connections, stolen requests).
+    void on_unsolicited(std::function<void(wire::Message&)> handler) { unsolicited_ = std::move(handler); }
 
 private:
     void on_message(wire::Envelope&& envelope);
@@ -46,6 +48,7 @@ private:
     uint64_t next_conn_ = 1;
     wire::HelloOk hello_;
     std::string lost_reason_;
+    std::function<void(wire::Message&)> unsolicited_;
 };
 
 // The reply as T, or the error it carries.

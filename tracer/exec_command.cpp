@@ -4,6 +4,7 @@
 #include "tracer/environment.hpp"
 #include "tracer/file_syscalls.hpp"
 #include "tracer/identity_syscalls.hpp"
+#include "tracer/incoming_traffic.hpp"
 #include "tracer/interceptors.hpp"
 #include "tracer/local_agent.hpp"
 #include "tracer/net_syscalls.hpp"
@@ -145,6 +146,8 @@ ExitStatus exec_command(const ExecOptions& options) {
     Interceptors interceptors(io, agent, address_map);
     OutgoingPolicy policy;
     NetSyscalls net(agent, interceptors, address_map, policy);
+    IncomingTraffic incoming(io, agent, address_map, config.incoming);
+    agent.on_unsolicited([&](Message& m) { incoming.on_agent_message(m); });
     SyscallRouter router;
     std::string hostname;
     std::optional<FileSyscalls> files;
@@ -217,6 +220,7 @@ ExitStatus exec_command(const ExecOptions& options) {
         if (!program) co_return fail(program.error());
 
         net.install(router);
+        if (config.incoming.mode != IncomingConfig::Mode::off) incoming.install(router);
         auto policy_fs = FsPolicy::create(config.fs, fs_context(*program, *env));
         if (!policy_fs) co_return fail(policy_fs.error());
         fs_policy.emplace(std::move(*policy_fs));

@@ -9,11 +9,7 @@ using namespace mrd::wire;
 using asio::ip::tcp;
 using asio::ip::udp;
 
-std::pair<std::string, uint16_t> address_key(const SocketAddress& a) {
-    std::string ip = a.ip;
-    if (ip.rfind("::ffff:", 0) == 0 && ip.find('.') != std::string::npos) ip = ip.substr(7);
-    return {ip, a.port};
-}
+std::pair<std::string, uint16_t> address_key(const SocketAddress& a) { return {unmapped(a.ip), a.port}; }
 
 void AddressMap::add_peer(const SocketAddress& interceptor, const SocketAddress& remote) {
     peers_[address_key(interceptor)] = remote;

@@ -15,11 +15,6 @@ using wire::SocketAddress;
 
 namespace {
 
-std::optional<SocketAddress> normalized(const sockaddr* sa, socklen_t len) {
-    auto a = wire::from_sockaddr(sa, len);
-    if (a && a->ip.rfind("::ffff:", 0) == 0 && a->ip.find('.') != std::string::npos) a->ip = a->ip.substr(7);
-    return a;
-}
 
 }  // namespace
 
@@ -37,9 +32,9 @@ std::optional<SocketInfo> inspect_socket(Process& process, int fd) {
     ::getsockopt(dup.get(), SOL_SOCKET, SO_PROTOCOL, &info.protocol, &len);
     sockaddr_storage ss{};
     len = sizeof ss;
-    if (::getsockname(dup.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.local = normalized(reinterpret_cast<sockaddr*>(&ss), len);
+    if (::getsockname(dup.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.local = wire::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     len = sizeof ss;
-    if (::getpeername(dup.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.peer = normalized(reinterpret_cast<sockaddr*>(&ss), len);
+    if (::getpeername(dup.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.peer = wire::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     return info;
 }
 
@@ -47,14 +42,16 @@ std::optional<TraceeAddress> read_sockaddr(pid_t tid, uint64_t addr, uint64_t le
     if (addr == 0 || len < sizeof(sa_family_t) || len > sizeof(sockaddr_storage)) return std::nullopt;
     sockaddr_storage ss{};
     if (!read_memory(tid, addr, &ss, len)) return std::nullopt;
-    auto a = normalized(reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len));
+    auto a = wire::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len));
     if (!a) return std::nullopt;
     return TraceeAddress{*a, ss.ss_family};
 }
 
 std::vector<char> make_sockaddr(const SocketAddress& address, int family) {
     SocketAddress a = address;
-    if (family == AF_INET6 && a.ip.find(':') == std::string::npos) a.ip = "::ffff:" + a.ip;
+    bool v6 = a.ip.find(':') != std::string::npos;
+    if (family == AF_INET && v6) return {};  // not expressible: the caller leaves the address alone
+    if (family == AF_INET6 && !v6) a.ip = "::ffff:" + a.ip;
     sockaddr_storage ss;
     socklen_t len = wire::to_sockaddr(a, ss);
     const char* p = reinterpret_cast<const char*>(&ss);
@@ -62,6 +59,7 @@ std::vector<char> make_sockaddr(const SocketAddress& address, int family) {
 }
 
 Status write_sockaddr_result(pid_t tid, uint64_t addr, uint64_t len_addr, uint32_t capacity, const std::vector<char>& sockaddr) {
+    if (sockaddr.empty()) return {};
     size_t n = std::min<size_t>(capacity, sockaddr.size());
     if (n > 0)
         if (auto st = write_memory(tid, addr, sockaddr.data(), n); !st) return st;

@@ -16,7 +16,7 @@ std::optional<SocketAddress> from_sockaddr(const sockaddr* sa, socklen_t len) {
     if (sa->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
         const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
         inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-        return SocketAddress{text, ntohs(in6->sin6_port)};
+        return SocketAddress{unmapped(text), ntohs(in6->sin6_port)};
     }
     return std::nullopt;
 }
@@ -36,6 +36,11 @@ socklen_t to_sockaddr(const SocketAddress& address, sockaddr_storage& storage) {
         return sizeof(sockaddr_in6);
     }
     return 0;
+}
+
+std::string unmapped(std::string ip) {
+    if (ip.rfind("::ffff:", 0) == 0 && ip.find('.') != std::string::npos) return ip.substr(7);
+    return ip;
 }
 
 bool is_ip_literal(const std::string& text) {

@@ -17,9 +17,13 @@ std::optional<SocketAddress> from_sockaddr(const sockaddr* sa, socklen_t len);
 socklen_t to_sockaddr(const SocketAddress& address, sockaddr_storage& storage);
 bool is_ip_literal(const std::string& text);
 
+// IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are reported as IPv4 everywhere: a peer of a
+// dual-stack socket is the same peer as on an IPv4 one.
+std::string unmapped(std::string ip);
+
 template <class Endpoint>
 SocketAddress from_endpoint(const Endpoint& endpoint) {
-    return SocketAddress{endpoint.address().to_string(), endpoint.port()};
+    return SocketAddress{unmapped(endpoint.address().to_string()), endpoint.port()};
 }
 
 // "1.2.3.4:80", "[::1]:80"

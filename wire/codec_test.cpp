@@ -25,9 +25,9 @@ std::vector<Message> samples() {
         Connected{1, {"10.0.0.2", 40000}, {"10.0.0.1", 80}}, Data{1, Bytes(70000, 'z')},
         WindowUpdate{1, 65536}, Eof{1}, Close{1, 104},
         PortSubscribe{80, "steal", filter}, PortSubscribed{80}, PortUnsubscribe{80},
-        IncomingConnection{kAgentConnBit | 1, 80, {"10.0.0.9", 5555}, {"10.0.0.2", 80}},
-        HttpRequest{kAgentConnBit | 1, 0, 80, {"10.0.0.9", 5555}, Bytes{'G', 'E', 'T'}, {}},
-        HttpResponse{kAgentConnBit | 1, 0, Bytes{'H'}, Bytes{'o', 'k'}},
+        IncomingConnection{kAgentConnBit | 1, 80, {"10.0.0.9", 5555}, {"10.0.0.2", 80}, true},
+        HttpRequest{kAgentConnBit | 1, 0, 80, {"10.0.0.9", 5555}, Bytes{'G', 'E', 'T'}},
+        HttpResponse{kAgentConnBit | 1, 0, Bytes{'H', 'o', 'k'}},
     };
 }
 

@@ -267,26 +267,26 @@ struct IncomingConnection {
     uint16_t port = 0;     // the subscribed port
     SocketAddress remote;  // the real peer
     SocketAddress local;   // the address it connected to in the target
-    MSGPACK_DEFINE(conn, port, remote, local)
+    bool mirror = false;   // a copy: what the client writes back is discarded
+    MSGPACK_DEFINE(conn, port, remote, local, mirror)
 };
-// One HTTP request that matched a steal filter, delivered whole; answered with HttpResponse.
+// One HTTP/1 request that matched a steal filter, as the bytes it arrived as (head and body, framing
+// included); answered with HttpResponse, the bytes of the whole response.
 struct HttpRequest {
     static constexpr Kind kind = Kind::HttpRequest;
     uint64_t conn = 0;      // the client connection it arrived on (agent id)
     uint64_t request = 0;   // sequence number within that connection
     uint16_t port = 0;
     SocketAddress remote;
-    Bytes head;             // request line and headers, as received
-    Bytes body;             // decoded body
-    MSGPACK_DEFINE(conn, request, port, remote, head, body)
+    Bytes bytes;
+    MSGPACK_DEFINE(conn, request, port, remote, bytes)
 };
 struct HttpResponse {
     static constexpr Kind kind = Kind::HttpResponse;
     uint64_t conn = 0;
     uint64_t request = 0;
-    Bytes head;
-    Bytes body;
-    MSGPACK_DEFINE(conn, request, head, body)
+    Bytes bytes;
+    MSGPACK_DEFINE(conn, request, bytes)
 };
 
 using Message = std::variant<

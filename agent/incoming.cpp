@@ -1,0 +1,533 @@
+#include "agent/incoming.hpp"
+
+#include "wire/address.hpp"
+#include "wire/async.hpp"
+#include "wire/http1.hpp"
+#include "wire/log.hpp"
+
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace mrd::agent {
+
+using namespace mrd::wire;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr size_t kMaxStolenRequest = 8u << 20;  // a matched request travels whole, in one message
+
+// Where the peer meant to connect before the redirect.
+std::optional<tcp::endpoint> original_destination(tcp::socket& socket) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = socket.native_handle();
+    if (::getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len) != 0) {
+        len = sizeof(sockaddr_in);
+        if (::getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len) != 0) return std::nullopt;
+    }
+    auto a = from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    if (!a) return std::nullopt;
+    std::error_code ec;
+    auto ip = asio::ip::make_address(a->ip, ec);
+    if (ec) return std::nullopt;
+    if (ip.is_v6() && ip.to_v6().is_v4_mapped()) ip = asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6());
+    return tcp::endpoint(ip, a->port);
+}
+
+// A connection to the target's own application, marked so the redirect lets it through.
+co::Task<std::optional<tcp::socket>> connect_upstream(asio::io_context& io, tcp::endpoint destination) {
+    tcp::socket socket(io);
+    std::error_code ec;
+    socket.open(destination.protocol(), ec);
+    uint32_t mark = RedirectRules::kBypassMark;
+    if (!ec && ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0)
+        ec = std::error_code(errno, std::system_category());
+    if (!ec) ec = co_await co::connect(socket, destination);
+    if (ec) {
+        log::warn("incoming: cannot reach the application at ", to_string(from_endpoint(destination)), ": ", ec.message());
+        co_return std::nullopt;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    co_return std::move(socket);
+}
+
+// A mirroring client's copy of one connection. A client too slow to keep up loses its copy rather
+// than slowing the real traffic or making the agent buffer it.
+class MirrorTap : public Endpoint, public std::enable_shared_from_this<MirrorTap> {
+public:
+    MirrorTap(asio::io_context& io, std::shared_ptr<IncomingSink> sink, uint64_t conn)
+        : sink_(sink), outbox_(sink->outbox()), conn_(conn), linger_(io) {}
+
+    static std::shared_ptr<MirrorTap> open(asio::io_context& io, const std::shared_ptr<IncomingSink>& sink, uint16_t port,
+                                           const tcp::endpoint& peer, const tcp::endpoint& local) {
+        auto tap = std::make_shared<MirrorTap>(io, sink, sink->new_incoming_id());
+        sink->connections().add(tap->conn_, tap);
+        if (auto out = tap->outbox_.lock())
+            out->send(0, IncomingConnection{tap->conn_, port, from_endpoint(peer), from_endpoint(local), true});
+        return tap;
+    }
+    void copy(const char* data, size_t n) {
+        if (closed_ || n == 0) return;
+        if (n > credit_) return close(ENOBUFS);
+        credit_ -= n;
+        if (auto out = outbox_.lock()) out->send(0, Data{conn_, Bytes(data, data + n)});
+    }
+    void eof() {
+        if (closed_ || eof_sent_) return;
+        eof_sent_ = true;
+        if (auto out = outbox_.lock()) out->send(0, Eof{conn_});
+    }
+    // The real connection is over: the local program may still be answering its copy, so the copy
+    // ends with EOF and is closed only after a grace period (or when the program closes it).
+    void finish() {
+        eof();
+        if (closed_) return;
+        linger_.expires_after(std::chrono::seconds(10));
+        linger_.async_wait([self = shared_from_this()](std::error_code ec) {
+            if (!ec) self->close(0);
+        });
+    }
+    void close(int code) {
+        if (closed_) return;
+        if (auto out = outbox_.lock()) out->send(0, Close{conn_, code});
+        release();
+    }
+    void on_data(Bytes) override {}  // the local program's replies to a copy go nowhere
+    void on_window(uint32_t bytes) override { credit_ += bytes; }
+    void on_eof() override {
+        if (eof_sent_) release();  // both sides done
+    }
+    void on_close(int) override { release(); }
+
+private:
+    void release() {
+        if (closed_) return;
+        closed_ = true;
+        linger_.cancel();
+        if (auto sink = sink_.lock()) sink->connections().remove(conn_);
+    }
+    std::weak_ptr<IncomingSink> sink_;
+    std::weak_ptr<Outbox> outbox_;
+    uint64_t conn_;
+    uint64_t credit_ = kInitialWindow;
+    bool closed_ = false, eof_sent_ = false;
+    asio::steady_timer linger_;
+};
+
+using Taps = std::vector<std::shared_ptr<MirrorTap>>;
+
+// Copies from -> to until EOF (then half-closes to) or an error (then closes both).
+co::Task<void> pump(tcp::socket& from, tcp::socket& to, Taps* taps) {
+    std::vector<char> buffer(64 * 1024);
+    for (;;) {
+        auto r = co_await co::read_some(from, asio::buffer(buffer));
+        if (r.error) {
+            std::error_code ignored;
+            if (r.error == asio::error::eof) {
+                to.shutdown(tcp::socket::shutdown_send, ignored);
+                if (taps) for (auto& t : *taps) t->eof();
+            } else {
+                from.close(ignored);
+                to.close(ignored);
+                if (taps) for (auto& t : *taps) t->close(r.error.value());
+            }
+            co_return;
+        }
+        if (taps) for (auto& t : *taps) t->copy(buffer.data(), r.bytes);
+        auto w = co_await co::write_all(to, asio::buffer(buffer.data(), r.bytes));
+        if (w.error) {
+            std::error_code ignored;
+            from.close(ignored);
+            to.close(ignored);
+            if (taps) for (auto& t : *taps) t->close(w.error.value());
+            co_return;
+        }
+    }
+}
+
+// Both directions until both are done; `pending` is what was read from the peer but not yet sent
+// (already copied to the taps when tapped is true).
+co::Task<void> relay(std::shared_ptr<tcp::socket> peer, std::shared_ptr<tcp::socket> app, Taps taps, std::vector<char> pending,
+                     bool tapped = false) {
+    if (!pending.empty()) {
+        if (!tapped) for (auto& t : taps) t->copy(pending.data(), pending.size());
+        auto w = co_await co::write_all(*app, asio::buffer(pending));
+        if (w.error) co_return;
+    }
+    co::Promise<bool> other_done;
+    auto back = [](std::shared_ptr<tcp::socket> app, std::shared_ptr<tcp::socket> peer, co::Promise<bool> done) -> co::Task<void> {
+        co_await pump(*app, *peer, nullptr);
+        done.set(true);
+    };
+    co::spawn(back(app, peer, other_done));
+    co_await pump(*peer, *app, &taps);
+    co_await other_done.wait();
+    for (auto& t : taps) t->finish();
+}
+
+// Whether a complete response, as bytes, lets the connection carry on.
+bool response_keeps_alive(const Bytes& response) {
+    Http1Parser parser(Http1Parser::Kind::response);
+    auto step = parser.feed(response.data(), response.size());
+    size_t used = step.consumed;
+    while (!step.error && !step.message_done && used < response.size()) {
+        step = parser.feed(response.data() + used, response.size() - used);
+        used += step.consumed;
+    }
+    if (!step.message_done) step = parser.finish();
+    return step.message_done && parser.keep_alive();
+}
+
+// One connection on a port with HTTP filters: request by request, to a client or to the application.
+class FilteredConnection {
+public:
+    FilteredConnection(asio::io_context& io, tcp::socket peer, tcp::endpoint destination, std::vector<std::pair<std::weak_ptr<IncomingSink>, HttpMatcher>> filters, Taps taps)
+        : io_(io), peer_(std::make_shared<tcp::socket>(std::move(peer))), destination_(destination),
+          filters_(std::move(filters)), taps_(std::move(taps)), buffer_(64 * 1024) {
+        std::error_code ec;
+        remote_ = peer_->remote_endpoint(ec);
+    }
+
+    co::Task<void> run() {
+        for (uint64_t sequence = 0;; ++sequence) {
+            message_.clear();
+            // The request's head.
+            bool head = false;
+            while (!head) {
+                if (pending_.empty()) {
+                    if (!co_await read_peer()) co_return finish();
+                }
+                auto step = request_.feed(pending_.data(), pending_.size());
+                take(step.consumed);
+                if (step.error) {
+                    if (sequence == 0 && !app_) co_return co_await pass_through("not HTTP/1: " + request_.error());
+                    co_return finish();
+                }
+                head = step.headers_done || step.message_done;
+                if (step.message_done) request_done_ = true;
+            }
+            const HttpHead& h = request_.head();
+            std::shared_ptr<IncomingSink> client;
+            if (!request_.upgrade())
+                for (auto& [sink, matcher] : filters_)
+                    if (matcher.matches(h))
+                        if ((client = sink.lock())) break;
+            bool keep;
+            if (client) {
+                if (!co_await read_whole_request()) co_return finish();
+                if (message_.size() > kMaxStolenRequest) {
+                    co_await write_peer(simple_http_response(413, "Payload Too Large", "mirrord: request too large to steal\n"));
+                    co_return finish();
+                }
+                bool request_keep = request_.keep_alive();
+                if (!conn_) conn_ = client->new_incoming_id();
+                HttpRequest request{conn_, sequence, destination_.port(), from_endpoint(remote_), Bytes(message_.begin(), message_.end())};
+                auto response = co_await client->http(std::move(request));
+                if (!response) {
+                    log::warn("incoming: the client that matched a request is gone; it goes to the application");
+                    keep = co_await to_application(h.method == "HEAD");
+                } else {
+                    if (!co_await write_peer(std::string(response->begin(), response->end()))) co_return finish();
+                    keep = request_keep && response_keeps_alive(*response);
+                }
+            } else {
+                keep = co_await to_application(h.method == "HEAD");
+                if (upgraded_) co_return;
+            }
+            if (!keep) co_return finish();
+            request_.next_message();
+            request_done_ = false;
+        }
+    }
+
+private:
+    void take(size_t n) {
+        message_.insert(message_.end(), pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+        for (auto& t : taps_) t->copy(pending_.data(), n);
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+
+    co::Task<bool> read_peer() {
+        auto r = co_await co::read_some(*peer_, asio::buffer(buffer_));
+        if (r.error) co_return false;
+        pending_.insert(pending_.end(), buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(r.bytes));
+        co_return true;
+    }
+
+    co::Task<bool> write_peer(std::string bytes) {
+        auto w = co_await co::write_all(*peer_, asio::buffer(bytes));
+        co_return !w.error;
+    }
+
+    co::Task<bool> read_whole_request() {
+        while (!request_done_) {
+            if (pending_.empty() && !co_await read_peer()) co_return false;
+            auto step = request_.feed(pending_.data(), pending_.size());
+            take(step.consumed);
+            if (step.error) co_return false;
+            request_done_ = step.message_done;
+            if (message_.size() > kMaxStolenRequest) co_return true;
+        }
+        co_return true;
+    }
+
+    co::Task<bool> ensure_app() {
+        if (app_) co_return true;
+        auto socket = co_await connect_upstream(io_, destination_);
+        if (!socket) co_return false;
+        app_ = std::make_shared<tcp::socket>(std::move(*socket));
+        co_return true;
+    }
+
+    // Sends the current request (what is read of it, then the rest as it comes) to the application
+    // and its response back. False when the connection must end.
+    co::Task<bool> to_application(bool head_request) {
+        if (!co_await ensure_app()) {
+            co_await write_peer(simple_http_response(502, "Bad Gateway", "mirrord: the application is unreachable\n"));
+            co_return false;
+        }
+        if (!co_await write_app(message_)) co_return false;
+        while (!request_done_) {
+            if (pending_.empty() && !co_await read_peer()) co_return false;
+            message_.clear();
+            auto step = request_.feed(pending_.data(), pending_.size());
+            take(step.consumed);
+            if (step.error) co_return false;
+            request_done_ = step.message_done;
+            if (!co_await write_app(message_)) co_return false;
+        }
+        if (request_.upgrade()) co_return co_await upgrade();
+        Http1Parser response(Http1Parser::Kind::response);
+        if (head_request) response.expect_no_body();
+        std::vector<char> buffer(64 * 1024);
+        for (;;) {
+            auto r = co_await co::read_some(*app_, asio::buffer(buffer));
+            if (r.error) {
+                (void)response.finish();
+                app_.reset();
+                co_return false;  // the application closed: so does this connection
+            }
+            size_t used = 0;
+            while (used < r.bytes) {
+                auto step = response.feed(buffer.data() + used, r.bytes - used);
+                if (step.error) {  // not HTTP back: relay the rest as it is
+                    auto w = co_await co::write_all(*peer_, asio::buffer(buffer.data() + used, r.bytes - used));
+                    if (w.error) co_return false;
+                    co_await relay(peer_, app_, taps_, std::move(pending_));
+                    upgraded_ = true;
+                    co_return false;
+                }
+                auto w = co_await co::write_all(*peer_, asio::buffer(buffer.data() + used, step.consumed));
+                if (w.error) co_return false;
+                used += step.consumed;
+                if (step.message_done) {
+                    if (response.head().status == 101) {  // switched protocols: raw from here on
+                        if (used < r.bytes) {
+                            auto rest = co_await co::write_all(*peer_, asio::buffer(buffer.data() + used, r.bytes - used));
+                            if (rest.error) co_return false;
+                        }
+                        co_await relay(peer_, app_, taps_, std::move(pending_));
+                        upgraded_ = true;
+                        co_return false;
+                    }
+                    co_return response.keep_alive() && request_.keep_alive();
+                }
+            }
+        }
+    }
+
+    co::Task<bool> upgrade() {
+        co_await relay(peer_, app_, taps_, std::move(pending_));
+        upgraded_ = true;
+        co_return false;
+    }
+
+    co::Task<bool> write_app(const std::vector<char>& bytes) {
+        if (bytes.empty()) co_return true;
+        auto w = co_await co::write_all(*app_, asio::buffer(bytes));
+        co_return !w.error;
+    }
+
+    co::Task<void> pass_through(std::string why) {
+        log::debug("incoming: ", why, "; passing the connection through");
+        if (!co_await ensure_app()) co_return finish();
+        for (auto& t : taps_) t->copy(pending_.data(), pending_.size());
+        std::vector<char> all = message_;
+        all.insert(all.end(), pending_.begin(), pending_.end());
+        co_await relay(peer_, app_, taps_, std::move(all), true);
+        finish();
+    }
+
+    void finish() {
+        std::error_code ignored;
+        peer_->close(ignored);
+        if (app_) app_->close(ignored);
+        for (auto& t : taps_) t->finish();
+    }
+
+    asio::io_context& io_;
+    std::shared_ptr<tcp::socket> peer_, app_;
+    tcp::endpoint destination_, remote_;
+    std::vector<std::pair<std::weak_ptr<IncomingSink>, HttpMatcher>> filters_;
+    Taps taps_;
+    Http1Parser request_{Http1Parser::Kind::request};
+    std::vector<char> buffer_, pending_, message_;
+    uint64_t conn_ = 0;
+    bool request_done_ = false, upgraded_ = false;
+};
+
+}  // namespace
+
+Status Incoming::subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, const PortSubscribe& request) {
+    if (!rules_) return Error::msg("this agent has no target, so no incoming traffic", ENOTSUP);
+    if (request.port == 0) return Error::msg("cannot subscribe to port 0", EINVAL);
+    auto matcher = HttpMatcher::compile(request.filter);
+    if (!matcher) return matcher.error();
+    bool steal = request.mode == "steal";
+    if (!steal && request.mode != "mirror") return Error::msg("unknown incoming mode '" + request.mode + "'", EINVAL);
+
+    Port& port = ports_[request.port];
+    for (auto& s : port.subscribers) {
+        if (s.client == client || !steal || !s.steal) continue;
+        if (matcher->empty() || s.matcher.empty()) {
+            if (port.subscribers.empty()) ports_.erase(request.port);
+            return Error::msg("port " + std::to_string(request.port) + " is already stolen by another mirrord session" +
+                                  (matcher->empty() ? "" : " without a filter"), EADDRINUSE);
+        }
+    }
+    std::erase_if(port.subscribers, [&](const Subscriber& s) { return s.client == client; });
+    port.subscribers.push_back(Subscriber{client, std::move(sink), steal, std::move(*matcher)});
+    if (!port.listener) {
+        auto listener = std::make_unique<tcp::acceptor>(io_);
+        std::error_code ec;
+        listener->open(tcp::v6(), ec);
+        if (!ec) listener->set_option(asio::ip::v6_only(false), ec);
+        if (!ec) listener->bind(tcp::endpoint(tcp::v6(), 0), ec);
+        if (ec) {  // no IPv6 in the target
+            listener = std::make_unique<tcp::acceptor>(io_);
+            ec.clear();
+            listener->open(tcp::v4(), ec);
+            if (!ec) listener->bind(tcp::endpoint(tcp::v4(), 0), ec);
+        }
+        if (!ec) listener->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            ports_.erase(request.port);
+            return Error{ec.value(), "incoming listener: " + ec.message()};
+        }
+        port.listener = std::move(listener);
+        co::spawn(accept_loop(request.port, port.listener.get()));
+        if (auto st = update_rules(); !st) {
+            ports_.erase(request.port);
+            (void)update_rules();
+            return st;
+        }
+    }
+    if (steal && flush_connections_) flush(request.port);
+    log::info("port ", request.port, ": ", request.mode, request.filter.kind.empty() ? "" : " (filtered)", " for client ", client);
+    return {};
+}
+
+void Incoming::unsubscribe(uint64_t client, uint16_t port) {
+    auto it = ports_.find(port);
+    if (it == ports_.end()) return;
+    std::erase_if(it->second.subscribers, [&](const Subscriber& s) { return s.client == client; });
+    if (!it->second.subscribers.empty()) return;
+    std::error_code ignored;
+    it->second.listener->close(ignored);
+    ports_.erase(it);
+    if (auto st = update_rules(); !st) log::error(st.error().message);
+}
+
+void Incoming::client_gone(uint64_t client) {
+    std::vector<uint16_t> ports;
+    for (auto& [port, p] : ports_) ports.push_back(port);
+    for (uint16_t port : ports) unsubscribe(client, port);
+}
+
+void Incoming::shutdown() {
+    for (auto& [port, p] : ports_) {
+        std::error_code ignored;
+        p.listener->close(ignored);
+    }
+    ports_.clear();
+    rules_.reset();  // deletes the table
+}
+
+Status Incoming::update_rules() {
+    std::map<uint16_t, uint16_t> redirects;
+    for (auto& [port, p] : ports_) {
+        std::error_code ec;
+        redirects[port] = p.listener->local_endpoint(ec).port();
+    }
+    return rules_->apply(redirects);
+}
+
+void Incoming::flush(uint16_t port) {
+    // Connections established before the steal bypass the new redirect; dropping their conntrack
+    // entries makes their next packet go through it (mirrord's flush_connections).
+    std::string command = "conntrack -D -p tcp --orig-port-dst " + std::to_string(port) + " >/dev/null 2>&1";
+    if (::system(command.c_str()) == -1) log::debug("conntrack not available: existing connections are not flushed");
+}
+
+co::Task<void> Incoming::accept_loop(uint16_t port, tcp::acceptor* listener) {
+    for (;;) {
+        co::Promise<std::pair<std::error_code, tcp::socket>> accepted;
+        listener->async_accept([accepted](std::error_code ec, tcp::socket s) { accepted.set({ec, std::move(s)}); });
+        auto [ec, socket] = co_await accepted.wait();
+        if (ec == asio::error::operation_aborted) co_return;  // unsubscribed
+        if (ec) {
+            log::warn("incoming accept on port ", port, ": ", ec.message());
+            continue;
+        }
+        co::spawn(serve(std::move(socket)));
+    }
+}
+
+co::Task<void> Incoming::serve(tcp::socket socket) {
+    auto destination = original_destination(socket);
+    std::error_code ec;
+    auto peer = socket.remote_endpoint(ec);
+    if (!destination || ec) co_return;
+    auto it = ports_.find(destination->port());
+    if (it == ports_.end()) co_return;  // unsubscribed meanwhile
+    socket.set_option(tcp::no_delay(true), ec);
+    uint16_t port = destination->port();
+
+    std::shared_ptr<IncomingSink> thief;
+    std::vector<std::pair<std::weak_ptr<IncomingSink>, HttpMatcher>> filters;
+    Taps taps;
+    for (auto& s : it->second.subscribers) {
+        auto sink = s.sink.lock();
+        if (!sink) continue;
+        if (!s.steal) taps.push_back(MirrorTap::open(io_, sink, port, peer, *destination));
+        else if (s.matcher.empty()) thief = sink;
+        else filters.emplace_back(s.sink, s.matcher);
+    }
+
+    if (thief) {  // the whole connection
+        uint64_t conn = thief->new_incoming_id();
+        auto bridge = std::make_shared<StreamBridge>(conn, thief->outbox(), thief->connections());
+        thief->connections().add(conn, bridge);
+        if (auto out = thief->outbox().lock())
+            out->send(0, IncomingConnection{conn, port, from_endpoint(peer), from_endpoint(*destination), false});
+        bridge->attach(std::move(socket));
+        for (auto& t : taps) t->close(0);
+        co_return;
+    }
+    if (!filters.empty()) {
+        auto connection = std::make_shared<FilteredConnection>(io_, std::move(socket), *destination, std::move(filters), std::move(taps));
+        co_await connection->run();
+        co_return;
+    }
+    auto app = co_await connect_upstream(io_, *destination);
+    if (!app) {
+        for (auto& t : taps) t->close(ECONNREFUSED);
+        co_return;  // the peer sees its connection closed, as with no application listening
+    }
+    co_await relay(std::make_shared<tcp::socket>(std::move(socket)), std::make_shared<tcp::socket>(std::move(*app)), std::move(taps), {});
+}
+
+}  // namespace mrd::agent

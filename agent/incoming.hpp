@@ -1,0 +1,69 @@
+// The target's incoming traffic, shared out among the agent's clients.
+//
+// A subscribed port is redirected (RedirectRules) to a listener of the agent inside the target's
+// network namespace. For each connection, by the subscriptions on its original port:
+//   steal, no filter     the whole connection goes to that client (one such client per port);
+//   steal with filters   each HTTP/1 request goes to the first client whose filter matches, the rest
+//                        to the target's own application, in order, on the same connection;
+//   mirror               the connection goes on to the target's application, and each mirroring
+//                        client gets a copy of what the peer sent (its own replies are dropped).
+#pragma once
+
+#include "agent/http_filter.hpp"
+#include "agent/redirect_rules.hpp"
+#include "wire/co.hpp"
+#include "wire/connections.hpp"
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace mrd::agent {
+
+// What Incoming needs of a client session.
+class IncomingSink {
+public:
+    virtual ~IncomingSink() = default;
+    virtual uint64_t new_incoming_id() = 0;
+    virtual std::weak_ptr<wire::Outbox> outbox() = 0;
+    virtual wire::ConnectionTable& connections() = 0;
+    // Sends the request; the client's response bytes, or nullopt when the client is gone.
+    virtual co::Promise<std::optional<wire::Bytes>>::Awaiter http(wire::HttpRequest&& request) = 0;
+};
+
+class Incoming {
+public:
+    Incoming(asio::io_context& io, std::unique_ptr<RedirectRules> rules, bool flush_connections)
+        : io_(io), rules_(std::move(rules)), flush_connections_(flush_connections) {}
+
+    // client: a stable id for the session; conflicting steals are refused with EADDRINUSE.
+    Status subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, const wire::PortSubscribe& request);
+    void unsubscribe(uint64_t client, uint16_t port);
+    void client_gone(uint64_t client);
+    void shutdown();
+
+private:
+    struct Subscriber {
+        uint64_t client;
+        std::weak_ptr<IncomingSink> sink;
+        bool steal;
+        HttpMatcher matcher;
+    };
+    struct Port {
+        std::unique_ptr<asio::ip::tcp::acceptor> listener;
+        std::vector<Subscriber> subscribers;
+    };
+
+    Status update_rules();
+    void flush(uint16_t port);
+    co::Task<void> accept_loop(uint16_t port, asio::ip::tcp::acceptor* listener);
+    co::Task<void> serve(asio::ip::tcp::socket socket);
+
+    asio::io_context& io_;
+    std::unique_ptr<RedirectRules> rules_;
+    bool flush_connections_;
+    std::map<uint16_t, Port> ports_;
+};
+
+}  // namespace mrd::agent

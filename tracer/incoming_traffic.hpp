@@ -1,0 +1,54 @@
+// Incoming traffic on the program's side. When the program binds and listens on a port, the agent
+// is asked to mirror or steal the target's traffic for it (feature.network.incoming); what the
+// agent sends — whole connections, or single HTTP requests that matched a filter — is delivered by
+// connecting to the program's listening socket, and accept()/getpeername() report the real peer.
+#pragma once
+
+#include "tracer/agent_client.hpp"
+#include "tracer/config.hpp"
+#include "tracer/interceptors.hpp"
+#include "tracer/syscall_router.hpp"
+
+#include <sys/types.h>
+
+#include <map>
+#include <set>
+
+namespace mrd::tracer {
+
+// The filter to send for a port: feature.network.incoming.http_filter applies to its ports only.
+wire::HttpFilter http_filter_for(const HttpFilterConfig& config, uint16_t port);
+
+class IncomingTraffic {
+public:
+    IncomingTraffic(asio::io_context& io, AgentClient& agent, AddressMap& map, const IncomingConfig& config)
+        : io_(io), agent_(agent), map_(map), config_(config) {}
+    void install(SyscallRouter& router);
+    // IncomingConnection and HttpRequest from the agent.
+    void on_agent_message(wire::Message& message);
+
+private:
+    struct Listener {
+        wire::SocketAddress requested;  // what the program asked to bind
+        uint16_t remote_port = 0;       // the target's port it stands for
+    };
+    co::Task<void> bind(Syscall& call);
+    co::Task<void> listen(Syscall& call);
+    co::Task<void> accept(Syscall& call);
+    co::Task<void> deliver_connection(wire::IncomingConnection message);
+    co::Task<void> deliver_request(wire::HttpRequest message);
+    // A connection to the program's listener for the target's port, its local address registered as
+    // standing for peer.
+    co::Task<std::optional<asio::ip::tcp::socket>> connect_to_program(uint16_t port, const wire::SocketAddress& peer);
+    bool ignored(const wire::SocketAddress& requested, uint16_t remote_port) const;
+
+    asio::io_context& io_;
+    AgentClient& agent_;
+    AddressMap& map_;
+    const IncomingConfig& config_;
+    std::map<std::pair<dev_t, ino_t>, Listener> bound_;          // by socket inode
+    std::map<uint16_t, wire::SocketAddress> listening_;         // target port -> where the program listens
+    std::set<uint16_t> subscribed_;
+};
+
+}  // namespace mrd::tracer

@@ -1,0 +1,48 @@
+// Asio operations as awaitables for wire/co.hpp coroutines. The callbacks hold only the shared
+// promise state, so a socket closed under a pending operation is safe.
+#pragma once
+
+#include "wire/co.hpp"
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <system_error>
+#include <utility>
+
+namespace mrd::co {
+
+struct IoResult {
+    std::error_code error;
+    size_t bytes = 0;
+};
+
+template <class Stream>
+Promise<IoResult>::Awaiter read_some(Stream& stream, asio::mutable_buffer buffer) {
+    Promise<IoResult> done;
+    stream.async_read_some(buffer, [done](std::error_code ec, size_t n) { done.set(IoResult{ec, n}); });
+    return done.wait();
+}
+
+template <class Stream>
+Promise<IoResult>::Awaiter write_all(Stream& stream, asio::const_buffer buffer) {
+    Promise<IoResult> done;
+    asio::async_write(stream, buffer, [done](std::error_code ec, size_t n) { done.set(IoResult{ec, n}); });
+    return done.wait();
+}
+
+template <class Socket, class Endpoint>
+Promise<std::error_code>::Awaiter connect(Socket& socket, const Endpoint& endpoint) {
+    Promise<std::error_code> done;
+    socket.async_connect(endpoint, [done](std::error_code ec) { done.set(ec); });
+    return done.wait();
+}
+
+inline Promise<std::error_code>::Awaiter sleep(asio::steady_timer& timer, std::chrono::milliseconds duration) {
+    Promise<std::error_code> done;
+    timer.expires_after(duration);
+    timer.async_wait([done](std::error_code ec) { done.set(ec); });
+    return done.wait();
+}
+
+}  // namespace mrd::co
