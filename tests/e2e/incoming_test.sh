@@ -1,0 +1,88 @@
+#!/bin/bash
+# Incoming traffic: steal, HTTP-filtered steal by several clients at once, mirror, conflicts, and no
+# redirect left behind when the agent is killed.
+source "$(dirname "$0")/lib.sh"
+sandbox_up
+start_agent --log-level info
+SERVER=$ROOT/tests/programs/named_server.py
+from_cluster() { in_svc curl -sS -m 5 "$@" 2>&1; }   # a client elsewhere in the cluster
+from_pod() { nsenter -t "$POD_PID" -n curl -sS -m 5 "$@" 2>&1; }  # a client inside the pod
+redirects() { nsenter -t "$POD_PID" -n nft list tables 2>&1 | grep -c mirrord_ || true; }
+
+# session NAME PORT [MIRRORD OPTIONS...]: a local server under mirrord, on the shared agent.
+session() {
+    local name=$1 port=$2; shift 2
+    "$MIRRORD" exec --agent "$AGENT_ADDR" "$@" -- python3 "$SERVER" "$name" "$port" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    BACKGROUND_PIDS+=($!)
+    eval "${name}_PID=$!"
+}
+# until TEXT CMD...: retry CMD until its output contains TEXT (10 s)
+until_contains() {
+    local text=$1; shift
+    for _ in $(seq 100); do [[ "$("$@")" == *"$text"* ]] && return 0; sleep 0.1; done
+    return 1
+}
+stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+check_eq "before: the pod's own app answers" "hello from the pod's own app" "$(from_cluster http://10.77.0.2/)"
+
+# Steal everything on port 80.
+session thief 80 --steal
+until_contains "thief saw" from_cluster http://10.77.0.2/ && pass "steal: a cluster client reaches the local program" || fail "steal did not start: $(cat "$WORK/thief.err")"
+out=$(from_cluster http://10.77.0.2/orders?id=1 -H "X-User: zed")
+check_eq "the local program sees the request and the real peer address" "thief saw GET /orders?id=1 from 10.77.0.10 user=zed" "$out"
+check_contains "clients inside the pod are stolen too" "thief saw GET / from" "$(from_pod http://127.0.0.1/)"
+check_eq "the redirect is in place" "1" "$(redirects)"
+session rival 80 --steal
+sleep 2
+check_contains "a second unfiltered steal of the port is refused, clearly" "port 80 is already stolen by another mirrord session" "$(cat "$WORK/rival.err")"
+stop "$rival_PID"
+stop "$thief_PID"
+until_contains "pod's own app" from_cluster http://10.77.0.2/ && pass "when the session ends, the pod's app gets its traffic back" || fail "traffic not restored"
+
+# Two sessions with different header filters at once.
+echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"header_filter": "^X-User: alice$"}}}}}' >"$WORK/alice.json"
+echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"header_filter": "^X-User: bob$"}}}}}' >"$WORK/bob.json"
+session alice 80 -f "$WORK/alice.json"
+session bob 80 -f "$WORK/bob.json"
+until_contains "alice saw" from_cluster -H "X-User: alice" http://10.77.0.2/ && pass "filter: alice's session is up" || fail "alice: $(cat "$WORK/alice.err")"
+until_contains "bob saw" from_cluster -H "X-User: bob" http://10.77.0.2/ && pass "filter: bob's session is up" || fail "bob: $(cat "$WORK/bob.err")"
+check_eq "alice's requests go to alice's program" "alice saw GET /a from 10.77.0.10 user=alice" "$(from_cluster -H "X-User: alice" http://10.77.0.2/a)"
+check_eq "bob's requests go to bob's program" "bob saw GET /b from 10.77.0.10 user=bob" "$(from_cluster -H "X-User: bob" http://10.77.0.2/b)"
+check_eq "everyone else's go to the pod's app" "hello from the pod's own app" "$(from_cluster -H "X-User: carol" http://10.77.0.2/)"
+out=$(from_cluster -H "X-User: alice" http://10.77.0.2/1 --next http://10.77.0.2/?2 --next -H "X-User: bob" http://10.77.0.2/3 --next -H "X-User: alice" http://10.77.0.2/4)
+check_eq "one keep-alive connection, requests routed one by one, in order" "alice saw GET /1 from 10.77.0.10 user=alice
+hello from the pod's own app
+bob saw GET /3 from 10.77.0.10 user=bob
+alice saw GET /4 from 10.77.0.10 user=alice" "$out"
+out=$(from_cluster -H "X-User: alice" -H "Transfer-Encoding: chunked" --data-binary "chunked-body" http://10.77.0.2/post)
+check_eq "a chunked POST arrives whole" "alice got chunked-body" "$out"
+out=$(from_cluster -X POST -H "X-User: carol" --data-binary "x" http://10.77.0.2/ -o /dev/null -w '%{http_code}')
+check_eq "an unmatched POST reaches the pod's app (which refuses it: 501)" "501" "$out"
+session eve 80 --steal
+sleep 2
+check_contains "an unfiltered steal over filtered ones is refused" "already stolen" "$(cat "$WORK/eve.err")"
+stop "$eve_PID"; stop "$alice_PID"; stop "$bob_PID"
+
+# Mirror (the default): the pod's app answers; the local program gets a copy.
+session mirror 80
+sleep 1.5
+for _ in $(seq 50); do from_cluster "http://10.77.0.2/?probe" >/dev/null; grep -q "GET /?probe" "$WORK/mirror.err" && break; sleep 0.2; done
+out=$(from_cluster -H "X-User: mia" "http://10.77.0.2/?copy")
+check_eq "mirror: the pod's app still answers" "hello from the pod's own app" "$out"
+for _ in $(seq 50); do grep -q "GET /?copy" "$WORK/mirror.err" && break; sleep 0.1; done
+check_contains "mirror: the local program saw a copy, from the real peer" "mirror: 10.77.0.10 \"GET /?copy HTTP/1.1\" 200" "$(cat "$WORK/mirror.err")"
+stop "$mirror_PID"
+
+# port_mapping: the program listens on 9090 and stands for the pod's port 80.
+echo '{"feature": {"network": {"incoming": {"mode": "steal", "port_mapping": [[9090, 80]]}}}}' >"$WORK/map.json"
+session mapped 9090 -f "$WORK/map.json"
+until_contains "mapped saw" from_cluster http://10.77.0.2/ && pass "port_mapping: local 9090 serves the pod's port 80" || fail "port_mapping: $(cat "$WORK/mapped.err")"
+
+# The agent killed outright: its guard removes the redirect, and the pod's app is reachable again.
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+for _ in $(seq 50); do [ "$(redirects)" = 0 ] && break; sleep 0.1; done
+check_eq "agent SIGKILL leaves no redirect rule" "0" "$(redirects)"
+check_eq "and the pod's app answers again" "hello from the pod's own app" "$(from_cluster http://10.77.0.2/)"
+stop "$mapped_PID"
+finish
