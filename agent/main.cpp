@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
         ("listen", "where clients connect: tcp:HOST:PORT or unix:PATH (repeatable)",
             cxxopts::value<std::vector<std::string>>()->default_value("tcp:0.0.0.0:61337"))
         ("target-pid", "the target process; omit for targetless", cxxopts::value<int>())
+        ("container-id", "the target container (containerd://..., cri-o://..., docker://...), found by its cgroup",
+            cxxopts::value<std::string>())
         ("no-flush-connections", "do not reset connections established before a steal starts")
         ("idle-timeout", "exit after this many seconds without a client (0: never)",
             cxxopts::value<int>()->default_value("60"))
@@ -54,8 +56,9 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    auto target = args.count("target-pid") ? agent::Target::of_pid(args["target-pid"].as<int>())
-                                           : agent::Target::targetless();
+    auto target = args.count("target-pid")     ? agent::Target::of_pid(args["target-pid"].as<int>())
+                  : args.count("container-id") ? agent::Target::of_container(args["container-id"].as<std::string>())
+                                               : agent::Target::targetless();
     if (!target) {
         std::cerr << "mirrord-agent: " << target.error().message << "\n";
         return 1;

@@ -6,6 +6,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -33,6 +35,31 @@ Result<Target> Target::of_pid(pid_t pid) {
     t.uts_fd_.reset(::open((proc + "/ns/uts").c_str(), O_RDONLY | O_CLOEXEC));
     if (!t.uts_fd_) return Error::from_errno("opening " + proc + "/ns/uts");
     return t;
+}
+
+Result<pid_t> find_container_pid(const std::string& container_id, const std::string& proc_root) {
+    std::string id = container_id;
+    if (auto scheme = id.find("://"); scheme != std::string::npos) id = id.substr(scheme + 3);
+    if (id.size() < 12) return Error::msg("container id '" + container_id + "' is too short", EINVAL);
+    pid_t best = 0;
+    std::error_code ec;
+    for (auto& entry : std::filesystem::directory_iterator(proc_root, ec)) {
+        std::string name = entry.path().filename();
+        if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+        std::ifstream cgroup(entry.path() / "cgroup");
+        std::string text((std::istreambuf_iterator<char>(cgroup)), std::istreambuf_iterator<char>());
+        if (text.find(id) == std::string::npos) continue;
+        pid_t pid = static_cast<pid_t>(std::stol(name));
+        if (best == 0 || pid < best) best = pid;
+    }
+    if (best == 0) return Error::msg("no process of container " + container_id + " on this node (is the agent running with hostPID?)", ESRCH);
+    return best;
+}
+
+Result<Target> Target::of_container(const std::string& container_id) {
+    auto pid = find_container_pid(container_id);
+    if (!pid) return pid.error();
+    return of_pid(*pid);
 }
 
 Status Target::enter() const {

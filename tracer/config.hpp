@@ -121,7 +121,6 @@ struct Config {
 
 // Parses a config document (json, toml or yaml chosen by the file's extension).
 Result<nlohmann::json> read_config_document(const std::string& path);
-Result<nlohmann::json> parse_config_text(const std::string& text, const std::string& format);
 // Validates against mirrord's schema and builds the Config; env is the MIRRORD_* environment to apply
 // on top (as mirrord does, environment variables win over the file).
 Result<Config> build_config(const nlohmann::json& document, const std::map<std::string, std::string>& env);

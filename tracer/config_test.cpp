@@ -1,4 +1,5 @@
 #include "tracer/config.hpp"
+#include "wire/document.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -8,7 +9,7 @@ using nlohmann::json;
 namespace {
 
 Config build(const std::string& text, const std::string& format = "json", std::map<std::string, std::string> env = {}) {
-    auto doc = parse_config_text(text, format);
+    auto doc = mrd::wire::parse_document(text, format);
     REQUIRE(doc.ok());
     auto c = build_config(*doc, env);
     if (!c) FAIL(c.error().message);
@@ -16,7 +17,7 @@ Config build(const std::string& text, const std::string& format = "json", std::m
 }
 
 std::string error_of(const std::string& text, const std::string& format = "json", std::map<std::string, std::string> env = {}) {
-    auto doc = parse_config_text(text, format);
+    auto doc = mrd::wire::parse_document(text, format);
     if (!doc) return doc.error().message;
     auto c = build_config(*doc, env);
     REQUIRE_FALSE(c.ok());

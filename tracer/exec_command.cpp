@@ -2,6 +2,8 @@
 
 #include "tracer/agent_client.hpp"
 #include "tracer/environment.hpp"
+#include "k8s/targets.hpp"
+#include "tracer/cluster.hpp"
 #include "tracer/file_syscalls.hpp"
 #include "tracer/identity_syscalls.hpp"
 #include "tracer/incoming_traffic.hpp"
@@ -96,9 +98,11 @@ FsPolicy::Context fs_context(const std::string& program, const EnvMap& env) {
 }
 
 // The agent for the configured target: an address given by the user, or one started here.
-Result<std::string> agent_address(const ExecOptions& options, std::optional<LocalAgent>& local) {
+Result<std::string> agent_address(const ExecOptions& options, std::optional<LocalAgent>& local, asio::io_context& io,
+                                  std::optional<k8s::PortForward>& forward) {
     if (!options.agent_address.empty()) return options.agent_address;
     const std::string& target = options.config.target.path;
+    if (k8s::is_kubernetes_target(target)) return start_cluster_agent(options.config, io, forward);
     pid_t pid = 0;
     if (target.rfind("pid/", 0) == 0) {
         char* end = nullptr;
@@ -112,8 +116,8 @@ Result<std::string> agent_address(const ExecOptions& options, std::optional<Loca
         if (!p) return p.error().context("target '" + target + "'");
         pid = *p;
     } else if (!target.empty() && target != "targetless") {
-        return Error::msg("target '" + target + "' is a Kubernetes target; this build runs local targets only "
-                          "(pid/N, container/NAME, targetless) or an agent given with --agent", ENOTSUP);
+        return Error::msg("unknown target '" + target + "' (pid/N, container/NAME, targetless, or a Kubernetes target "
+                          "such as pod/x, deploy/x)", EINVAL);
     }
     if (pid && ::geteuid() != 0)
         return Error::msg("entering the namespaces of pid " + std::to_string(pid) + " needs root", EPERM);
@@ -131,14 +135,15 @@ ExitStatus exec_command(const ExecOptions& options) {
     for (auto& w : config.warnings) log::warn(w);
     Supervisor::prepare_signals();
 
+    asio::io_context io;
     std::optional<LocalAgent> local_agent;
-    auto address = agent_address(options, local_agent);
+    std::optional<k8s::PortForward> forward;
+    auto address = agent_address(options, local_agent, io, forward);
     if (!address) {
         log::error(address.error().message);
         return {1, 0};
     }
 
-    asio::io_context io;
     AgentClient agent(io);
     RemoteFs remote_fs(agent);
     std::optional<FsPolicy> fs_policy;

@@ -2,6 +2,7 @@
 //   mirrord exec [OPTIONS] [--] COMMAND [ARGS...]
 //   mirrord verify-config FILE
 //   mirrord --version
+#include "tracer/cluster.hpp"
 #include "tracer/exec_command.hpp"
 #include "wire/log.hpp"
 #include "wire/process_tuning.hpp"
@@ -19,6 +20,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: mirrord exec [OPTIONS] [--] COMMAND [ARGS...]\n"
+    "       mirrord ls [-n NAMESPACE] [-f CONFIG] [--json]\n"
     "       mirrord verify-config FILE\n"
     "       mirrord --version\n"
     "Run `mirrord exec --help` for the options.\n";
@@ -92,6 +94,34 @@ int verify_config(int argc, char** argv) {
     out = {{"type", "Fail"}, {"errors", {config.error().message}}};
     std::cout << out.dump(2) << std::endl;
     return 1;
+}
+
+int ls(int argc, char** argv) {
+    cxxopts::Options o("mirrord ls", "List the targets of a namespace");
+    o.add_options()("n,namespace", "namespace", cxxopts::value<std::string>())("f,config-file", "config file", cxxopts::value<std::string>())
+        ("context", "kubeconfig context", cxxopts::value<std::string>())("kubeconfig", "kubeconfig file", cxxopts::value<std::string>())
+        ("accept-invalid-certificates", "do not verify the API server's certificate")("json", "print a JSON list")("h,help", "help");
+    cxxopts::ParseResult p;
+    try {
+        p = o.parse(argc - 1, argv + 1);
+    } catch (const cxxopts::exceptions::exception& e) {
+        std::cerr << "mirrord ls: " << e.what() << "\n";
+        return 2;
+    }
+    if (p.count("help")) {
+        std::cout << o.help() << std::endl;
+        return 0;
+    }
+    auto config = load_config(p.count("config-file") ? p["config-file"].as<std::string>() : "");
+    if (!config) {
+        std::cerr << "mirrord: invalid configuration: " << config.error().message << "\n";
+        return 1;
+    }
+    if (p.count("namespace")) config->target.namespace_ = p["namespace"].as<std::string>();
+    if (p.count("context")) config->kube_context = p["context"].as<std::string>();
+    if (p.count("kubeconfig")) config->kubeconfig = p["kubeconfig"].as<std::string>();
+    if (p.count("accept-invalid-certificates")) config->accept_invalid_certificates = true;
+    return list_targets_command(*config, p.count("json") > 0);
 }
 
 int exec(int argc, char** argv) {
@@ -181,6 +211,7 @@ int main(int argc, char** argv) {
     std::string sub = argv[1];
     if (sub == "exec") return exec(argc, argv);
     if (sub == "verify-config") return verify_config(argc, argv);
+    if (sub == "ls") return ls(argc, argv);
     if (sub == "--version" || sub == "version") {
         std::cout << "mirrord " << MIRRORD_VERSION << " (ptrace)" << std::endl;
         return 0;

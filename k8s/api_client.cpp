@@ -1,0 +1,151 @@
+#include "k8s/api_client.hpp"
+
+#include <httplib.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+namespace mrd::k8s {
+
+using nlohmann::json;
+
+namespace {
+
+struct Bio {
+    BIO* bio;
+    explicit Bio(const std::string& pem) : bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()))) {}
+    ~Bio() { BIO_free(bio); }
+};
+
+int errno_for_status(int status) {
+    switch (status) {
+        case 401: case 403: return EACCES;
+        case 404: return ENOENT;
+        case 409: return EEXIST;
+        case 422: return EINVAL;
+        default: return status >= 500 ? EAGAIN : EPROTO;
+    }
+}
+
+}  // namespace
+
+std::string url_escape(const std::string& text) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+        else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+Result<std::shared_ptr<ApiClient>> ApiClient::create(const Credentials& c, bool accept_invalid_certificates) {
+    std::shared_ptr<ApiClient> api(new ApiClient());
+    api->credentials_ = c;
+    std::string server = c.server;
+    if (server.rfind("https://", 0) == 0) {
+        server = server.substr(8);
+    } else if (server.rfind("http://", 0) == 0) {
+        server = server.substr(7);
+        api->tls_ = false;
+        api->port_ = 80;
+    } else {
+        return Error::msg("kubeconfig server '" + c.server + "' is not an http(s) URL", EINVAL);
+    }
+    server = server.substr(0, server.find('/'));
+    auto bracket = server.find(']');
+    auto colon = server.rfind(':');
+    if (colon != std::string::npos && (bracket == std::string::npos || colon > bracket)) {
+        api->port_ = std::atoi(server.c_str() + colon + 1);
+        server = server.substr(0, colon);
+    }
+    if (server.size() > 2 && server.front() == '[') server = server.substr(1, server.size() - 2);
+    api->host_ = server;
+    api->insecure_ = c.insecure || accept_invalid_certificates;
+
+    if (!api->tls_) {
+        api->http_ = std::make_unique<httplib::ClientImpl>(api->host_, api->port_);
+    } else {
+        std::unique_ptr<httplib::SSLClient> ssl;
+        if (!c.client_cert_pem.empty()) {
+            Bio cert_bio(c.client_cert_pem), key_bio(c.client_key_pem);
+            X509* cert = PEM_read_bio_X509(cert_bio.bio, nullptr, nullptr, nullptr);
+            EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio.bio, nullptr, nullptr, nullptr);
+            if (!cert || !key) return Error::msg("the kubeconfig's client certificate or key is not valid PEM", EINVAL);
+            ssl = std::make_unique<httplib::SSLClient>(api->host_, api->port_, cert, key);
+            X509_free(cert);
+            EVP_PKEY_free(key);
+        } else {
+            ssl = std::make_unique<httplib::SSLClient>(api->host_, api->port_);
+        }
+        if (api->insecure_) {
+            ssl->enable_server_certificate_verification(false);
+        } else if (!c.ca_pem.empty()) {
+            X509_STORE* store = X509_STORE_new();
+            Bio bio(c.ca_pem);
+            int added = 0;
+            while (X509* ca = PEM_read_bio_X509(bio.bio, nullptr, nullptr, nullptr)) {
+                X509_STORE_add_cert(store, ca);
+                X509_free(ca);
+                ++added;
+            }
+            if (!added) {
+                X509_STORE_free(store);
+                return Error::msg("the kubeconfig's certificate authority is not valid PEM", EINVAL);
+            }
+            ssl->set_ca_cert_store(store);  // the SSL context owns it now
+        }
+        api->http_ = std::move(ssl);
+    }
+    if (!c.token.empty()) api->http_->set_bearer_token_auth(c.token);
+    api->http_->set_connection_timeout(10);
+    api->http_->set_read_timeout(30);
+    api->http_->set_keep_alive(true);
+    return api;
+}
+
+ApiClient::~ApiClient() = default;
+
+Result<json> ApiClient::result(const std::string& what, int status, const std::string& body, const std::string& error) {
+    if (status == 0 && error.find("SSLServerVerification") != std::string::npos)
+        return Error::msg("the Kubernetes API server's certificate is not trusted (certificate verify failed): set the "
+                          "cluster's certificate-authority in the kubeconfig, or use --accept-invalid-certificates", EACCES);
+    if (status == 0) return Error::msg(what + ": cannot reach the Kubernetes API at " + credentials_.server + " (" + error + ")", ECONNREFUSED);
+    json parsed;
+    try {
+        parsed = body.empty() ? json::object() : json::parse(body);
+    } catch (const std::exception&) {
+        if (status >= 200 && status < 300) return Error::msg(what + ": the API answered with something that is not JSON", EPROTO);
+    }
+    if (status >= 200 && status < 300) return parsed;
+    std::string message = parsed.is_object() ? parsed.value("message", "") : "";
+    if (message.empty()) message = "HTTP " + std::to_string(status);
+    return Error::msg(message, errno_for_status(status));
+}
+
+Result<json> ApiClient::get(const std::string& path) {
+    auto r = http_->Get(path.c_str());
+    return result("GET " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+}
+
+Result<json> ApiClient::post(const std::string& path, const json& body) {
+    auto r = http_->Post(path.c_str(), body.dump(), "application/json");
+    return result("POST " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+}
+
+Result<json> ApiClient::patch(const std::string& path, const json& body, const std::string& content_type) {
+    auto r = http_->Patch(path.c_str(), body.dump(), content_type.c_str());
+    return result("PATCH " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+}
+
+Status ApiClient::remove(const std::string& path) {
+    auto r = http_->Delete(path.c_str());
+    auto res = result("DELETE " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+    if (!res) return res.error();
+    return {};
+}
+
+}  // namespace mrd::k8s

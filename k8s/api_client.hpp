@@ -1,0 +1,47 @@
+// The Kubernetes API over HTTPS (cpp-httplib + OpenSSL), with the kubeconfig's credentials.
+// Failures carry the API's own message ("deployments.apps \"x\" not found") and an errno-like code.
+#pragma once
+
+#include "k8s/kubeconfig.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+
+namespace httplib { class ClientImpl; }
+
+namespace mrd::k8s {
+
+class ApiClient {
+public:
+    static Result<std::shared_ptr<ApiClient>> create(const Credentials& credentials, bool accept_invalid_certificates);
+    ~ApiClient();
+
+    Result<nlohmann::json> get(const std::string& path);
+    Result<nlohmann::json> post(const std::string& path, const nlohmann::json& body);
+    // A strategic-merge or JSON-merge patch, by content type.
+    Result<nlohmann::json> patch(const std::string& path, const nlohmann::json& body, const std::string& content_type);
+    Status remove(const std::string& path);
+
+    const Credentials& credentials() const { return credentials_; }
+    bool verify_server() const { return !insecure_; }
+    std::string host() const { return host_; }
+    int port() const { return port_; }
+    bool tls() const { return tls_; }
+
+private:
+    ApiClient() = default;
+    Result<nlohmann::json> result(const std::string& what, int status, const std::string& body, const std::string& error);
+
+    Credentials credentials_;
+    std::unique_ptr<httplib::ClientImpl> http_;
+    std::string host_;
+    int port_ = 443;
+    bool tls_ = true;
+    bool insecure_ = false;
+};
+
+// "%2F"-style escaping for label selectors and field selectors in query strings.
+std::string url_escape(const std::string& text);
+
+}  // namespace mrd::k8s

@@ -1,0 +1,194 @@
+#include "k8s/kubeconfig.hpp"
+
+#include "wire/document.hpp"
+#include "wire/unique_fd.hpp"
+
+#include <openssl/evp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace mrd::k8s {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<std::string> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error::from_errno("reading " + path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+Result<std::string> base64_decode(const std::string& text) {
+    std::string clean;
+    for (char c : text)
+        if (!std::isspace(static_cast<unsigned char>(c))) clean += c;
+    std::string out((clean.size() / 4 + 1) * 3, '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(clean.data()),
+                            static_cast<int>(clean.size()));
+    if (n < 0) return Error::msg("invalid base64 data", EINVAL);
+    size_t pad = clean.size() >= 2 && clean[clean.size() - 1] == '=' ? (clean[clean.size() - 2] == '=' ? 2 : 1) : 0;
+    out.resize(static_cast<size_t>(n) - pad);
+    return out;
+}
+
+// The named entry of a kubeconfig list ("clusters", "users", "contexts"), first document first.
+const json* find_entry(const std::vector<json>& docs, const char* list, const std::string& name, const char* inner) {
+    for (auto& doc : docs) {
+        if (!doc.contains(list) || !doc[list].is_array()) continue;
+        for (auto& entry : doc[list])
+            if (entry.value("name", "") == name && entry.contains(inner)) return &entry[inner];
+    }
+    return nullptr;
+}
+
+// "xxx-data" (base64) or "xxx" (a file, relative to the kubeconfig's directory).
+Result<std::string> data_or_file(const json& obj, const std::string& data_key, const std::string& file_key, const std::string& base) {
+    if (obj.contains(data_key)) return base64_decode(obj[data_key].get<std::string>());
+    if (obj.contains(file_key)) {
+        fs::path p = obj[file_key].get<std::string>();
+        if (p.is_relative()) p = fs::path(base) / p;
+        return read_file(p);
+    }
+    return std::string();
+}
+
+}  // namespace
+
+Result<Credentials> resolve_kubeconfig(const std::vector<json>& docs, const std::string& chosen, const std::string& base) {
+    std::string context = chosen;
+    for (auto& doc : docs)
+        if (context.empty() && doc.contains("current-context") && doc["current-context"].is_string())
+            context = doc["current-context"].get<std::string>();
+    if (context.empty()) return Error::msg("kubeconfig has no current-context; choose one with --context", EINVAL);
+    const json* ctx = find_entry(docs, "contexts", context, "context");
+    if (!ctx) return Error::msg("kubeconfig has no context '" + context + "'", EINVAL);
+    Credentials c;
+    c.context = context;
+    std::string cluster_name = ctx->value("cluster", ""), user_name = ctx->value("user", "");
+    if (ctx->contains("namespace") && !(*ctx)["namespace"].get<std::string>().empty()) c.namespace_ = (*ctx)["namespace"];
+    const json* cluster = find_entry(docs, "clusters", cluster_name, "cluster");
+    if (!cluster) return Error::msg("kubeconfig context '" + context + "' names a missing cluster '" + cluster_name + "'", EINVAL);
+    c.server = cluster->value("server", "");
+    if (c.server.empty()) return Error::msg("kubeconfig cluster '" + cluster_name + "' has no server", EINVAL);
+    c.insecure = cluster->value("insecure-skip-tls-verify", false);
+    auto ca = data_or_file(*cluster, "certificate-authority-data", "certificate-authority", base);
+    if (!ca) return ca.error().context("cluster '" + cluster_name + "' CA");
+    c.ca_pem = *ca;
+    if (const json* user = find_entry(docs, "users", user_name, "user")) {
+        if (user->contains("token")) c.token = (*user)["token"];
+        if (user->contains("tokenFile")) {
+            auto token = read_file((*user)["tokenFile"].get<std::string>());
+            if (!token) return token.error();
+            c.token = *token;
+            while (!c.token.empty() && std::isspace(static_cast<unsigned char>(c.token.back()))) c.token.pop_back();
+        }
+        auto cert = data_or_file(*user, "client-certificate-data", "client-certificate", base);
+        auto key = data_or_file(*user, "client-key-data", "client-key", base);
+        if (!cert) return cert.error().context("user '" + user_name + "' certificate");
+        if (!key) return key.error().context("user '" + user_name + "' key");
+        c.client_cert_pem = *cert;
+        c.client_key_pem = *key;
+        if (user->contains("exec")) {
+            const json& e = (*user)["exec"];
+            ExecPlugin plugin;
+            plugin.command = e.value("command", "");
+            plugin.api_version = e.value("apiVersion", "client.authentication.k8s.io/v1beta1");
+            if (e.contains("args") && e["args"].is_array()) plugin.args = e["args"].get<std::vector<std::string>>();
+            if (e.contains("env") && e["env"].is_array())
+                for (auto& kv : e["env"]) plugin.env[kv.value("name", "")] = kv.value("value", "");
+            if (plugin.command.empty()) return Error::msg("user '" + user_name + "': exec plugin without a command", EINVAL);
+            c.exec = plugin;
+        }
+        if (user->contains("auth-provider"))
+            return Error::msg("user '" + user_name + "' uses an auth-provider, which kubectl itself has dropped; use an exec plugin", ENOTSUP);
+    }
+    return c;
+}
+
+Result<Credentials> load_kubeconfig(const KubeconfigOptions& options) {
+    std::vector<std::string> paths;
+    if (!options.path.empty()) {
+        paths.push_back(options.path);
+    } else if (const char* env = std::getenv("KUBECONFIG"); env && *env) {
+        std::istringstream in(env);
+        for (std::string p; std::getline(in, p, ':');)
+            if (!p.empty()) paths.push_back(p);
+    } else {
+        const char* home = std::getenv("HOME");
+        paths.push_back(std::string(home ? home : "") + "/.kube/config");
+    }
+    std::vector<json> docs;
+    std::string base;
+    for (auto& p : paths) {
+        std::error_code ec;
+        if (!fs::exists(p, ec)) continue;
+        auto text = read_file(p);
+        if (!text) return text.error();
+        auto parsed = wire::parse_document(*text, "yaml");  // YAML (JSON is YAML too)
+        if (!parsed) return parsed.error().context(p);
+        docs.push_back(*parsed);
+        if (base.empty()) base = fs::path(p).parent_path();
+    }
+    if (docs.empty()) return Error::msg("no kubeconfig found (looked at " + paths.front() + (paths.size() > 1 ? ", ..." : "") + ")", ENOENT);
+    auto c = resolve_kubeconfig(docs, options.context, base);
+    if (!c) return c;
+    if (c->exec)
+        if (auto st = run_exec_plugin(*c); !st) return st.error();
+    return c;
+}
+
+Status run_exec_plugin(Credentials& c) {
+    const ExecPlugin& plugin = *c.exec;
+    int out[2];
+    if (::pipe(out) != 0) return Error::from_errno("exec plugin pipe");
+    std::vector<std::string> argv = {plugin.command};
+    argv.insert(argv.end(), plugin.args.begin(), plugin.args.end());
+    pid_t pid = ::fork();
+    if (pid < 0) return Error::from_errno("exec plugin fork");
+    if (pid == 0) {
+        ::dup2(out[1], STDOUT_FILENO);
+        ::close(out[0]);
+        ::close(out[1]);
+        for (auto& [k, v] : plugin.env) ::setenv(k.c_str(), v.c_str(), 1);
+        json info = {{"apiVersion", plugin.api_version}, {"kind", "ExecCredential"}, {"spec", {{"interactive", false}}}};
+        ::setenv("KUBERNETES_EXEC_INFO", info.dump().c_str(), 1);
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execvp(args[0], args.data());
+        ::_exit(127);
+    }
+    ::close(out[1]);
+    UniqueFd reader(out[0]);
+    std::string output;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(reader.get(), buf, sizeof buf)) > 0;) output.append(buf, static_cast<size_t>(n));
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return Error::msg("the kubeconfig exec plugin '" + plugin.command + "' failed (status " +
+                              std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) + ")", EACCES);
+    try {
+        json cred = json::parse(output);
+        const json& st = cred.at("status");
+        if (st.contains("token")) c.token = st["token"];
+        if (st.contains("clientCertificateData")) c.client_cert_pem = st["clientCertificateData"];
+        if (st.contains("clientKeyData")) c.client_key_pem = st["clientKeyData"];
+    } catch (const std::exception& e) {
+        return Error::msg("the kubeconfig exec plugin '" + plugin.command + "' printed no valid ExecCredential: " + e.what(), EINVAL);
+    }
+    if (c.token.empty() && c.client_cert_pem.empty())
+        return Error::msg("the kubeconfig exec plugin '" + plugin.command + "' gave no token or certificate", EINVAL);
+    return {};
+}
+
+}  // namespace mrd::k8s

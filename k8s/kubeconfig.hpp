@@ -1,0 +1,48 @@
+// kubeconfig, as kubectl reads it: $KUBECONFIG (several files, merged first-wins) or ~/.kube/config,
+// the current context (or a chosen one), its cluster (server, CA data/file, insecure), its user
+// (bearer token or token file, client certificate and key as data or files, exec credential
+// plugins) and its namespace.
+#pragma once
+
+#include "wire/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mrd::k8s {
+
+struct ExecPlugin {
+    std::string command;
+    std::vector<std::string> args;
+    std::map<std::string, std::string> env;
+    std::string api_version;
+};
+
+struct Credentials {
+    std::string server;        // https://host:port
+    std::string ca_pem;        // empty: the system's trust store
+    bool insecure = false;     // insecure-skip-tls-verify
+    std::string token;
+    std::string client_cert_pem, client_key_pem;
+    std::optional<ExecPlugin> exec;
+    std::string namespace_ = "default";
+    std::string context;
+};
+
+struct KubeconfigOptions {
+    std::string path;     // explicit file (mirrord's kubeconfig setting); else $KUBECONFIG, ~/.kube/config
+    std::string context;  // else current-context
+};
+
+Result<Credentials> load_kubeconfig(const KubeconfigOptions& options);
+// From already-parsed documents (first wins), for tests.
+Result<Credentials> resolve_kubeconfig(const std::vector<nlohmann::json>& documents, const std::string& context,
+                                       const std::string& base_dir);
+// Runs an exec plugin and fills token or client certificate from its ExecCredential.
+Status run_exec_plugin(Credentials& credentials);
+
+}  // namespace mrd::k8s

@@ -1,0 +1,270 @@
+#include "k8s/port_forward.hpp"
+
+#include "wire/async.hpp"
+#include "wire/log.hpp"
+
+#include <asio/ssl.hpp>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <deque>
+
+namespace mrd::k8s {
+
+using asio::ip::tcp;
+
+namespace websocket {
+
+std::string client_frame(uint8_t opcode, const std::string& payload) {
+    std::string frame;
+    frame += static_cast<char>(0x80 | opcode);
+    size_t n = payload.size();
+    if (n < 126) {
+        frame += static_cast<char>(0x80 | n);
+    } else if (n < 65536) {
+        frame += static_cast<char>(0x80 | 126);
+        frame += static_cast<char>(n >> 8);
+        frame += static_cast<char>(n & 0xff);
+    } else {
+        frame += static_cast<char>(0x80 | 127);
+        for (int i = 7; i >= 0; --i) frame += static_cast<char>((static_cast<uint64_t>(n) >> (8 * i)) & 0xff);
+    }
+    unsigned char mask[4];
+    RAND_bytes(mask, 4);
+    frame.append(reinterpret_cast<char*>(mask), 4);
+    size_t start = frame.size();
+    frame += payload;
+    for (size_t i = 0; i < n; ++i) frame[start + i] = static_cast<char>(frame[start + i] ^ mask[i % 4]);
+    return frame;
+}
+
+std::optional<Frame> take_frame(std::string& buffer) {
+    if (buffer.size() < 2) return std::nullopt;
+    auto b = [&](size_t i) { return static_cast<uint8_t>(buffer[i]); };
+    Frame f;
+    f.fin = b(0) & 0x80;
+    f.opcode = b(0) & 0x0f;
+    bool masked = b(1) & 0x80;
+    uint64_t len = b(1) & 0x7f;
+    size_t pos = 2;
+    if (len == 126) {
+        if (buffer.size() < 4) return std::nullopt;
+        len = (uint64_t{b(2)} << 8) | b(3);
+        pos = 4;
+    } else if (len == 127) {
+        if (buffer.size() < 10) return std::nullopt;
+        len = 0;
+        for (int i = 0; i < 8; ++i) len = (len << 8) | b(2 + static_cast<size_t>(i));
+        pos = 10;
+    }
+    uint8_t mask[4] = {};
+    if (masked) {
+        if (buffer.size() < pos + 4) return std::nullopt;
+        for (int i = 0; i < 4; ++i) mask[i] = b(pos + static_cast<size_t>(i));
+        pos += 4;
+    }
+    if (buffer.size() < pos + len) return std::nullopt;
+    f.payload = buffer.substr(pos, len);
+    if (masked)
+        for (size_t i = 0; i < f.payload.size(); ++i) f.payload[i] = static_cast<char>(f.payload[i] ^ mask[i % 4]);
+    buffer.erase(0, pos + len);
+    return f;
+}
+
+std::string accept_key(const std::string& key) {
+    std::string input = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+    char out[64];
+    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out), digest, SHA_DIGEST_LENGTH);
+    return out;
+}
+
+}  // namespace websocket
+
+namespace {
+
+using Ssl = asio::ssl::stream<tcp::socket>;
+
+// Frames written one at a time, whoever asks: the data pump and pong replies.
+template <class Stream>
+class Writer : public std::enable_shared_from_this<Writer<Stream>> {
+public:
+    explicit Writer(Stream& stream) : stream_(stream) {}
+    void send(std::string frame) {
+        queue_.push_back(std::move(frame));
+        if (queue_.size() == 1) next();
+    }
+    size_t queued() const { return queue_.size(); }
+
+private:
+    void next() {
+        asio::async_write(stream_, asio::buffer(queue_.front()), [self = this->shared_from_this()](std::error_code ec, size_t) {
+            if (ec) return self->queue_.clear();
+            self->queue_.pop_front();
+            if (!self->queue_.empty()) self->next();
+        });
+    }
+    Stream& stream_;
+    std::deque<std::string> queue_;
+};
+
+template <class Stream>
+co::Task<Status> upgrade(Stream& stream, ApiClient& api, const std::string& path) {
+    unsigned char nonce[16];
+    RAND_bytes(nonce, sizeof nonce);
+    char key[32];
+    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(key), nonce, sizeof nonce);
+    std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + api.host() + ":" + std::to_string(api.port()) +
+                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                          "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n";
+    if (!api.credentials().token.empty()) request += "Authorization: Bearer " + api.credentials().token + "\r\n";
+    request += "\r\n";
+    auto w = co_await co::write_all(stream, asio::buffer(request));
+    if (w.error) co_return Error{w.error.value(), "port-forward: " + w.error.message()};
+    std::string head;
+    char c;
+    while (head.size() < 16384 && (head.size() < 4 || head.compare(head.size() - 4, 4, "\r\n\r\n") != 0)) {
+        auto r = co_await co::read_some(stream, asio::buffer(&c, 1));  // byte by byte: the frames follow at once
+        if (r.error) co_return Error{r.error.value(), "port-forward: the API server closed the connection"};
+        head += c;
+    }
+    if (head.rfind("HTTP/1.1 101", 0) != 0) {
+        std::string status = head.substr(0, head.find("\r\n"));
+        co_return Error::msg("port-forward refused by the API server: " + status, status.find(" 403") != std::string::npos ? EACCES : EPROTO);
+    }
+    if (head.find(websocket::accept_key(key)) == std::string::npos)
+        co_return Error::msg("port-forward: the API server's WebSocket handshake does not match", EPROTO);
+    co_return Status{};
+}
+
+// Relays local <-> the WebSocket until either side ends.
+template <class Stream>
+co::Task<void> relay(Stream& stream, tcp::socket& local) {
+    auto writer = std::make_shared<Writer<Stream>>(stream);
+    co::Promise<bool> local_done;
+    auto local_to_ws = [](tcp::socket& local, std::shared_ptr<Writer<Stream>> writer, co::Promise<bool> done) -> co::Task<void> {
+        std::vector<char> buffer(64 * 1024);
+        for (;;) {
+            auto r = co_await co::read_some(local, asio::buffer(buffer));
+            if (r.error) break;
+            std::string payload(1, '\0');  // channel 0: data for the first (only) port
+            payload.append(buffer.data(), r.bytes);
+            writer->send(websocket::client_frame(0x2, payload));
+        }
+        writer->send(websocket::client_frame(0x8, ""));
+        done.set(true);
+    };
+    co::spawn(local_to_ws(local, writer, local_done));
+    std::string buffer, message;
+    std::vector<char> chunk(64 * 1024);
+    bool seen_port[2] = {false, false};
+    for (bool open = true; open;) {
+        auto r = co_await co::read_some(stream, asio::buffer(chunk));
+        if (r.error) break;
+        buffer.append(chunk.data(), r.bytes);
+        while (auto frame = websocket::take_frame(buffer)) {
+            if (frame->opcode == 0x8) { open = false; break; }
+            if (frame->opcode == 0x9) { writer->send(websocket::client_frame(0xA, frame->payload)); continue; }
+            if (frame->opcode == 0xA) continue;
+            message += frame->payload;
+            if (!frame->fin) continue;
+            std::string data = std::move(message);
+            message.clear();
+            if (data.empty()) continue;
+            auto channel = static_cast<uint8_t>(data[0]);
+            data.erase(0, 1);
+            if (channel > 1) continue;
+            if (!seen_port[channel]) {  // the first frame of a channel names the port
+                seen_port[channel] = true;
+                data.erase(0, std::min<size_t>(2, data.size()));
+            }
+            if (data.empty()) continue;
+            if (channel == 1) {
+                log::error("port-forward to the agent: ", data);
+                open = false;
+                break;
+            }
+            auto w = co_await co::write_all(local, asio::buffer(data));
+            if (w.error) { open = false; break; }
+        }
+    }
+    std::error_code ignored;
+    local.close(ignored);
+    co_await local_done.wait();
+}
+
+}  // namespace
+
+Result<std::string> PortForward::listen() {
+    std::error_code ec;
+    tcp::endpoint endpoint(asio::ip::address_v4::loopback(), 0);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(16, ec);
+    if (ec) return Error{ec.value(), "port-forward listener: " + ec.message()};
+    co::spawn(accept_loop());
+    return "tcp:127.0.0.1:" + std::to_string(acceptor_.local_endpoint(ec).port());
+}
+
+co::Task<void> PortForward::accept_loop() {
+    for (;;) {
+        co::Promise<std::pair<std::error_code, tcp::socket>> accepted;
+        acceptor_.async_accept([accepted](std::error_code ec, tcp::socket s) { accepted.set({ec, std::move(s)}); });
+        auto [ec, socket] = co_await accepted.wait();
+        if (ec) co_return;
+        co::spawn(serve(std::move(socket)));
+    }
+}
+
+co::Task<void> PortForward::serve(tcp::socket local) {
+    std::string path = "/api/v1/namespaces/" + pod_.namespace_ + "/pods/" + pod_.pod + "/portforward?ports=" + std::to_string(pod_.port);
+    tcp::resolver resolver(io_);
+    std::error_code ec;
+    auto endpoints = resolver.resolve(api_->host(), std::to_string(api_->port()), ec);
+    if (ec || endpoints.empty()) {
+        log::error("port-forward: cannot resolve ", api_->host(), ": ", ec.message());
+        co_return;
+    }
+    tcp::socket socket(io_);
+    socket.open(endpoints.begin()->endpoint().protocol(), ec);
+    if (!ec) ec = co_await co::connect(socket, endpoints.begin()->endpoint());
+    if (ec) {
+        log::error("port-forward: cannot reach the API server: ", ec.message());
+        co_return;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    if (!api_->tls()) {
+        auto st = co_await upgrade(socket, *api_, path);
+        if (!st) co_return log::error(st.error().message);
+        co_return co_await relay(socket, local);
+    }
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    const Credentials& c = api_->credentials();
+    if (api_->verify_server()) {
+        ctx.set_verify_mode(asio::ssl::verify_peer);
+        if (!c.ca_pem.empty()) ctx.add_certificate_authority(asio::buffer(c.ca_pem), ec);
+        else ctx.set_default_verify_paths(ec);
+    } else {
+        ctx.set_verify_mode(asio::ssl::verify_none);
+    }
+    if (!c.client_cert_pem.empty()) {
+        ctx.use_certificate_chain(asio::buffer(c.client_cert_pem), ec);
+        ctx.use_private_key(asio::buffer(c.client_key_pem), asio::ssl::context::pem, ec);
+    }
+    Ssl stream(std::move(socket), ctx);
+    SSL_set_tlsext_host_name(stream.native_handle(), api_->host().c_str());
+    if (api_->verify_server()) stream.set_verify_callback(asio::ssl::host_name_verification(api_->host()));  // names and IPs
+    co::Promise<std::error_code> handshake;
+    stream.async_handshake(asio::ssl::stream_base::client, [handshake](std::error_code e) { handshake.set(e); });
+    if (auto e = co_await handshake.wait()) {
+        log::error("port-forward: TLS with the API server failed: ", e.message());
+        co_return;
+    }
+    auto st = co_await upgrade(stream, *api_, path);
+    if (!st) co_return log::error(st.error().message);
+    co_await relay(stream, local);
+}
+
+}  // namespace mrd::k8s

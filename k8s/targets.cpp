@@ -1,0 +1,184 @@
+#include "k8s/targets.hpp"
+
+#include "k8s/json_access.hpp"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+namespace mrd::k8s {
+
+using nlohmann::json;
+
+namespace {
+
+const std::map<std::string, std::string>& aliases() {
+    static const std::map<std::string, std::string> a = {
+        {"pod", "pod"}, {"pods", "pod"}, {"po", "pod"},
+        {"deployment", "deployment"}, {"deploy", "deployment"}, {"deployments", "deployment"},
+        {"rollout", "rollout"}, {"rollouts", "rollout"},
+        {"statefulset", "statefulset"}, {"sts", "statefulset"}, {"statefulsets", "statefulset"},
+        {"replicaset", "replicaset"}, {"rs", "replicaset"}, {"replicasets", "replicaset"},
+        {"job", "job"}, {"jobs", "job"},
+        {"cronjob", "cronjob"}, {"cj", "cronjob"}, {"cronjobs", "cronjob"},
+        {"service", "service"}, {"svc", "service"}, {"services", "service"},
+    };
+    return a;
+}
+
+std::string collection(const std::string& kind, const std::string& ns) {
+    static const std::map<std::string, std::string> paths = {
+        {"pod", "/api/v1/namespaces/{ns}/pods"},
+        {"service", "/api/v1/namespaces/{ns}/services"},
+        {"deployment", "/apis/apps/v1/namespaces/{ns}/deployments"},
+        {"statefulset", "/apis/apps/v1/namespaces/{ns}/statefulsets"},
+        {"replicaset", "/apis/apps/v1/namespaces/{ns}/replicasets"},
+        {"job", "/apis/batch/v1/namespaces/{ns}/jobs"},
+        {"cronjob", "/apis/batch/v1/namespaces/{ns}/cronjobs"},
+        {"rollout", "/apis/argoproj.io/v1alpha1/namespaces/{ns}/rollouts"},
+    };
+    std::string p = paths.at(kind);
+    return p.replace(p.find("{ns}"), 4, ns);
+}
+
+bool pod_ready(const json& pod) {
+    if (text(pod, "/status/phase") != "Running") return false;
+    if (!field(pod, "/metadata/deletionTimestamp").is_null()) return false;
+    for (auto& c : list(pod, "/status/conditions"))
+        if (text(c, "/type") == "Ready") return text(c, "/status") == "True";
+    return true;
+}
+
+Result<json> first_ready_pod(ApiClient& api, const std::string& ns, const std::string& selector, const std::string& what) {
+    if (selector.empty()) return Error::msg(what + " has no selector", EINVAL);
+    auto pods = api.get(collection("pod", ns) + "?labelSelector=" + url_escape(selector));
+    if (!pods) return pods.error().context(what);
+    for (auto& pod : list(*pods, "/items"))
+        if (pod_ready(pod)) return pod;
+    return Error::msg(what + " has no running and ready pod (selector " + selector + ")", ENOENT);
+}
+
+}  // namespace
+
+bool is_mesh_sidecar(const std::string& c) {
+    static const char* const sidecars[] = {"istio-proxy", "istio-init", "linkerd-proxy", "linkerd-init", "vault-agent",
+                                           "vault-agent-init", "kuma-sidecar", "kuma-init", "consul-connect-envoy-sidecar",
+                                           "envoy-sidecar", "aws-appmesh-envoy", "dapr", "daprd"};
+    return std::any_of(std::begin(sidecars), std::end(sidecars), [&](const char* s) { return c == s; });
+}
+
+bool is_kubernetes_target(const std::string& path) {
+    auto slash = path.find('/');
+    return slash != std::string::npos && aliases().count(path.substr(0, slash));
+}
+
+Result<TargetSpec> parse_target(const std::string& path) {
+    if (path.empty() || path == "targetless") return TargetSpec{"targetless", "", ""};
+    std::vector<std::string> parts;
+    std::istringstream in(path);
+    for (std::string p; std::getline(in, p, '/');) parts.push_back(p);
+    auto kind = aliases().find(parts[0]);
+    if (kind == aliases().end() || parts.size() < 2 || parts[1].empty())
+        return Error::msg("target '" + path + "' is not <kind>/<name>[/container/<name>] (kinds: pod, deployment, rollout, "
+                          "statefulset, replicaset, job, cronjob, service) or targetless", EINVAL);
+    TargetSpec spec{kind->second, parts[1], ""};
+    if (parts.size() == 4 && parts[2] == "container") spec.container = parts[3];
+    else if (parts.size() != 2) return Error::msg("target '" + path + "': expected .../container/<name> after the name", EINVAL);
+    return spec;
+}
+
+std::string label_selector(const json& selector) {
+    std::vector<std::string> terms;
+    if (selector.contains("matchLabels") || selector.contains("matchExpressions")) {
+        for (auto& [k, v] : object(selector, "/matchLabels").items()) terms.push_back(k + "=" + v.get<std::string>());
+        for (auto& e : list(selector, "/matchExpressions")) {
+            std::string key = text(e, "/key"), op = text(e, "/operator");
+            std::string values;
+            for (auto& v : list(e, "/values")) values += (values.empty() ? "" : ",") + v.get<std::string>();
+            if (op == "In") terms.push_back(key + " in (" + values + ")");
+            else if (op == "NotIn") terms.push_back(key + " notin (" + values + ")");
+            else if (op == "Exists") terms.push_back(key);
+            else if (op == "DoesNotExist") terms.push_back("!" + key);
+        }
+    } else {
+        for (auto& [k, v] : selector.items())  // a service's selector is a plain map
+            if (v.is_string()) terms.push_back(k + "=" + v.get<std::string>());
+    }
+    std::string out;
+    for (auto& t : terms) out += (out.empty() ? "" : ",") + t;
+    return out;
+}
+
+Result<ResolvedTarget> resolve_target(ApiClient& api, const TargetSpec& spec, const std::string& ns) {
+    std::string what = spec.kind + "/" + spec.name;
+    Result<json> pod = Error::msg("", 0);
+    if (spec.kind == "pod") {
+        pod = api.get(collection("pod", ns) + "/" + spec.name);
+        if (pod && !pod_ready(*pod)) return Error::msg("pod/" + spec.name + " is not running and ready", EAGAIN);
+    } else if (spec.kind == "cronjob") {
+        auto jobs = api.get(collection("job", ns));
+        if (!jobs) return jobs.error().context(what);
+        json newest;
+        for (auto& job : list(*jobs, "/items"))
+            for (auto& owner : list(job, "/metadata/ownerReferences"))
+                if (text(owner, "/kind") == "CronJob" && text(owner, "/name") == spec.name &&
+                    text(job, "/metadata/creationTimestamp") >= text(newest, "/metadata/creationTimestamp"))
+                    newest = job;
+        if (newest.is_null()) return Error::msg(what + " has no job running", ENOENT);
+        pod = first_ready_pod(api, ns, label_selector(object(newest, "/spec/selector")), what);
+    } else {
+        auto owner = api.get(collection(spec.kind, ns) + "/" + spec.name);
+        if (!owner) return owner.error().context(what);
+        pod = first_ready_pod(api, ns, label_selector(object((*owner), "/spec/selector")), what);
+    }
+    if (!pod) return pod.error();
+
+    ResolvedTarget t;
+    t.namespace_ = ns;
+    t.pod = text((*pod), "/metadata/name");
+    t.node = text((*pod), "/spec/nodeName");
+    t.pod_ip = text((*pod), "/status/podIP");
+    std::vector<std::string> containers;
+    for (auto& c : list((*pod), "/spec/containers")) containers.push_back(text(c, "/name"));
+    if (!spec.container.empty()) {
+        if (std::find(containers.begin(), containers.end(), spec.container) == containers.end())
+            return Error::msg("pod/" + t.pod + " has no container '" + spec.container + "'", ENOENT);
+        t.container = spec.container;
+    } else {
+        for (auto& c : containers)
+            if (!is_mesh_sidecar(c)) {
+                t.container = c;
+                break;
+            }
+        if (t.container.empty()) return Error::msg("pod/" + t.pod + " has only mesh sidecar containers", ENOENT);
+    }
+    for (auto& cs : list((*pod), "/status/containerStatuses"))
+        if (text(cs, "/name") == t.container) t.container_id = text(cs, "/containerID");
+    if (t.container_id.empty()) return Error::msg("container " + t.container + " of pod/" + t.pod + " is not running", EAGAIN);
+    return t;
+}
+
+Result<std::vector<std::string>> list_targets(ApiClient& api, const std::string& ns) {
+    std::vector<std::string> out;
+    auto pods = api.get(collection("pod", ns));
+    if (!pods) return pods.error();
+    for (auto& pod : list(*pods, "/items")) {
+        if (!pod_ready(pod)) continue;
+        std::string name = text(pod, "/metadata/name");
+        out.push_back("pod/" + name);
+        auto containers = list(pod, "/spec/containers");
+        if (containers.size() > 1)
+            for (auto& c : containers) out.push_back("pod/" + name + "/container/" + text(c, "/name"));
+    }
+    for (const char* kind : {"deployment", "rollout", "statefulset", "cronjob", "job", "service"}) {
+        auto items = api.get(collection(kind, ns));
+        if (!items) {
+            if (std::string(kind) == "rollout") continue;  // Argo Rollouts not installed
+            return items.error();
+        }
+        for (auto& item : list(*items, "/items")) out.push_back(std::string(kind) + "/" + text(item, "/metadata/name"));
+    }
+    return out;
+}
+
+}  // namespace mrd::k8s

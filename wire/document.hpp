@@ -1,0 +1,16 @@
+// JSON, TOML or YAML text as a JSON value (configuration files, kubeconfig).
+#pragma once
+
+#include "wire/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace mrd::wire {
+
+// format: "json", "toml" or "yaml". YAML scalars become booleans, numbers or null as YAML 1.2
+// would read them; quoted scalars stay strings.
+Result<nlohmann::json> parse_document(const std::string& text, const std::string& format);
+
+}  // namespace mrd::wire
