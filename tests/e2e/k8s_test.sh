@@ -18,7 +18,8 @@ openssl x509 -req -in "$K/client.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcrea
 
 PORT=$(free_port)
 python3 "$ROOT/tests/k8s/fake_apiserver.py" --port "$PORT" --cert "$K/server.crt" --key "$K/server.key" --ca "$K/ca.crt" \
-    --pod-pid "$POD_PID" --agent "$AGENT" --record "$K/record" >"$K/apiserver.out" 2>"$K/apiserver.err" &
+    --pod-pid "$POD_PID" --agent "$AGENT" --record "$K/record" --rbac "$ROOT/k8s/manifests/rbac.yaml" \
+    >"$K/apiserver.out" 2>"$K/apiserver.err" &
 BACKGROUND_PIDS+=($!)
 for _ in $(seq 100); do grep -q ready "$K/apiserver.out" 2>/dev/null && break; sleep 0.1; done
 
@@ -54,6 +55,7 @@ kubeconfig "$K/exec.yaml" "    exec:
       apiVersion: client.authentication.k8s.io/v1beta1
       command: $K/plugin.sh"
 kubeconfig "$K/readonly.yaml" "    token: readonly-token"
+kubeconfig "$K/rbac.yaml" "    token: rbac-token"
 kubeconfig "$K/noca.yaml" "    token: test-token" "    insecure-skip-tls-verify: false"
 
 export KUBECONFIG=$K/token.yaml
@@ -103,6 +105,15 @@ for target in service/api statefulset/db rollout/web replicaset/api-7d9f8c cronj
     out=$("$MIRRORD" exec --target "$target" -- curl -sS http://backend/ 2>&1)
     check_eq "target $target" "hello from backend; you are 10.77.0.2" "$out"
 done
+
+# The RBAC manifest grants exactly enough: every call of a whole session, checked against it.
+out=$(KUBECONFIG=$K/rbac.yaml "$MIRRORD" exec --target deploy/api -- curl -sS http://backend/ 2>&1)
+check_eq "k8s/manifests/rbac.yaml grants what a session needs (Job)" "hello from backend; you are 10.77.0.2" "$out"
+out=$(KUBECONFIG=$K/rbac.yaml "$MIRRORD" exec --ephemeral-container --target deploy/api -- curl -sS http://backend/ 2>&1)
+check_eq "... and with an ephemeral agent" "hello from backend; you are 10.77.0.2" "$out"
+out=$(KUBECONFIG=$K/rbac.yaml "$MIRRORD" ls 2>&1)
+check_contains "... and for mirrord ls" "deployment/api" "$out"
+check_eq "nothing was denied" "" "$(cat "$K/record/rbac-denied.log" 2>/dev/null)"
 
 out=$(KUBECONFIG=$K/cert.yaml "$MIRRORD" exec --target deploy/api -- curl -sS http://backend/ 2>&1)
 check_eq "client-certificate authentication" "hello from backend; you are 10.77.0.2" "$out"

@@ -33,6 +33,26 @@ SIDECAR_ID = "containerd://" + "9" * 64
 JOBS = {}      # (ns, name) -> job
 AGENTS = {}    # pod name -> {"port": local port, "process": Popen, "ready": bool, ...}
 EVENTS = []
+RBAC_RULES = []
+
+
+def allowed_by_rbac(method, parts, query):
+    """The verb, API group and resource of a request, checked against the ClusterRole's rules."""
+    if parts[0] == "api":
+        group, rest = "", parts[2:]
+    else:
+        group, rest = parts[1], parts[3:]
+    resource = rest[2] if len(rest) > 2 else ""
+    name = rest[3] if len(rest) > 3 else None
+    if len(rest) > 4:
+        resource += "/" + rest[4]
+    verb = {"POST": "create", "PATCH": "patch", "DELETE": "delete", "PUT": "update"}.get(method)
+    if verb is None:
+        verb = "get" if name else "list"
+    for rule in RBAC_RULES:
+        if group in rule.get("apiGroups", []) and resource in rule.get("resources", []) and verb in rule.get("verbs", []):
+            return True
+    return False
 
 
 def now():
@@ -180,6 +200,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return "token-user"
         if auth == "Bearer readonly-token":
             return "readonly"
+        if auth == "Bearer rbac-token":
+            return "rbac"
         cert = self.connection.getpeercert()
         if cert:
             return dict(x[0] for x in cert["subject"]).get("commonName", "cert-user")
@@ -196,6 +218,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlparse(self.path)
         query = urllib.parse.parse_qs(url.query)
         parts = url.path.strip("/").split("/")
+        if who == "rbac" and not allowed_by_rbac(method, parts, query):
+            with open(os.path.join(args.record, "rbac-denied.log"), "a") as f:
+                f.write(f"{method} {url.path}\n")
+            return self.send_json(*status(403, "Forbidden", f"rbac: {method} {url.path} is not granted by the ClusterRole"))
         if "portforward" in parts and method == "GET":
             return self.port_forward(parts)
         with LOCK:
@@ -358,7 +384,13 @@ def main():
         p.add_argument(a, type=int, required=True)
     for a in ("--cert", "--key", "--ca", "--agent", "--record"):
         p.add_argument(a, required=True)
+    p.add_argument("--rbac")
     args = p.parse_args()
+    if args.rbac:
+        import yaml
+        for doc in yaml.safe_load_all(open(args.rbac)):
+            if doc and doc.get("kind") == "ClusterRole":
+                RBAC_RULES.extend(doc["rules"])
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
     context.load_verify_locations(args.ca)

@@ -1,0 +1,54 @@
+#!/bin/bash
+# Containers: the agent image (Dockerfile.agent, built with podman) serving the sandbox pod, a
+# podman container as a local target (container/NAME), and the agent finding a container's process
+# by its id, as it does on a Kubernetes node.
+source "$(dirname "$0")/lib.sh"
+PODMAN=(podman --runtime runc)
+LIMITS=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
+TAG=mirrord-ptrace-agent:e2e-$$
+NAME=mrd-target-$$
+podman_cleanup() {
+    "${PODMAN[@]}" rm -f "$NAME" "$NAME-agent" >/dev/null 2>&1
+    "${PODMAN[@]}" rmi -f "$TAG" >/dev/null 2>&1
+}
+trap 'podman_cleanup; cleanup' EXIT
+sandbox_up
+
+out=$("$ROOT/scripts/agent-image" "$TAG" 2>&1)
+check_eq "the agent image builds (FROM scratch)" "$TAG" "$out"
+size=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$TAG")
+check_eq "and is small (< 20 MB)" "yes" "$([ "$size" -lt 20000000 ] && echo yes || echo no)"
+check_eq "it runs" "mirrord-agent 0.1.0" "$("${PODMAN[@]}" run --rm "${LIMITS[@]}" "$TAG" --version 2>&1)"
+
+# The image's agent, as a Kubernetes Job runs it (host PID namespace, privileged), serving the pod.
+port=$(free_port)
+"${PODMAN[@]}" run -d --name "$NAME-agent" "${LIMITS[@]}" --pid host --network host --privileged "$TAG" \
+    --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --idle-timeout 60 >/dev/null
+for _ in $(seq 100); do "${PODMAN[@]}" logs "$NAME-agent" 2>&1 | grep -q ready && break; sleep 0.1; done
+out=$("$MIRRORD" exec --agent "127.0.0.1:$port" -- sh -c 'curl -sS http://backend/; cat /app/config.yaml | head -2' 2>&1)
+check_contains "the containerised agent serves the pod: network" "hello from backend; you are 10.77.0.2" "$out"
+check_contains "... and files" "service: checkout" "$out"
+"${PODMAN[@]}" rm -f "$NAME-agent" >/dev/null
+
+# A podman container as the target.
+"${PODMAN[@]}" run -d --name "$NAME" "${LIMITS[@]}" --network none --hostname shop-api-1 --env SHOP_MODE=canary "$TAG" \
+    --listen unix:/tmp/idle.sock --idle-timeout 0 >/dev/null
+mkdir -p "$WORK/data" && echo "hello from the container" >"$WORK/data/h.txt"
+"${PODMAN[@]}" cp "$WORK/data" "$NAME:/data"
+out=$("$MIRRORD" exec --target "container/$NAME" -- sh -c 'cat /data/h.txt; hostname; echo "$SHOP_MODE"' 2>&1)
+check_eq "container/NAME: the container's files, hostname and env" "hello from the container
+shop-api-1
+canary" "$out"
+out=$("$MIRRORD" exec --target container/no-such-container -- true 2>&1); rc=$?
+check_eq "a missing container fails" "1" "$rc"
+check_contains "... saying so" "no running podman or docker container named 'no-such-container'" "$out"
+
+# The agent finds the container by its id (cgroup), as in a Job with hostPID.
+id=$("${PODMAN[@]}" inspect --format '{{.Id}}' "$NAME")
+"$AGENT" --container-id "containerd://$id" --listen "unix:$WORK/ci.sock" --idle-timeout 30 >"$WORK/ci.out" 2>&1 &
+BACKGROUND_PIDS+=($!)
+for _ in $(seq 50); do grep -q ready "$WORK/ci.out" && break; sleep 0.1; done
+out=$("$MIRRORD" exec --agent "unix:$WORK/ci.sock" -- sh -c 'cat /data/h.txt; hostname' 2>&1)
+check_eq "--container-id finds the container's process" "hello from the container
+shop-api-1" "$out"
+finish
