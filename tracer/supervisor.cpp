@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -37,8 +38,14 @@ constexpr long kPtraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | 
                                 PTRACE_O_EXITKILL;
 
 // In the child, between fork and exec: only async-signal-safe calls.
-[[noreturn]] void child_main(const LaunchSpec& spec, char* const* argv, char* const* envp, int go_fd, int err_fd,
-                             const std::vector<sock_filter>& filter) {
+[[noreturn]] void child_main(const LaunchSpec& spec, char* const* argv, char* const* envp, int go_fd, int go_write,
+                             int err_fd, int err_read, pid_t parent, const std::vector<sock_filter>& filter) {
+    // If the supervisor dies before tracing us, we must not linger: die with it, and hold no end of
+    // the start-up pipes that would keep us waiting.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::close(go_write);
+    ::close(err_read);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -82,9 +89,10 @@ Result<pid_t> Supervisor::launch(const LaunchSpec& spec, const std::vector<sock_
     if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return Error::from_errno("pipe");
     UniqueFd go_read(go[0]), go_write(go[1]), err_read(err[0]), err_write(err[1]);
 
+    pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) return Error::from_errno("fork");
-    if (pid == 0) child_main(spec, argv.data(), envp.data(), go_read.get(), err_write.get(), filter);
+    if (pid == 0) child_main(spec, argv.data(), envp.data(), go_read.get(), go_write.get(), err_write.get(), err_read.get(), parent, filter);
     go_read.reset();
     err_write.reset();
 

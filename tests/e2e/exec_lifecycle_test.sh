@@ -34,8 +34,8 @@ check_contains "and says so" "no-such-command-xyz: command not found" "$out"
 out=$("$MIRRORD" exec --target pid/999999 -- true 2>&1); rc=$?
 check_eq "a missing target pid fails" "1" "$rc"
 check_contains "with a clear message" "no such process" "$out"
-out=$("$MIRRORD" exec --target deploy/api -- true 2>&1); rc=$?
-check_contains "Kubernetes targets need a cluster here" "Kubernetes target" "$out"
+out=$(KUBECONFIG=$WORK/none "$MIRRORD" exec --target deploy/api -- true 2>&1); rc=$?
+check_contains "a Kubernetes target without a kubeconfig says so" "no kubeconfig found" "$out"
 out=$("$MIRRORD" exec --agent unix:/nonexistent/agent.sock -- true 2>&1); rc=$?
 check_eq "an unreachable agent fails" "1" "$rc"
 check_contains "and says where it tried" "connecting to the agent at unix:/nonexistent/agent.sock" "$out"
@@ -53,7 +53,7 @@ check_eq "pipes through the program" "100000" "$out"
 sup=$!
 child=""
 for _ in $(seq 50); do
-    child=$(pgrep -f "sleep 300" | head -1 || true)
+    child=$(pgrep -x -P "$(pgrep -P "$sup" -x sh | head -1)" sleep 2>/dev/null | head -1 || true)
     [ -n "$child" ] && break
     sleep 0.1
 done
@@ -69,6 +69,18 @@ check_eq "killing the supervisor kills the program" "yes" "$gone"
 check_not_contains "it never ran on" "survived" "$(cat "$WORK/orphan.out")"
 sleep 1
 check_eq "the agent it started is gone too" "" "$(pgrep -f "mirrord-agent.*--target-pid $POD_PID" || true)"
+
+# Killed at any moment of its start-up, it leaves nothing behind either.
+for delay in 0 0.005 0.01 0.02 0.05 0.1 0.2 0.4; do
+    "$MIRRORD" exec --target "pid/$POD_PID" -- sh -c 'sleep 307' >/dev/null 2>&1 &
+    sup=$!
+    sleep "$delay"
+    kill -9 "$sup" 2>/dev/null
+    wait "$sup" 2>/dev/null
+done
+sleep 1
+check_eq "a supervisor killed during start-up leaves no process behind" "" "$(pgrep -f 'sleep 307' || true)"
+pkill -9 -f 'sleep 307' 2>/dev/null
 
 # SIGTERM to the supervisor is passed to the program, which may handle it.
 "$MIRRORD" exec --target "pid/$POD_PID" -- python3 -c '
