@@ -5,6 +5,7 @@
 #include "k8s/targets.hpp"
 #include "tracer/cluster.hpp"
 #include "tracer/file_syscalls.hpp"
+#include "tracer/gdb_server.hpp"
 #include "tracer/identity_syscalls.hpp"
 #include "tracer/incoming_traffic.hpp"
 #include "tracer/interceptors.hpp"
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -128,6 +130,28 @@ Result<std::string> agent_address(const ExecOptions& options, std::optional<Loca
     return local->address();
 }
 
+// gdb in this terminal, connected to our GDB server; our signal mask must not be its.
+Result<pid_t> start_gdb(const std::string& address, const std::string& program) {
+    const char* env = std::getenv("MIRRORD_GDB");
+    std::string gdb = env && *env ? env : "gdb";
+    std::vector<std::string> args = {gdb, "-q", "-ex", "target remote " + address, program};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) return Error::from_errno("starting gdb");
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::signal(SIGPIPE, SIG_DFL);
+        ::execvp(argv[0], argv.data());
+        std::fprintf(stderr, "mirrord: cannot run %s: %s\n", argv[0], std::strerror(errno));
+        ::_exit(127);
+    }
+    return pid;
+}
+
 }  // namespace
 
 ExitStatus exec_command(const ExecOptions& options) {
@@ -158,6 +182,18 @@ ExitStatus exec_command(const ExecOptions& options) {
     std::optional<FileSyscalls> files;
     std::optional<IdentitySyscalls> identity;
     Supervisor supervisor(io, router);
+    GdbServer gdb_server(io, supervisor);
+    std::string gdb_address;
+    if (!options.gdbserver.empty() || options.gdb) {
+        auto listening = gdb_server.listen(options.gdb ? "127.0.0.1:0" : options.gdbserver);
+        if (!listening) {
+            log::error(listening.error().message);
+            return {1, 0};
+        }
+        gdb_address = *listening;
+        supervisor.set_debugger(&gdb_server);
+        if (!options.gdb) log::warn("gdb server listening on ", gdb_address);
+    }
     if (local_agent)
         supervisor.on_child_exit(local_agent->pid(), [&](int) {
             local_agent->forget();
@@ -254,6 +290,13 @@ ExitStatus exec_command(const ExecOptions& options) {
         if (!filter) co_return fail(filter.error());
         auto pid = supervisor.launch(LaunchSpec{*program, options.command, to_envp(*env)}, *filter);
         if (!pid) co_return fail(pid.error());
+        if (options.gdb) {
+            auto debugger = start_gdb(gdb_address, *program);
+            if (!debugger) co_return fail(debugger.error());
+            pid_t program_pid = *pid;
+            // Quitting gdb ends the session, as it would without mirrord.
+            supervisor.on_child_exit(*debugger, [program_pid](int) { ::kill(program_pid, SIGKILL); });
+        }
         log::info("running ", options.command[0], " (pid ", *pid, ") in the context of ", config.target.path.empty() ? "the agent's target" : config.target.path);
     };
     co::spawn(start());

@@ -12,6 +12,8 @@ struct ExecOptions {
     Config config;
     std::string agent_address;          // connect to this agent instead of starting one
     std::vector<std::string> command;   // argv of the program
+    std::string gdbserver;              // "HOST:PORT": serve the GDB remote protocol there
+    bool gdb = false;                   // start gdb in this terminal, connected to it
 };
 
 struct ExitStatus {

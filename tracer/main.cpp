@@ -47,6 +47,8 @@ cxxopts::Options exec_options() {
         ("kubeconfig", "kubeconfig file", cxxopts::value<std::string>())
         ("accept-invalid-certificates", "do not verify the API server's certificate")
         ("ephemeral-container", "run the agent as an ephemeral container")
+        ("gdbserver", "serve the GDB remote protocol on HOST:PORT (the program waits for gdb)", cxxopts::value<std::string>())
+        ("gdb", "debug the program with gdb in this terminal")
         ("log-level", "error, warn, info, debug or trace (also MIRRORD_LOG)", cxxopts::value<std::string>())
         ("h,help", "show this help");
     return o;
@@ -195,7 +197,8 @@ int exec(int argc, char** argv) {
     if (parsed.count("accept-invalid-certificates")) c.accept_invalid_certificates = true;
     if (parsed.count("ephemeral-container")) c.agent.ephemeral = true;
 
-    ExecOptions exec{c, parsed.count("agent") ? parsed["agent"].as<std::string>() : "", command};
+    ExecOptions exec{c, parsed.count("agent") ? parsed["agent"].as<std::string>() : "", command,
+                     parsed.count("gdbserver") ? parsed["gdbserver"].as<std::string>() : "", parsed.count("gdb") > 0};
     exit_like(exec_command(exec));
 }
 

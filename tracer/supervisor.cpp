@@ -197,7 +197,10 @@ void Supervisor::on_status(pid_t tid, int status) {
     std::shared_ptr<Tracee> t = it->second;
     Stop stop = Stop::classify(status);
     if (stop.is_exit()) return on_exited(t, stop);
+    t->in_stop = true;
     if (t->deliver(stop)) return;
+    bool debugged_stop = stop.kind == Stop::Kind::signal || (stop.kind == Stop::Kind::group_stop && t->attached);
+    if (debugged_stop && debugger_ && debugger_->debugs(*t) && debugger_->on_stop(t, stop)) return;
 
     switch (stop.kind) {
         case Stop::Kind::seccomp:
@@ -262,6 +265,7 @@ void Supervisor::on_group_stop(const std::shared_ptr<Tracee>& t, const Stop& sto
 void Supervisor::on_exited(const std::shared_ptr<Tracee>& t, const Stop& stop) {
     t->alive = false;
     tracees_.erase(t->tid);
+    if (debugger_ && debugger_->debugs(*t)) debugger_->on_exited(*t, stop);
     if (t->tid == main_pid_) {
         if (WIFEXITED(stop.status)) {
             main_status_ = WEXITSTATUS(stop.status);
@@ -314,6 +318,7 @@ co::Task<void> Supervisor::handle_seccomp(std::shared_ptr<Tracee> t) {
         t->resume(PTRACE_CONT);
         co_return;
     }
+    if (debugger_ && debugger_->debugs(*t)) debugger_->on_syscall(*t);
     const SyscallRouter::Handler* handler = router_.find(static_cast<long>(info.seccomp.nr));
     if (!handler) {
         t->resume(PTRACE_CONT);
@@ -345,7 +350,18 @@ co::Task<void> Supervisor::handle_exec(std::shared_ptr<Tracee> t) {
         if (scratch) t->mm->set_scratch(*scratch);
         else log::warn("pid ", t->tid, ": no scratch memory (", scratch.error().message, "); some syscalls stay local");
     }
+    if (debugger_ && !program_started_ && t->tid == main_pid_) {
+        program_started_ = true;  // the debugger decides when it runs
+        co_return debugger_->on_program_started(t);
+    }
     t->resume(PTRACE_CONT);
+}
+
+std::vector<std::shared_ptr<Tracee>> Supervisor::threads_of(pid_t pid) const {
+    std::vector<std::shared_ptr<Tracee>> out;
+    for (auto& [tid, t] : tracees_)
+        if (t->process->pid == pid && t->alive) out.push_back(t);
+    return out;
 }
 
 co::Task<Result<uint64_t>> Supervisor::inject_scratch(Tracee& t) {

@@ -3,6 +3,7 @@
 // waiting for the agent never holds up another.
 #pragma once
 
+#include "tracer/debugger.hpp"
 #include "tracer/syscall_router.hpp"
 #include "tracer/tracee.hpp"
 
@@ -37,6 +38,10 @@ public:
     // Children of the supervisor that are not traced (a locally started agent) are reaped here too.
     void on_child_exit(pid_t pid, std::function<void(int status)> callback) { child_exits_[pid] = std::move(callback); }
     size_t tracee_count() const { return tracees_.size(); }
+    // A debugger for the program (the process launched), attached before launch.
+    void set_debugger(Debugger* debugger) { debugger_ = debugger; }
+    std::vector<std::shared_ptr<Tracee>> threads_of(pid_t pid) const;
+    pid_t main_pid() const { return main_pid_; }
 
 private:
     void read_signals();
@@ -60,6 +65,8 @@ private:
     std::map<pid_t, int> early_stops_;  // stops of new children reported before their parent's event
     std::map<pid_t, std::function<void(int)>> child_exits_;
     std::function<void(int, int)> on_finished_;
+    Debugger* debugger_ = nullptr;
+    bool program_started_ = false;
     pid_t main_pid_ = 0;
     int main_status_ = 0;
     int main_signal_ = 0;

@@ -51,6 +51,25 @@ int Process::pidfd() {
 
 void Tracee::resume(int request, int signal) {
     if (!alive) return;
+    if (process->frozen && request != PTRACE_LISTEN) {
+        held_ = {request, signal};
+        return;
+    }
+    force_resume(request, signal);
+}
+
+bool Tracee::release() {
+    if (!held_) return false;
+    auto [request, signal] = *held_;
+    held_.reset();
+    force_resume(request, signal);
+    return true;
+}
+
+void Tracee::force_resume(int request, int signal) {
+    if (!alive) return;
+    if (stepping && request == PTRACE_CONT) request = PTRACE_SINGLESTEP;
+    in_stop = false;
     if (::ptrace(static_cast<__ptrace_request>(request), tid, nullptr, reinterpret_cast<void*>(static_cast<long>(signal))) != 0 &&
         errno != ESRCH)
         log::debug("ptrace resume ", request, " of ", tid, ": ", std::strerror(errno));

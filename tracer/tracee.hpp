@@ -71,6 +71,7 @@ struct Process {
     pid_t pid;
     bool compat = false;        // a 32-bit program: its syscalls are left alone
     bool compat_warned = false;
+    bool frozen = false;        // stopped by a debugger: resumes wait until it continues
     // A pidfd for pidfd_getfd(); opened on first use.
     int pidfd();
 
@@ -83,8 +84,15 @@ public:
     Tracee(pid_t tid, std::shared_ptr<Process> process, std::shared_ptr<AddressSpace> mm)
         : tid(tid), process(std::move(process)), mm(std::move(mm)) {}
 
-    // Resumes (PTRACE_CONT, PTRACE_SYSCALL, PTRACE_LISTEN...) and forgets the stop.
+    // Resumes (PTRACE_CONT, PTRACE_SYSCALL, PTRACE_LISTEN...) and forgets the stop. While the
+    // process is frozen by a debugger the resume is held back until release().
     void resume(int request, int signal = 0);
+    // For the debugger: resume now, frozen or not.
+    void force_resume(int request, int signal = 0);
+    // Performs a held-back resume; false if there was none.
+    bool release();
+    bool stepping = false;  // a debugger single-steps it: a plain continue becomes a single step
+    bool in_stop = false;   // in a ptrace stop (reported, not yet resumed)
     // Resumes and waits for this tracee's next stop; exited when it dies meanwhile.
     co::Task<Stop> resume_and_wait(int request, int signal = 0);
     // The supervisor hands a stop to whoever waits for one; false when nobody does.
@@ -100,6 +108,7 @@ public:
 
 private:
     std::optional<co::Promise<Stop>> waiter_;
+    std::optional<std::pair<int, int>> held_;  // request, signal
 };
 
 }  // namespace mrd::tracer

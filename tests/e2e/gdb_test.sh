@@ -1,0 +1,83 @@
+#!/bin/bash
+# Debugging under mirrord with the real gdb: breakpoints in C and Go programs, variables holding the
+# pod's data, stepping, continuing to the right exit code, remote connections kept across a stop,
+# Ctrl-C, and `mirrord exec --gdb` in a terminal.
+source "$(dirname "$0")/lib.sh"
+sandbox_up
+C_PROGRAM=$PROGRAMS/gdb_target
+GO_PROGRAM=$PROGRAMS/go_gdb_target
+
+# debug NAME PROGRAM-ARGS... -- GDB-ARGS...: the program under mirrord --gdbserver, gdb in batch mode.
+debug() {
+    local name=$1; shift
+    local program=() gdb_args=()
+    while [ "$1" != "--" ]; do program+=("$1"); shift; done
+    shift
+    gdb_args=("$@")
+    local port=$(free_port)
+    "$MIRRORD" exec --target "pid/$POD_PID" --gdbserver "127.0.0.1:$port" -- "${program[@]}" \
+        >"$WORK/$name.program" 2>"$WORK/$name.mirrord" &
+    local sup=$!
+    for _ in $(seq 100); do grep -q "waiting for gdb" "$WORK/$name.mirrord" && break; sleep 0.1; done
+    timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port" "${gdb_args[@]}" "${program[0]}" >"$WORK/$name.gdb" 2>&1
+    wait "$sup"
+    echo $? >"$WORK/$name.rc"
+}
+
+debug c "$C_PROGRAM" /app/config.yaml -- -ex "break process_config" -ex continue -ex "print content" \
+    -ex step -ex "info frame" -ex finish -ex next -ex "print lines" -ex continue
+out=$(cat "$WORK/c.gdb")
+check_contains "C: the breakpoint is hit" "Breakpoint 1, process_config" "$out"
+check_contains "C: a variable holds the pod's file, read through mirrord" '"# only the pod has this file\nservice: checkout' "$out"
+check_contains "C: step into a function" "count_lines (content=" "$out"
+check_contains "C: finish returns its value" "Value returned is \$2 = 5" "$out"
+check_contains "C: next, then the local" "\$3 = 5" "$out"
+check_contains "C: continue to the end, with the exit code" "exited with code 05" "$out"
+check_eq "C: mirrord exits with the program's code" "5" "$(cat "$WORK/c.rc")"
+
+debug go "$GO_PROGRAM" /app/config.yaml -- -ex "break main.process" -ex continue -ex "print content" \
+    -ex next -ex next -ex "print lines" -ex "info threads" -ex continue
+out=$(cat "$WORK/go.gdb")
+check_contains "Go: the breakpoint is hit" "hit Breakpoint 1, main.process" "$out"
+check_contains "Go: the string holds the pod's file" '"# only the pod has this file\nservice: checkout' "$out"
+check_contains "Go: next and print" "\$2 = 5" "$out"
+check_contains "Go: its threads are listed" "Thread" "$out"
+check_contains "Go: exit code" "exited with code 05" "$out"
+
+debug http "$C_PROGRAM" --http backend 80 -- -ex "break paused" -ex continue -ex "shell sleep 5" -ex continue
+check_contains "a remote connection survives a stop at a breakpoint" "hello from backend; you are 10.77.0.2" "$(cat "$WORK/http.program")"
+check_contains "... and the program ends normally" "exited normally" "$(cat "$WORK/http.gdb")"
+
+# Ctrl-C: gdb interrupts a running program; kill ends it.
+port=$(free_port)
+"$MIRRORD" exec --target "pid/$POD_PID" --gdbserver "127.0.0.1:$port" -- "$C_PROGRAM" --spin >/dev/null 2>"$WORK/spin.mirrord" &
+sup=$!
+for _ in $(seq 100); do grep -q "waiting for gdb" "$WORK/spin.mirrord" && break; sleep 0.1; done
+timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port" -ex continue -ex "print \$pc != 0" -ex kill "$C_PROGRAM" >"$WORK/spin.gdb" 2>&1 &
+gdb_pid=$!
+sleep 2
+kill -INT "$gdb_pid"
+wait "$gdb_pid"
+check_contains "Ctrl-C stops the running program" "received signal SIGINT" "$(cat "$WORK/spin.gdb")"
+wait "$sup"; rc=$?
+check_eq "kill from gdb ends it (and mirrord)" "137" "$rc"
+
+# mirrord exec --gdb: gdb in this terminal (tmux).
+SESSION="mrd-gdb-$$"
+trap 'tmux kill-session -t "$SESSION" 2>/dev/null; cleanup' EXIT
+tmux new-session -d -s "$SESSION" -x 200 -y 50 \
+    "\"$MIRRORD\" exec --target pid/$POD_PID --gdb -- \"$C_PROGRAM\" /app/config.yaml; echo MIRRORD-RC=\$?; sleep 60"
+screen() { tmux capture-pane -t "$SESSION" -p -S -200; }
+wait_screen() { for _ in $(seq 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done; log "screen: $(screen)"; return 1; }
+keys() { tmux send-keys -t "$SESSION" -l "$1"; tmux send-keys -t "$SESSION" Enter; }
+wait_screen "(gdb)" && pass "--gdb starts gdb connected to the program" || fail "--gdb: no gdb prompt"
+keys "break count_lines"
+keys "continue"
+wait_screen "Breakpoint 1, count_lines" && pass "--gdb: breakpoints work" || fail "--gdb: breakpoint"
+keys "print *content@6"
+wait_screen '"# only"' && pass "--gdb: the pod's data is visible" || fail "--gdb: data"
+keys "continue"
+wait_screen "exited with code 05" && pass "--gdb: runs to the end" || fail "--gdb: end"
+keys "quit"
+wait_screen "MIRRORD-RC=5" && pass "--gdb: quitting gdb ends mirrord with the program's code" || fail "--gdb: rc"
+finish

@@ -1,0 +1,584 @@
+#include "tracer/gdb_server.hpp"
+
+#include "tracer/gdb_registers.hpp"
+#include "tracer/tracee_memory.hpp"
+#include "wire/async.hpp"
+#include "wire/log.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace mrd::tracer {
+
+using namespace gdb;
+
+namespace {
+
+std::string hex2(int v) { return hex_le(static_cast<uint64_t>(v) & 0xff, 1); }
+std::string hex_number(uint64_t v) {
+    std::ostringstream out;
+    out << std::hex << v;
+    return out.str();
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string part; std::getline(in, part, sep);) out.push_back(part);
+    if (!text.empty() && text.back() == sep) out.emplace_back();
+    return out;
+}
+
+std::string read_whole(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// gdb's struct stat for vFile:fstat: big-endian fields.
+std::string gdb_stat(const struct stat& st) {
+    std::string out;
+    auto put = [&](uint64_t v, int bytes) {
+        for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+    };
+    put(st.st_dev, 4); put(st.st_ino, 4); put(st.st_mode, 4); put(st.st_nlink, 4); put(st.st_uid, 4);
+    put(st.st_gid, 4); put(st.st_rdev, 4); put(static_cast<uint64_t>(st.st_size), 8);
+    put(static_cast<uint64_t>(st.st_blksize), 8); put(static_cast<uint64_t>(st.st_blocks), 8);
+    put(static_cast<uint64_t>(st.st_atime), 4); put(static_cast<uint64_t>(st.st_mtime), 4);
+    put(static_cast<uint64_t>(st.st_ctime), 4);
+    return out;
+}
+
+}  // namespace
+
+Result<std::string> GdbServer::listen(const std::string& address) {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos) return Error::msg("gdb server address '" + address + "' has no port", EINVAL);
+    std::string host = address.substr(0, colon);
+    std::error_code ec;
+    auto ip = asio::ip::make_address(host.empty() ? "127.0.0.1" : host, ec);
+    char* end = nullptr;
+    unsigned long port = std::strtoul(address.c_str() + colon + 1, &end, 10);
+    if (ec || *end || port > 65535) return Error::msg("invalid gdb server address '" + address + "'", EINVAL);
+    asio::ip::tcp::endpoint endpoint(ip, static_cast<uint16_t>(port));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(1, ec);
+    if (ec) return Error{ec.value(), "gdb server on " + address + ": " + ec.message()};
+    co::spawn(accept_loop());
+    auto bound = acceptor_.local_endpoint(ec);
+    return bound.address().to_string() + ":" + std::to_string(bound.port());
+}
+
+co::Task<void> GdbServer::accept_loop() {
+    for (;;) {
+        co::Promise<std::pair<std::error_code, asio::ip::tcp::socket>> accepted;
+        acceptor_.async_accept([accepted](std::error_code ec, asio::ip::tcp::socket s) { accepted.set({ec, std::move(s)}); });
+        auto [ec, socket] = co_await accepted.wait();
+        if (ec) co_return;
+        if (connected_) continue;  // one debugger at a time
+        socket_ = std::move(socket);
+        socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+        connected_ = true;
+        no_ack_ = false;
+        reader_ = PacketReader();
+        log::info("gdb connected");
+        co_await read_loop();
+        connected_ = false;
+        log::info("gdb disconnected");
+        if (mode_ == Mode::stopped || mode_ == Mode::waiting) resume({}, {'c', 0});  // nobody to stop for
+    }
+}
+
+co::Task<void> GdbServer::read_loop() {
+    std::vector<char> buffer(16384);
+    for (;;) {
+        auto r = co_await co::read_some(socket_, asio::buffer(buffer));
+        if (r.error) co_return;
+        reader_.append(buffer.data(), r.bytes);
+        while (auto item = reader_.next()) {
+            if (item->kind == PacketReader::Item::Kind::interrupt) {
+                if (mode_ == Mode::running) stop_world(pid_, SIGINT);
+            } else if (item->kind == PacketReader::Item::Kind::bad_checksum) {
+                if (!no_ack_) send_raw("-");
+            } else {
+                if (!no_ack_) send_raw("+");
+                handle(item->payload);
+            }
+        }
+        if (!socket_.is_open()) co_return;
+    }
+}
+
+void GdbServer::send_raw(std::string bytes) {
+    if (!connected_) return;
+    out_.push_back(std::move(bytes));
+    if (out_.size() > 1) return;
+    auto next = std::make_shared<std::function<void()>>();
+    *next = [this, next] {
+        asio::async_write(socket_, asio::buffer(out_.front()), [this, next](std::error_code ec, size_t) {
+            if (ec) {
+                out_.clear();
+                return;
+            }
+            out_.pop_front();
+            if (!out_.empty()) (*next)();
+        });
+    };
+    (*next)();
+}
+
+void GdbServer::send_packet(const std::string& payload) { send_raw(frame(payload)); }
+
+void GdbServer::handle(const std::string& packet) {
+    bool reply = true;
+    std::string answer = dispatch(packet, reply);
+    if (reply) send_packet(answer);
+}
+
+pid_t GdbServer::selected_thread(pid_t chosen) const {
+    if (chosen > 0 && threads_.count(chosen)) return chosen;
+    if (event_tid_ && threads_.count(event_tid_)) return event_tid_;
+    return pid_;
+}
+
+std::string GdbServer::dispatch(const std::string& p, bool& reply) {
+    if (p.empty()) return "";
+    if (mode_ == Mode::exited && p[0] != 'q' && p[0] != 'Q' && p[0] != 'v' && p != "?") return exit_reply_.empty() ? "E01" : exit_reply_;
+    switch (p[0]) {
+        case '?':
+            if (mode_ == Mode::exited) return exit_reply_;
+            if (mode_ == Mode::running) {  // gdb reconnected to a running program: stop it first
+                reply = false;
+                stop_world(pid_, 0);
+                return "";
+            }
+            return "T" + hex2(signal_to_gdb(event_signal_ ? event_signal_ : SIGTRAP)) + "thread:" + hex_number(static_cast<uint64_t>(selected_thread(0))) + ";";
+        case 'g': {
+            auto regs = read_registers(selected_thread(g_thread_));
+            return regs ? encode_all(*regs) : "E01";
+        }
+        case 'G': {
+            pid_t tid = selected_thread(g_thread_);
+            auto regs = read_registers(tid);
+            if (!regs || !decode_all(p.substr(1), *regs) || !write_registers(tid, *regs)) return "E01";
+            return "OK";
+        }
+        case 'p': {
+            auto regno = parse_hex(p.substr(1));
+            auto regs = read_registers(selected_thread(g_thread_));
+            if (!regno || !regs) return "E01";
+            return encode_one(*regs, static_cast<int>(*regno)).value_or("E01");
+        }
+        case 'P': {
+            auto eq = p.find('=');
+            auto regno = parse_hex(p.substr(1, eq - 1));
+            pid_t tid = selected_thread(g_thread_);
+            auto regs = read_registers(tid);
+            if (eq == std::string::npos || !regno || !regs || !decode_one(*regs, static_cast<int>(*regno), p.substr(eq + 1)) ||
+                !write_registers(tid, *regs))
+                return "E01";
+            return "OK";
+        }
+        case 'm': {
+            auto parts = split(p.substr(1), ',');
+            if (parts.size() != 2) return "E01";
+            auto addr = parse_hex(parts[0]), len = parse_hex(parts[1]);
+            if (!addr || !len) return "E01";
+            return read_memory(*addr, std::min<size_t>(*len, 65536));
+        }
+        case 'M': {
+            auto colon = p.find(':');
+            auto parts = split(p.substr(1, colon - 1), ',');
+            if (colon == std::string::npos || parts.size() != 2) return "E01";
+            auto addr = parse_hex(parts[0]);
+            auto data = from_hex(p.substr(colon + 1));
+            if (!addr || !data) return "E01";
+            return write_memory(*addr, *data);
+        }
+        case 'X': {
+            auto colon = p.find(':');
+            auto parts = split(p.substr(1, colon - 1), ',');
+            if (colon == std::string::npos || parts.size() != 2) return "E01";
+            auto addr = parse_hex(parts[0]);
+            if (!addr) return "E01";
+            std::string data = p.substr(colon + 1);
+            return write_memory(*addr, std::vector<uint8_t>(data.begin(), data.end()));
+        }
+        case 'Z': case 'z': {
+            auto parts = split(p.substr(1), ',');
+            if (parts.size() < 2 || parts[0] != "0") return "";  // only software breakpoints
+            auto addr = parse_hex(parts[1]);
+            if (!addr) return "E01";
+            return breakpoint(p[0] == 'Z', *addr);
+        }
+        case 'H': {
+            if (p.size() < 3) return "E01";
+            std::string id = p.substr(2);
+            pid_t tid = id == "-1" || id == "0" ? 0 : static_cast<pid_t>(parse_hex(id).value_or(0));
+            if (p[1] == 'g') g_thread_ = tid;
+            return "OK";
+        }
+        case 'T': {
+            auto tid = parse_hex(p.substr(1));
+            return tid && threads_.count(static_cast<pid_t>(*tid)) ? "OK" : "E01";
+        }
+        case 'c': case 's': case 'C': case 'S': {
+            reply = false;
+            char action = static_cast<char>(std::tolower(p[0]));
+            int sig = 0;
+            if (p[0] == 'C' || p[0] == 'S') sig = signal_from_gdb(static_cast<int>(parse_hex(p.substr(1, p.find(';') - 1)).value_or(0)));
+            std::map<pid_t, std::pair<char, int>> actions;
+            if (action == 's') actions[selected_thread(0)] = {'s', sig};
+            else actions[selected_thread(0)] = {'c', sig};
+            resume(actions, {'c', 0});
+            return "";
+        }
+        case 'k':
+            reply = false;
+            if (pid_) ::kill(pid_, SIGKILL);
+            return "";
+        case 'D':
+            for (auto& [addr, byte] : breakpoints_) (void)tracer::write_memory(pid_, addr, &byte, 1);
+            breakpoints_.clear();
+            send_packet("OK");
+            reply = false;
+            resume({}, {'c', 0});
+            socket_.close();
+            return "";
+        case 'q': case 'Q':
+            return query(p);
+        case 'v':
+            if (p.rfind("vCont?", 0) == 0) return "vCont;c;C;s;S";
+            if (p.rfind("vCont;", 0) == 0) {
+                reply = false;
+                return vcont(p);
+            }
+            if (p.rfind("vFile:", 0) == 0) return vfile(p);
+            if (p.rfind("vKill", 0) == 0) {
+                if (pid_) ::kill(pid_, SIGKILL);
+                return "OK";
+            }
+            return "";
+        default:
+            return "";
+    }
+}
+
+std::string GdbServer::query(const std::string& p) {
+    if (p.rfind("qSupported", 0) == 0)
+        return "PacketSize=20000;QStartNoAckMode+;qXfer:features:read+;qXfer:auxv:read+;qXfer:exec-file:read+;"
+               "QPassSignals+;vContSupported+;swbreak-";
+    if (p == "QStartNoAckMode") {
+        no_ack_ = true;  // this packet was acked already; from its reply on, nothing is
+        return "OK";
+    }
+    if (p.rfind("QPassSignals:", 0) == 0) {
+        pass_signals_.clear();
+        for (auto& s : split(p.substr(13), ';'))
+            if (auto n = parse_hex(s)) pass_signals_.insert(static_cast<int>(*n));
+        return "OK";
+    }
+    if (p.rfind("QProgramSignals:", 0) == 0 || p.rfind("QNonStop:0", 0) == 0 || p.rfind("QThreadEvents", 0) == 0) return "OK";
+    if (p == "qAttached" || p.rfind("qAttached:", 0) == 0) return "0";  // we started it: quitting gdb kills it
+    if (p == "qC") return "QC" + hex_number(static_cast<uint64_t>(selected_thread(0)));
+    if (p == "qfThreadInfo") {
+        std::string out = "m";
+        for (auto& t : supervisor_.threads_of(pid_)) out += hex_number(static_cast<uint64_t>(t->tid)) + ",";
+        if (out.size() > 1) out.pop_back();
+        return out.size() > 1 ? out : "l";
+    }
+    if (p == "qsThreadInfo") return "l";
+    if (p == "qSymbol::") return "OK";
+    if (p.rfind("qThreadExtraInfo,", 0) == 0) return to_hex(std::string_view("running under mirrord"));
+    if (p.rfind("qXfer:features:read:target.xml:", 0) == 0) return xfer(target_xml(), p.substr(31));
+    if (p.rfind("qXfer:auxv:read::", 0) == 0) return xfer(read_whole("/proc/" + std::to_string(pid_) + "/auxv"), p.substr(17));
+    if (p.rfind("qXfer:exec-file:read:", 0) == 0) {
+        auto rest = p.substr(21);
+        char exe[4096];
+        ssize_t n = ::readlink(("/proc/" + std::to_string(pid_) + "/exe").c_str(), exe, sizeof exe);
+        return xfer(n > 0 ? std::string(exe, static_cast<size_t>(n)) : "", rest.substr(rest.find(':') + 1));
+    }
+    return "";
+}
+
+std::string GdbServer::xfer(const std::string& content, const std::string& range) {
+    auto parts = split(range, ',');
+    if (parts.size() != 2) return "E01";
+    auto offset = parse_hex(parts[0]), length = parse_hex(parts[1]);
+    if (!offset || !length) return "E01";
+    if (*offset >= content.size()) return "l";
+    std::string chunk = content.substr(*offset, *length);
+    return (*offset + chunk.size() >= content.size() ? "l" : "m") + chunk;
+}
+
+std::string GdbServer::vfile(const std::string& p) {
+    std::string body = p.substr(6);
+    auto colon = body.find(':');
+    std::string op = body.substr(0, colon);
+    auto args = split(colon == std::string::npos ? "" : body.substr(colon + 1), ',');
+    auto err = [](int e) { return "F-1," + hex_number(static_cast<uint64_t>(e)); };
+    if (op == "setfs") return "F0";
+    if (op == "open" && args.size() >= 2) {
+        auto path = from_hex(args[0]);
+        auto flags = parse_hex(args[1]);
+        if (!path || !flags) return err(EINVAL);
+        int fd = ::open(std::string(path->begin(), path->end()).c_str(), O_RDONLY | O_CLOEXEC);  // gdb only reads
+        if (fd < 0) return err(errno);
+        files_[fd] = fd;
+        return "F" + hex_number(static_cast<uint64_t>(fd));
+    }
+    if (op == "pread" && args.size() == 3) {
+        auto fd = parse_hex(args[0]), count = parse_hex(args[1]), offset = parse_hex(args[2]);
+        if (!fd || !count || !offset || !files_.count(static_cast<int>(*fd))) return err(EBADF);
+        std::string data(std::min<uint64_t>(*count, 16384), '\0');
+        ssize_t n = ::pread(static_cast<int>(*fd), data.data(), data.size(), static_cast<off_t>(*offset));
+        if (n < 0) return err(errno);
+        data.resize(static_cast<size_t>(n));
+        return "F" + hex_number(static_cast<uint64_t>(n)) + ";" + data;
+    }
+    if (op == "close" && args.size() == 1) {
+        auto fd = parse_hex(args[0]);
+        if (!fd || !files_.count(static_cast<int>(*fd))) return err(EBADF);
+        ::close(static_cast<int>(*fd));
+        files_.erase(static_cast<int>(*fd));
+        return "F0";
+    }
+    if (op == "fstat" && args.size() == 1) {
+        auto fd = parse_hex(args[0]);
+        struct stat st{};
+        if (!fd || ::fstat(static_cast<int>(*fd), &st) != 0) return err(EBADF);
+        std::string s = gdb_stat(st);
+        return "F" + hex_number(s.size()) + ";" + s;
+    }
+    if (op == "readlink" && args.size() == 1) {
+        auto path = from_hex(args[0]);
+        char target[4096];
+        ssize_t n = path ? ::readlink(std::string(path->begin(), path->end()).c_str(), target, sizeof target) : -1;
+        if (n < 0) return err(errno);
+        return "F" + hex_number(static_cast<uint64_t>(n)) + ";" + std::string(target, static_cast<size_t>(n));
+    }
+    return "";
+}
+
+std::string GdbServer::vcont(const std::string& p) {
+    std::map<pid_t, std::pair<char, int>> actions;
+    std::pair<char, int> fallback = {0, 0};
+    for (auto& part : split(p.substr(6), ';')) {
+        if (part.empty()) continue;
+        auto colon = part.find(':');
+        std::string act = part.substr(0, colon);
+        char kind = static_cast<char>(std::tolower(act[0]));
+        int sig = act.size() > 1 ? signal_from_gdb(static_cast<int>(parse_hex(act.substr(1)).value_or(0))) : 0;
+        if (kind != 'c' && kind != 's') continue;
+        if (colon == std::string::npos) {
+            if (!fallback.first) fallback = {kind, sig};
+        } else {
+            std::string id = part.substr(colon + 1);
+            if (auto dot = id.find('.'); dot != std::string::npos) id = id.substr(dot + 1);  // pPID.TID
+            pid_t tid = id == "-1" ? 0 : static_cast<pid_t>(parse_hex(id).value_or(0));
+            if (tid == 0) fallback = {kind, sig};
+            else if (!actions.count(tid)) actions[tid] = {kind, sig};
+        }
+    }
+    resume(actions, fallback);
+    return "";
+}
+
+std::string GdbServer::read_memory(uint64_t addr, size_t len) {
+    std::vector<uint8_t> data(len);
+    size_t got = 0;
+    // Page by page: a read may run into an unmapped page, and gdb wants what is readable.
+    while (got < len) {
+        size_t chunk = std::min(len - got, static_cast<size_t>(4096 - ((addr + got) & 4095)));
+        if (!tracer::read_memory(pid_, addr + got, data.data() + got, chunk)) break;
+        got += chunk;
+    }
+    if (got == 0) return "E14";
+    data.resize(got);
+    for (auto& [bp, original] : breakpoints_)  // gdb sees its code, not our int3s
+        if (bp >= addr && bp < addr + got) data[bp - addr] = original;
+    return to_hex(data.data(), data.size());
+}
+
+std::string GdbServer::write_memory(uint64_t addr, const std::vector<uint8_t>& bytes) {
+    std::vector<uint8_t> data = bytes;
+    for (auto& [bp, original] : breakpoints_)  // writing over a breakpoint updates what it hides
+        if (bp >= addr && bp < addr + data.size()) {
+            original = data[bp - addr];
+            data[bp - addr] = 0xcc;
+        }
+    if (data.empty()) return "OK";
+    return tracer::write_memory(pid_, addr, data.data(), data.size()) ? "OK" : "E14";
+}
+
+std::string GdbServer::breakpoint(bool insert, uint64_t addr) {
+    if (insert) {
+        if (breakpoints_.count(addr)) return "OK";
+        uint8_t original;
+        if (!tracer::read_memory(pid_, addr, &original, 1)) return "E14";
+        uint8_t int3 = 0xcc;
+        if (!tracer::write_memory(pid_, addr, &int3, 1)) return "E14";
+        breakpoints_[addr] = original;
+        return "OK";
+    }
+    auto it = breakpoints_.find(addr);
+    if (it == breakpoints_.end()) return "OK";
+    (void)tracer::write_memory(pid_, addr, &it->second, 1);
+    breakpoints_.erase(it);
+    return "OK";
+}
+
+// ---- the debugged process's state ----
+
+void GdbServer::on_program_started(std::shared_ptr<Tracee> main) {
+    pid_ = main->process->pid;
+    main->process->frozen = true;
+    threads_[main->tid].stopped = true;
+    event_tid_ = main->tid;
+    event_signal_ = SIGTRAP;
+    mode_ = Mode::stopped;
+    log::warn("the program is stopped at its first instruction; waiting for gdb (target remote ", acceptor_.local_endpoint().address().to_string(),
+              ":", acceptor_.local_endpoint().port(), ")");
+}
+
+bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
+    Thread& th = threads_[t->tid];
+    bool interrupt = stop.kind == Stop::Kind::group_stop && stop.signal == SIGTRAP;
+    if (interrupt && th.interrupt_outstanding) {
+        th.interrupt_outstanding = false;
+        if (th.counted) {
+            th.counted = false;
+            th.stopped = true;
+            --pending_stops_;
+            maybe_report();
+        } else if (t->process->frozen) {
+            th.stopped = true;  // a late interrupt: the world is stopped anyway
+        } else {
+            t->force_resume(PTRACE_CONT);  // a late interrupt after gdb continued
+        }
+        return true;
+    }
+    int sig = stop.signal;
+    if (stop.kind == Stop::Kind::signal && sig == SIGTRAP && t->stepping) t->stepping = false;
+    if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && pass_signals_.count(signal_to_gdb(sig))) {
+        t->force_resume(PTRACE_CONT, sig);  // gdb asked not to hear about it (e.g. Go's SIGURG)
+        return true;
+    }
+    th.stopped = true;
+    if (th.counted) {
+        th.counted = false;
+        --pending_stops_;
+        th.pending_signal = sig;  // stopped by something else than our interrupt: report it later
+        maybe_report();
+        return true;
+    }
+    if (mode_ == Mode::running) {
+        stop_world(t->tid, sig);
+        return true;
+    }
+    th.pending_signal = sig;  // while the world is stopped or stopping
+    return true;
+}
+
+void GdbServer::on_syscall(const Tracee& t) {
+    auto it = threads_.find(t.tid);
+    if (it == threads_.end() || !it->second.counted) return;
+    it->second.counted = false;  // stopped in its handler: stopped enough
+    --pending_stops_;
+    maybe_report();
+}
+
+void GdbServer::on_exited(const Tracee& t, const Stop& stop) {
+    auto it = threads_.find(t.tid);
+    if (it != threads_.end()) {
+        if (it->second.counted) --pending_stops_;
+        threads_.erase(it);
+    }
+    if (t.tid == pid_) {
+        exit_reply_ = stop.signal ? "X" + hex2(signal_to_gdb(stop.signal)) : "W" + hex2(WEXITSTATUS(stop.status));
+        mode_ = Mode::exited;
+        if (connected_) send_packet(exit_reply_);
+        return;
+    }
+    maybe_report();
+}
+
+void GdbServer::stop_world(pid_t event_tid, int signal) {
+    event_tid_ = event_tid;
+    event_signal_ = signal;
+    mode_ = Mode::stopping;
+    pending_stops_ = 0;
+    auto threads = supervisor_.threads_of(pid_);
+    if (!threads.empty()) threads.front()->process->frozen = true;
+    for (auto& t : threads) {
+        Thread& th = threads_[t->tid];
+        if (th.stopped || t->in_stop) continue;  // already stopped (by us, or inside a syscall handler)
+        if (::ptrace(PTRACE_INTERRUPT, t->tid, nullptr, nullptr) == 0) {
+            th.interrupt_outstanding = true;
+            th.counted = true;
+            ++pending_stops_;
+        }
+    }
+    maybe_report();
+}
+
+void GdbServer::maybe_report() {
+    if (mode_ != Mode::stopping || pending_stops_ > 0) return;
+    mode_ = Mode::stopped;
+    report_stop();
+}
+
+void GdbServer::report_stop() {
+    if (!connected_) return;  // '?' reports it when gdb connects
+    // A signal gdb sent us into with Ctrl-C reads as SIGINT; a plain interrupt with nothing to report as SIGTRAP.
+    int sig = event_signal_ ? event_signal_ : SIGTRAP;
+    send_packet("T" + hex2(signal_to_gdb(sig)) + "thread:" + hex_number(static_cast<uint64_t>(event_tid_)) + ";");
+}
+
+bool GdbServer::report_pending_event() {
+    for (auto& [tid, th] : threads_)
+        if (th.pending_signal >= 0 && th.stopped) {
+            event_tid_ = tid;
+            event_signal_ = th.pending_signal;
+            th.pending_signal = -1;
+            mode_ = Mode::stopped;
+            report_stop();
+            return true;
+        }
+    return false;
+}
+
+void GdbServer::resume(const std::map<pid_t, std::pair<char, int>>& actions, std::pair<char, int> fallback) {
+    if (mode_ == Mode::exited || !pid_) return;
+    // An event that happened while gdb was looking at another one is reported first, gdbserver-style.
+    if (connected_ && report_pending_event()) return;
+    auto threads = supervisor_.threads_of(pid_);
+    if (threads.empty()) return;
+    threads.front()->process->frozen = false;
+    mode_ = Mode::running;
+    event_signal_ = 0;
+    for (auto& t : threads) {
+        auto it = actions.find(t->tid);
+        auto [kind, sig] = it != actions.end() ? it->second : fallback;
+        if (!kind) kind = 'c';  // threads gdb did not mention keep running in all-stop mode
+        Thread& th = threads_[t->tid];
+        t->stepping = kind == 's';
+        if (th.stopped) {
+            th.stopped = false;
+            t->force_resume(kind == 's' ? PTRACE_SINGLESTEP : PTRACE_CONT, t->tid == event_tid_ || it != actions.end() ? sig : 0);
+        } else {
+            t->release();  // a syscall handler finished while stopped
+        }
+    }
+}
+
+}  // namespace mrd::tracer

@@ -1,0 +1,88 @@
+// A GDB remote-protocol server in the supervisor. A process has only one ptracer, and ours is the
+// supervisor, so gdb cannot attach to the program; instead gdb connects to this server (as with rr or
+// gdbserver) and debugs through it: registers, memory, software breakpoints, continue and step
+// (all-stop), threads, Ctrl-C, kill and detach, the binary and auxv for symbols. Remote syscalls keep
+// being served meanwhile: a thread stopped by gdb inside a remote call finishes it when gdb continues.
+//
+// The program stops at its first instruction and waits for gdb. Its children run freely.
+#pragma once
+
+#include "tracer/debugger.hpp"
+#include "tracer/gdb_protocol.hpp"
+#include "tracer/supervisor.hpp"
+
+#include <asio.hpp>
+
+#include <deque>
+#include <map>
+#include <set>
+
+namespace mrd::tracer {
+
+class GdbServer : public Debugger {
+public:
+    GdbServer(asio::io_context& io, Supervisor& supervisor) : io_(io), supervisor_(supervisor), acceptor_(io), socket_(io) {}
+    // "HOST:PORT" or ":PORT" (port 0: any); the address it listens on.
+    Result<std::string> listen(const std::string& address);
+
+    bool debugs(const Tracee& t) const override { return pid_ != 0 && t.process->pid == pid_; }
+    void on_program_started(std::shared_ptr<Tracee> main) override;
+    bool on_stop(std::shared_ptr<Tracee> t, const Stop& stop) override;
+    void on_syscall(const Tracee& t) override;
+    void on_exited(const Tracee& t, const Stop& stop) override;
+
+private:
+    struct Thread {
+        bool stopped = false;               // in a stop the debugger owns
+        bool interrupt_outstanding = false; // PTRACE_INTERRUPT sent, its stop not yet seen
+        bool counted = false;               // the world-stop waits for this thread
+        int pending_signal = -1;            // an event not yet reported (-1: none)
+    };
+    enum class Mode { waiting, running, stopping, stopped, exited };
+
+    co::Task<void> accept_loop();
+    co::Task<void> read_loop();
+    void handle(const std::string& packet);
+    std::string dispatch(const std::string& packet, bool& reply);
+    void send_packet(const std::string& payload);
+    void send_raw(std::string bytes);
+
+    void stop_world(pid_t event_tid, int signal);
+    void maybe_report();
+    void report_stop();
+    // vCont-style resume: actions per thread ('c' or 's', with a signal), default for the rest.
+    void resume(const std::map<pid_t, std::pair<char, int>>& actions, std::pair<char, int> fallback);
+    bool report_pending_event();
+
+    std::string read_memory(uint64_t addr, size_t len);
+    std::string write_memory(uint64_t addr, const std::vector<uint8_t>& bytes);
+    std::string breakpoint(bool insert, uint64_t addr);
+    std::string query(const std::string& packet);
+    std::string xfer(const std::string& content, const std::string& range);
+    std::string vfile(const std::string& packet);
+    std::string vcont(const std::string& packet);
+    pid_t selected_thread(pid_t chosen) const;
+
+    asio::io_context& io_;
+    Supervisor& supervisor_;
+    asio::ip::tcp::acceptor acceptor_;
+    asio::ip::tcp::socket socket_;
+    bool connected_ = false;
+    bool no_ack_ = false;
+    gdb::PacketReader reader_;
+    std::deque<std::string> out_;
+
+    pid_t pid_ = 0;
+    Mode mode_ = Mode::waiting;
+    std::map<pid_t, Thread> threads_;
+    int pending_stops_ = 0;
+    pid_t event_tid_ = 0;
+    int event_signal_ = 0;
+    std::string exit_reply_;
+    pid_t g_thread_ = 0;  // Hg
+    std::map<uint64_t, uint8_t> breakpoints_;  // address -> original byte
+    std::set<int> pass_signals_;               // gdb numbers gdb wants passed silently
+    std::map<int, int> files_;                 // vFile descriptors
+};
+
+}  // namespace mrd::tracer
