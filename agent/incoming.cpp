@@ -264,7 +264,8 @@ private:
 
     co::Task<bool> read_whole_request() {
         while (!request_done_) {
-            if (pending_.empty() && !co_await read_peer()) co_return false;
+            if (pending_.empty())
+                if (!co_await read_peer()) co_return false;
             auto step = request_.feed(pending_.data(), pending_.size());
             take(step.consumed);
             if (step.error) co_return false;
@@ -291,7 +292,8 @@ private:
         }
         if (!co_await write_app(message_)) co_return false;
         while (!request_done_) {
-            if (pending_.empty() && !co_await read_peer()) co_return false;
+            if (pending_.empty())
+                if (!co_await read_peer()) co_return false;
             message_.clear();
             auto step = request_.feed(pending_.data(), pending_.size());
             take(step.consumed);

@@ -12,6 +12,7 @@
 #include "tracer/local_agent.hpp"
 #include "tracer/net_syscalls.hpp"
 #include "tracer/seccomp_filter.hpp"
+#include "tracer/spawn.hpp"
 #include "tracer/remote_fs.hpp"
 #include "tracer/supervisor.hpp"
 #include "wire/log.hpp"
@@ -130,26 +131,10 @@ Result<std::string> agent_address(const ExecOptions& options, std::optional<Loca
     return local->address();
 }
 
-// gdb in this terminal, connected to our GDB server; our signal mask must not be its.
+// gdb in this terminal, connected to our GDB server.
 Result<pid_t> start_gdb(const std::string& address, const std::string& program) {
     const char* env = std::getenv("MIRRORD_GDB");
-    std::string gdb = env && *env ? env : "gdb";
-    std::vector<std::string> args = {gdb, "-q", "-ex", "target remote " + address, program};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) return Error::from_errno("starting gdb");
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::signal(SIGPIPE, SIG_DFL);
-        ::execvp(argv[0], argv.data());
-        std::fprintf(stderr, "mirrord: cannot run %s: %s\n", argv[0], std::strerror(errno));
-        ::_exit(127);
-    }
-    return pid;
+    return spawn_process({env && *env ? env : "gdb", "-q", "-ex", "target remote " + address, program});
 }
 
 }  // namespace

@@ -176,6 +176,28 @@ co::Task<void> FileSyscalls::pass_local(Syscall& call, int path_arg, const Path&
     if (p.via_copy || p.climbs_remote) co_await redirect(call, path_arg, p.as_given);
 }
 
+co::Task<bool> FileSyscalls::settle_unless_remote(Syscall& call, int path_arg, const Path& p, std::optional<long> synthetic_result) {
+    switch (p.route) {
+        case Route::local:
+            co_await pass_local(call, path_arg, p);
+            co_return true;
+        case Route::not_found:
+            call.set_result(-ENOENT);
+            co_return true;
+        case Route::synthetic:
+            if (synthetic_result) {
+                call.set_result(*synthetic_result);
+            } else if (auto local = fs_.put(p.as_given, special_.synthetic.at(p.as_given))) {
+                co_await redirect(call, path_arg, *local);
+            } else {
+                call.set_result(-errno_of(local.error()));
+            }
+            co_return true;
+        default:
+            co_return false;
+    }
+}
+
 co::Task<void> FileSyscalls::open(Syscall& call, int dirfd_arg, int path_arg, int flags_arg, bool creat, bool openat2) {
     long flags = O_CREAT | O_WRONLY | O_TRUNC;
     if (openat2) {
@@ -188,16 +210,8 @@ co::Task<void> FileSyscalls::open(Syscall& call, int dirfd_arg, int path_arg, in
     bool write = opens_for_writing(flags);
     auto p = resolve(call, dirfd_arg, path_arg, write);
     if (!p) co_return;
+    if (co_await settle_unless_remote(call, path_arg, *p)) co_return;
     switch (p->route) {
-        case Route::local:
-            co_return co_await pass_local(call, path_arg, *p);
-        case Route::not_found:
-            co_return call.set_result(-ENOENT);
-        case Route::synthetic: {
-            auto local = fs_.put(p->as_given, special_.synthetic.at(p->as_given));
-            if (!local) co_return call.set_result(-errno_of(local.error()));
-            co_return co_await redirect(call, path_arg, *local);
-        }
         case Route::remote_read: {
             auto local = co_await fs_.fetch(p->remote);
             if (!local) co_return call.set_result(-errno_of(local.error()));
@@ -213,6 +227,8 @@ co::Task<void> FileSyscalls::open(Syscall& call, int dirfd_arg, int path_arg, in
             co_await redirect(call, path_arg, *local);
             break;
         }
+        default:
+            break;
     }
     // After a write-mode open: remember the copy so closing it pushes it back; a create or truncate
     // takes effect in the target at once.
@@ -229,19 +245,7 @@ co::Task<void> FileSyscalls::stat(Syscall& call, int dirfd_arg, int path_arg, in
     if (flags_arg >= 0 && (call.arg(flags_arg) & AT_SYMLINK_NOFOLLOW)) follow = false;
     auto p = resolve(call, dirfd_arg, path_arg, false);
     if (!p) co_return;
-    switch (p->route) {
-        case Route::local:
-            co_return co_await pass_local(call, path_arg, *p);
-        case Route::not_found:
-            co_return call.set_result(-ENOENT);
-        case Route::synthetic: {
-            auto local = fs_.put(p->as_given, special_.synthetic.at(p->as_given));
-            if (local) co_await redirect(call, path_arg, *local);
-            co_return;
-        }
-        default:
-            break;
-    }
+    if (co_await settle_unless_remote(call, path_arg, *p)) co_return;
     auto st = co_await fs_.stat(p->remote, follow);
     if (!st) co_return call.set_result(-errno_of(st.error()));
     Status written;
@@ -258,12 +262,7 @@ co::Task<void> FileSyscalls::stat(Syscall& call, int dirfd_arg, int path_arg, in
 co::Task<void> FileSyscalls::access(Syscall& call, int dirfd_arg, int path_arg, int mode_arg) {
     auto p = resolve(call, dirfd_arg, path_arg, false);
     if (!p) co_return;
-    switch (p->route) {
-        case Route::local: co_return co_await pass_local(call, path_arg, *p);
-        case Route::not_found: co_return call.set_result(-ENOENT);
-        case Route::synthetic: co_return call.set_result(0);
-        default: break;
-    }
+    if (co_await settle_unless_remote(call, path_arg, *p, 0)) co_return;
     Status ok = co_await fs_.access(p->remote, static_cast<int>(call.arg(mode_arg)));
     call.set_result(ok ? 0 : -errno_of(ok.error()));
 }
@@ -271,12 +270,7 @@ co::Task<void> FileSyscalls::access(Syscall& call, int dirfd_arg, int path_arg, 
 co::Task<void> FileSyscalls::readlink(Syscall& call, int dirfd_arg, int path_arg, int buf_arg, int size_arg) {
     auto p = resolve(call, dirfd_arg, path_arg, false);
     if (!p) co_return;
-    switch (p->route) {
-        case Route::local: co_return co_await pass_local(call, path_arg, *p);
-        case Route::not_found: co_return call.set_result(-ENOENT);
-        case Route::synthetic: co_return call.set_result(-EINVAL);  // not a link
-        default: break;
-    }
+    if (co_await settle_unless_remote(call, path_arg, *p, -EINVAL)) co_return;  // made-up files are no links
     auto target = co_await fs_.readlink(p->remote);
     if (!target) co_return call.set_result(-errno_of(target.error()));
     size_t n = std::min<size_t>(target->size(), call.arg(size_arg));
@@ -287,12 +281,7 @@ co::Task<void> FileSyscalls::readlink(Syscall& call, int dirfd_arg, int path_arg
 co::Task<void> FileSyscalls::chdir(Syscall& call) {
     auto p = resolve(call, -1, 0, false);
     if (!p) co_return;
-    switch (p->route) {
-        case Route::local: co_return co_await pass_local(call, 0, *p);
-        case Route::not_found: co_return call.set_result(-ENOENT);
-        case Route::synthetic: co_return call.set_result(-ENOTDIR);
-        default: break;
-    }
+    if (co_await settle_unless_remote(call, 0, *p, -ENOTDIR)) co_return;
     // Into the local copy of the directory: relative paths then resolve among its copies.
     auto local = co_await fs_.fetch(p->remote);
     if (!local) co_return call.set_result(-errno_of(local.error()));
@@ -387,11 +376,8 @@ co::Task<void> FileSyscalls::close_or_sync(Syscall& call, Closing kind) {
 co::Task<void> FileSyscalls::xattr(Syscall& call, bool list) {
     auto p = resolve(call, -1, 0, false);
     if (!p) co_return;
-    switch (p->route) {
-        case Route::local: co_return co_await pass_local(call, 0, *p);
-        case Route::not_found: co_return call.set_result(-ENOENT);
-        default: co_return call.set_result(list ? 0 : -ENODATA);
-    }
+    if (co_await settle_unless_remote(call, 0, *p, list ? 0 : -ENODATA)) co_return;
+    call.set_result(list ? 0 : -ENODATA);
 }
 
 }  // namespace mrd::tracer

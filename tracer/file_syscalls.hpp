@@ -47,6 +47,9 @@ private:
     co::Task<void> redirect(Syscall& call, int path_arg, const std::string& local);
     // Lets a path that stays local go ahead (through a copy directory it must become the real path).
     co::Task<void> pass_local(Syscall& call, int path_arg, const Path& p);
+    // Finishes a call whose path is local, not found or made up here (synthetic_result: what such a
+    // call returns; none: it runs on the made-up file); false when the path is the target's.
+    co::Task<bool> settle_unless_remote(Syscall& call, int path_arg, const Path& p, std::optional<long> synthetic_result = {});
 
     co::Task<void> open(Syscall& call, int dirfd_arg, int path_arg, int flags_arg, bool creat, bool openat2);
     co::Task<void> stat(Syscall& call, int dirfd_arg, int path_arg, int buf_arg, int flags_arg, bool follow, bool statx);

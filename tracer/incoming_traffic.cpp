@@ -166,13 +166,7 @@ co::Task<void> IncomingTraffic::accept(Syscall& call) {
     if (!capacity) co_return;
     long r = co_await call.run();
     if (r < 0) co_return;
-    auto written = read_value<socklen_t>(call.tid(), call.arg(2));
-    if (!written) co_return;
-    auto peer = read_sockaddr(call.tid(), call.arg(1), std::min(*written, *capacity));
-    if (!peer) co_return;
-    auto remote = map_.remote_of(peer->address);
-    if (!remote) co_return;
-    (void)write_sockaddr_result(call.tid(), call.arg(1), call.arg(2), *capacity, make_sockaddr(*remote, peer->family));
+    translate_returned_address(call.tid(), call.arg(1), call.arg(2), *capacity, [this](auto& a) { return map_.remote_of(a); });
 }
 
 void IncomingTraffic::on_agent_message(Message& message) {

@@ -1,5 +1,7 @@
 #include "tracer/local_agent.hpp"
 
+#include "tracer/spawn.hpp"
+
 #include "wire/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -61,23 +63,14 @@ Result<LocalAgent> LocalAgent::start(pid_t target_pid, const std::string& log_le
         args.push_back("--target-pid");
         args.push_back(std::to_string(target_pid));
     }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    pid_t pid = ::fork();
-    if (pid < 0) return Error::from_errno("fork");
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int stdout_fd = out_write.get();
+    auto spawned = spawn_process(args, [stdout_fd] {
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the CLI
-        ::dup2(out_write.get(), STDOUT_FILENO);
+        ::dup2(stdout_fd, STDOUT_FILENO);
         ::setpgid(0, 0);  // Ctrl-C at the terminal is for the program, not the agent
-        ::execvp(argv[0], argv.data());
-        std::fprintf(stderr, "mirrord: cannot run the agent %s: %s\n", argv[0], std::strerror(errno));
-        ::_exit(127);
-    }
+    });
+    if (!spawned) return spawned.error();
+    pid_t pid = *spawned;
     agent.pid_ = pid;
     out_write.reset();
 

@@ -141,13 +141,7 @@ co::Task<void> NetSyscalls::recvfrom(Syscall& call) {
     if (!capacity) co_return;
     long n = co_await call.run();
     if (n < 0) co_return;
-    auto written = read_value<socklen_t>(call.tid(), call.arg(5));
-    if (!written) co_return;
-    auto source = read_sockaddr(call.tid(), call.arg(4), std::min<socklen_t>(*written, *capacity));
-    if (!source) co_return;
-    auto remote = map_.remote_of(source->address);
-    if (!remote) co_return;
-    (void)write_sockaddr_result(call.tid(), call.arg(4), call.arg(5), *capacity, make_sockaddr(*remote, source->family));
+    translate_returned_address(call.tid(), call.arg(4), call.arg(5), *capacity, [this](auto& a) { return map_.remote_of(a); });
 }
 
 co::Task<void> NetSyscalls::recvmsg(Syscall& call) {
@@ -173,13 +167,8 @@ co::Task<void> NetSyscalls::peer_or_sock_name(Syscall& call, bool peer) {
     if (!capacity) co_return;
     long r = co_await call.run();
     if (r != 0) co_return;
-    auto written = read_value<socklen_t>(call.tid(), call.arg(2));
-    if (!written) co_return;
-    auto seen = read_sockaddr(call.tid(), call.arg(1), std::min(*written, *capacity));
-    if (!seen) co_return;
-    auto remote = peer ? map_.remote_of(seen->address) : map_.local_of(seen->address);
-    if (!remote) co_return;
-    (void)write_sockaddr_result(call.tid(), call.arg(1), call.arg(2), *capacity, make_sockaddr(*remote, seen->family));
+    translate_returned_address(call.tid(), call.arg(1), call.arg(2), *capacity,
+                               [this, peer](auto& a) { return peer ? map_.remote_of(a) : map_.local_of(a); });
 }
 
 }  // namespace mrd::tracer

@@ -67,4 +67,15 @@ Status write_sockaddr_result(pid_t tid, uint64_t addr, uint64_t len_addr, uint32
     return write_memory(tid, len_addr, &full, sizeof full);
 }
 
+void translate_returned_address(pid_t tid, uint64_t addr, uint64_t len_addr, socklen_t capacity,
+                                const std::function<std::optional<SocketAddress>(const SocketAddress&)>& translate) {
+    auto written = read_value<socklen_t>(tid, len_addr);
+    if (!written) return;
+    auto seen = read_sockaddr(tid, addr, std::min(*written, capacity));
+    if (!seen) return;
+    auto translated = translate(seen->address);
+    if (!translated) return;
+    (void)write_sockaddr_result(tid, addr, len_addr, capacity, make_sockaddr(*translated, seen->family));
+}
+
 }  // namespace mrd::tracer

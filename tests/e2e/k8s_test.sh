@@ -17,7 +17,7 @@ openssl req -newkey rsa:2048 -nodes -subj "/CN=developer" -keyout "$K/client.key
 openssl x509 -req -in "$K/client.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreateserial -days 2 -out "$K/client.crt" 2>/dev/null
 
 PORT=$(free_port)
-python3 "$ROOT/tests/k8s/fake_apiserver.py" --port "$PORT" --cert "$K/server.crt" --key "$K/server.key" --ca "$K/ca.crt" \
+/usr/bin/python3 "$ROOT/tests/k8s/fake_apiserver.py" --port "$PORT" --cert "$K/server.crt" --key "$K/server.key" --ca "$K/ca.crt" \
     --pod-pid "$POD_PID" --agent "$AGENT" --record "$K/record" --rbac "$ROOT/k8s/manifests/rbac.yaml" \
     >"$K/apiserver.out" 2>"$K/apiserver.err" &
 BACKGROUND_PIDS+=($!)
