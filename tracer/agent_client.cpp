@@ -1,5 +1,6 @@
 #include "tracer/agent_client.hpp"
 
+#include "wire/async.hpp"
 #include "wire/log.hpp"
 
 #include <unistd.h>
@@ -74,7 +75,24 @@ co::Task<Status> AgentClient::connect(const std::string& address, std::chrono::m
         co_await call<Hello>(kProtocolVersion, "mirrord " MIRRORD_VERSION " pid " + std::to_string(::getpid())));
     if (!hello) co_return hello.error().context("agent handshake");
     hello_ = hello.value();
+    co::spawn(keep_alive());
     co_return Status{};
+}
+
+co::Task<void> AgentClient::keep_alive() {
+    keep_alive_timer_ = std::make_unique<asio::steady_timer>(io_);
+    while (connected()) {
+        if (co_await co::sleep(*keep_alive_timer_, std::chrono::seconds(15))) co_return;  // cancelled: closing
+        if (!connected()) co_return;
+        auto answered = std::make_shared<bool>(false);
+        auto ping = [](AgentClient* self, std::shared_ptr<bool> answered) -> co::Task<void> {
+            co_await self->call<Ping>();
+            *answered = true;
+        };
+        co::spawn(ping(this, answered));
+        if (co_await co::sleep(*keep_alive_timer_, std::chrono::seconds(15))) co_return;
+        if (!*answered && connected()) log::warn("the agent has not answered for 15 seconds");
+    }
 }
 
 co::Promise<Message>::Awaiter AgentClient::send_request(Message request) {
@@ -116,6 +134,7 @@ void AgentClient::on_closed(const Error& error) {
 }
 
 void AgentClient::close() {
+    if (keep_alive_timer_) keep_alive_timer_->cancel();
     if (session_) session_->close();
     connections_.close_all(0);
 }

@@ -37,6 +37,9 @@ public:
     void on_unsolicited(std::function<void(wire::Message&)> handler) { unsolicited_ = std::move(handler); }
 
 private:
+    // Traffic every few seconds keeps port-forwards and proxies from closing an idle session (the
+    // program may sit at a breakpoint for an hour), and says when the agent stops answering.
+    co::Task<void> keep_alive();
     void on_message(wire::Envelope&& envelope);
     void on_closed(const Error& error);
 
@@ -49,6 +52,7 @@ private:
     wire::HelloOk hello_;
     std::string lost_reason_;
     std::function<void(wire::Message&)> unsolicited_;
+    std::unique_ptr<asio::steady_timer> keep_alive_timer_;
 };
 
 // The reply as T, or the error it carries.
