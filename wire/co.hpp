@@ -156,18 +156,17 @@ public:
         for (auto h : waiters) h.resume();
     }
 
+    struct State {
+        std::optional<T> value;
+        std::vector<std::coroutine_handle<>> waiters;
+    };
     struct Awaiter {
-        std::shared_ptr<typename Shared::State> state;
+        std::shared_ptr<State> state;
         bool await_ready() const noexcept { return state->value.has_value(); }
         void await_suspend(std::coroutine_handle<> h) { state->waiters.push_back(h); }
         T await_resume() { return *state->value; }
     };
     Awaiter wait() const { return Awaiter{state_}; }
-
-    struct State {
-        std::optional<T> value;
-        std::vector<std::coroutine_handle<>> waiters;
-    };
 
 private:
     std::shared_ptr<State> state_;
