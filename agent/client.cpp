@@ -43,8 +43,8 @@ void Client::release_incoming() {
     for (auto& [key, promise] : pending) promise.set(std::nullopt);
 }
 
-co::Promise<std::optional<Bytes>>::Awaiter Client::http(HttpRequest&& request) {
-    co::Promise<std::optional<Bytes>> response;
+co::Promise<std::optional<HttpResponse>>::Awaiter Client::http(HttpRequest&& request) {
+    co::Promise<std::optional<HttpResponse>> response;
     if (!session_ || !session_->is_open()) {
         response.set(std::nullopt);
     } else {
@@ -120,7 +120,7 @@ void Client::on_message(Envelope&& envelope) {
                 if (it != pending_http_.end()) {
                     auto promise = std::move(it->second);
                     pending_http_.erase(it);
-                    promise.set(std::move(msg.bytes));
+                    promise.set(std::move(msg));
                 }
             } else {
                 reply(id, ErrorReply{EPROTO, std::string("unexpected message ") + kind_name(T::kind)});

@@ -22,7 +22,7 @@ public:
     uint64_t new_incoming_id() override { return wire::kAgentConnBit | next_incoming_++; }
     std::weak_ptr<wire::Outbox> outbox() override { return session_; }
     wire::ConnectionTable& connections() override { return connections_; }
-    co::Promise<std::optional<wire::Bytes>>::Awaiter http(wire::HttpRequest&& request) override;
+    co::Promise<std::optional<wire::HttpResponse>>::Awaiter http(wire::HttpRequest&& request) override;
 
 private:
     void on_message(wire::Envelope&& envelope);
@@ -43,7 +43,7 @@ private:
     bool greeted_ = false;
     uint64_t id_;
     uint64_t next_incoming_ = 1;
-    std::map<std::pair<uint64_t, uint64_t>, co::Promise<std::optional<wire::Bytes>>> pending_http_;
+    std::map<std::pair<uint64_t, uint64_t>, co::Promise<std::optional<wire::HttpResponse>>> pending_http_;
 };
 
 }  // namespace mrd::agent

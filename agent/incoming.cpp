@@ -1,7 +1,11 @@
 #include "agent/incoming.hpp"
 
+#include "agent/filtered_h2.hpp"
+#include "agent/incoming_relay.hpp"
+
 #include "wire/address.hpp"
 #include "wire/async.hpp"
+#include "wire/h2.hpp"
 #include "wire/http1.hpp"
 #include "wire/log.hpp"
 
@@ -18,155 +22,6 @@ using asio::ip::tcp;
 namespace {
 
 constexpr size_t kMaxStolenRequest = 8u << 20;  // a matched request travels whole, in one message
-
-// Where the peer meant to connect before the redirect.
-std::optional<tcp::endpoint> original_destination(tcp::socket& socket) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    int fd = socket.native_handle();
-    if (::getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len) != 0) {
-        len = sizeof(sockaddr_in);
-        if (::getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len) != 0) return std::nullopt;
-    }
-    auto a = from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-    if (!a) return std::nullopt;
-    std::error_code ec;
-    auto ip = asio::ip::make_address(a->ip, ec);
-    if (ec) return std::nullopt;
-    if (ip.is_v6() && ip.to_v6().is_v4_mapped()) ip = asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6());
-    return tcp::endpoint(ip, a->port);
-}
-
-// A connection to the target's own application, marked so the redirect lets it through.
-co::Task<std::optional<tcp::socket>> connect_upstream(asio::io_context& io, tcp::endpoint destination) {
-    tcp::socket socket(io);
-    std::error_code ec;
-    socket.open(destination.protocol(), ec);
-    uint32_t mark = RedirectRules::kBypassMark;
-    if (!ec && ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0)
-        ec = std::error_code(errno, std::system_category());
-    if (!ec) ec = co_await co::connect(socket, destination);
-    if (ec) {
-        log::warn("incoming: cannot reach the application at ", to_string(from_endpoint(destination)), ": ", ec.message());
-        co_return std::nullopt;
-    }
-    socket.set_option(tcp::no_delay(true), ec);
-    co_return std::move(socket);
-}
-
-// A mirroring client's copy of one connection. A client too slow to keep up loses its copy rather
-// than slowing the real traffic or making the agent buffer it.
-class MirrorTap : public Endpoint, public std::enable_shared_from_this<MirrorTap> {
-public:
-    MirrorTap(asio::io_context& io, std::shared_ptr<IncomingSink> sink, uint64_t conn)
-        : sink_(sink), outbox_(sink->outbox()), conn_(conn), linger_(io) {}
-
-    static std::shared_ptr<MirrorTap> open(asio::io_context& io, const std::shared_ptr<IncomingSink>& sink, uint16_t port,
-                                           const tcp::endpoint& peer, const tcp::endpoint& local) {
-        auto tap = std::make_shared<MirrorTap>(io, sink, sink->new_incoming_id());
-        sink->connections().add(tap->conn_, tap);
-        if (auto out = tap->outbox_.lock())
-            out->send(0, IncomingConnection{tap->conn_, port, from_endpoint(peer), from_endpoint(local), true});
-        return tap;
-    }
-    void copy(const char* data, size_t n) {
-        if (closed_ || n == 0) return;
-        if (n > credit_) return close(ENOBUFS);
-        credit_ -= n;
-        if (auto out = outbox_.lock()) out->send(0, Data{conn_, Bytes(data, data + n)});
-    }
-    void eof() {
-        if (closed_ || eof_sent_) return;
-        eof_sent_ = true;
-        if (auto out = outbox_.lock()) out->send(0, Eof{conn_});
-    }
-    // The real connection is over: the local program may still be answering its copy, so the copy
-    // ends with EOF and is closed only after a grace period (or when the program closes it).
-    void finish() {
-        eof();
-        if (closed_) return;
-        linger_.expires_after(std::chrono::seconds(10));
-        linger_.async_wait([self = shared_from_this()](std::error_code ec) {
-            if (!ec) self->close(0);
-        });
-    }
-    void close(int code) {
-        if (closed_) return;
-        if (auto out = outbox_.lock()) out->send(0, Close{conn_, code});
-        release();
-    }
-    void on_data(Bytes) override {}  // the local program's replies to a copy go nowhere
-    void on_window(uint32_t bytes) override { credit_ += bytes; }
-    void on_eof() override {
-        if (eof_sent_) release();  // both sides done
-    }
-    void on_close(int) override { release(); }
-
-private:
-    void release() {
-        if (closed_) return;
-        closed_ = true;
-        linger_.cancel();
-        if (auto sink = sink_.lock()) sink->connections().remove(conn_);
-    }
-    std::weak_ptr<IncomingSink> sink_;
-    std::weak_ptr<Outbox> outbox_;
-    uint64_t conn_;
-    uint64_t credit_ = kInitialWindow;
-    bool closed_ = false, eof_sent_ = false;
-    asio::steady_timer linger_;
-};
-
-using Taps = std::vector<std::shared_ptr<MirrorTap>>;
-
-// Copies from -> to until EOF (then half-closes to) or an error (then closes both).
-co::Task<void> pump(tcp::socket& from, tcp::socket& to, Taps* taps) {
-    std::vector<char> buffer(64 * 1024);
-    for (;;) {
-        auto r = co_await co::read_some(from, asio::buffer(buffer));
-        if (r.error) {
-            std::error_code ignored;
-            if (r.error == asio::error::eof) {
-                to.shutdown(tcp::socket::shutdown_send, ignored);
-                if (taps) for (auto& t : *taps) t->eof();
-            } else {
-                from.close(ignored);
-                to.close(ignored);
-                if (taps) for (auto& t : *taps) t->close(r.error.value());
-            }
-            co_return;
-        }
-        if (taps) for (auto& t : *taps) t->copy(buffer.data(), r.bytes);
-        auto w = co_await co::write_all(to, asio::buffer(buffer.data(), r.bytes));
-        if (w.error) {
-            std::error_code ignored;
-            from.close(ignored);
-            to.close(ignored);
-            if (taps) for (auto& t : *taps) t->close(w.error.value());
-            co_return;
-        }
-    }
-}
-
-// Both directions until both are done; `pending` is what was read from the peer but not yet sent
-// (already copied to the taps when tapped is true).
-co::Task<void> relay(std::shared_ptr<tcp::socket> peer, std::shared_ptr<tcp::socket> app, Taps taps, std::vector<char> pending,
-                     bool tapped = false) {
-    if (!pending.empty()) {
-        if (!tapped) for (auto& t : taps) t->copy(pending.data(), pending.size());
-        auto w = co_await co::write_all(*app, asio::buffer(pending));
-        if (w.error) co_return;
-    }
-    co::Promise<bool> other_done;
-    auto back = [](std::shared_ptr<tcp::socket> app, std::shared_ptr<tcp::socket> peer, co::Promise<bool> done) -> co::Task<void> {
-        co_await pump(*app, *peer, nullptr);
-        done.set(true);
-    };
-    co::spawn(back(app, peer, other_done));
-    co_await pump(*peer, *app, &taps);
-    co_await other_done.wait();
-    for (auto& t : taps) t->finish();
-}
 
 // Whether a complete response, as bytes, lets the connection carry on.
 bool response_keeps_alive(const Bytes& response) {
@@ -192,6 +47,14 @@ public:
     }
 
     co::Task<void> run() {
+        // HTTP/2 with prior knowledge starts with its preface; anything else is taken for HTTP/1.
+        if (!co_await read_peer()) co_return finish();
+        while (starts_like_h2(pending_) && pending_.size() < sizeof kH2Preface - 1)
+            if (!co_await read_peer()) co_return finish();
+        if (starts_like_h2(pending_)) {
+            co_await serve_filtered_h2(io_, peer_, destination_, filters_, taps_, std::move(pending_));
+            co_return;
+        }
         for (uint64_t sequence = 0;; ++sequence) {
             message_.clear();
             // The request's head.
@@ -230,8 +93,8 @@ public:
                     log::warn("incoming: the client that matched a request is gone; it goes to the application");
                     keep = co_await to_application(h.method == "HEAD");
                 } else {
-                    if (!co_await write_peer(std::string(response->begin(), response->end()))) co_return finish();
-                    keep = request_keep && response_keeps_alive(*response);
+                    if (!co_await write_peer(std::string(response->bytes.begin(), response->bytes.end()))) co_return finish();
+                    keep = request_keep && response_keeps_alive(response->bytes);
                 }
             } else {
                 keep = co_await to_application(h.method == "HEAD");
@@ -373,7 +236,7 @@ private:
     asio::io_context& io_;
     std::shared_ptr<tcp::socket> peer_, app_;
     tcp::endpoint destination_, remote_;
-    std::vector<std::pair<std::weak_ptr<IncomingSink>, HttpMatcher>> filters_;
+    FilterList filters_;
     Taps taps_;
     Http1Parser request_{Http1Parser::Kind::request};
     std::vector<char> buffer_, pending_, message_;

@@ -28,8 +28,8 @@ public:
     virtual uint64_t new_incoming_id() = 0;
     virtual std::weak_ptr<wire::Outbox> outbox() = 0;
     virtual wire::ConnectionTable& connections() = 0;
-    // Sends the request; the client's response bytes, or nullopt when the client is gone.
-    virtual co::Promise<std::optional<wire::Bytes>>::Awaiter http(wire::HttpRequest&& request) = 0;
+    // Sends the request; the client's response, or nullopt when the client is gone.
+    virtual co::Promise<std::optional<wire::HttpResponse>>::Awaiter http(wire::HttpRequest&& request) = 0;
 };
 
 class Incoming {

@@ -87,29 +87,6 @@ namespace {
 
 using Ssl = asio::ssl::stream<tcp::socket>;
 
-// Frames written one at a time, whoever asks: the data pump and pong replies.
-template <class Stream>
-class Writer : public std::enable_shared_from_this<Writer<Stream>> {
-public:
-    explicit Writer(Stream& stream) : stream_(stream) {}
-    void send(std::string frame) {
-        queue_.push_back(std::move(frame));
-        if (queue_.size() == 1) next();
-    }
-    size_t queued() const { return queue_.size(); }
-
-private:
-    void next() {
-        asio::async_write(stream_, asio::buffer(queue_.front()), [self = this->shared_from_this()](std::error_code ec, size_t) {
-            if (ec) return self->queue_.clear();
-            self->queue_.pop_front();
-            if (!self->queue_.empty()) self->next();
-        });
-    }
-    Stream& stream_;
-    std::deque<std::string> queue_;
-};
-
 template <class Stream>
 co::Task<Status> upgrade(Stream& stream, ApiClient& api, const std::string& path) {
     unsigned char nonce[16];
@@ -142,9 +119,9 @@ co::Task<Status> upgrade(Stream& stream, ApiClient& api, const std::string& path
 // Relays local <-> the WebSocket until either side ends.
 template <class Stream>
 co::Task<void> relay(Stream& stream, tcp::socket& local) {
-    auto writer = std::make_shared<Writer<Stream>>(stream);
+    auto writer = std::make_shared<co::WriteQueue<Stream>>(stream);
     co::Promise<bool> local_done;
-    auto local_to_ws = [](tcp::socket& local, std::shared_ptr<Writer<Stream>> writer, co::Promise<bool> done) -> co::Task<void> {
+    auto local_to_ws = [](tcp::socket& local, std::shared_ptr<co::WriteQueue<Stream>> writer, co::Promise<bool> done) -> co::Task<void> {
         std::vector<char> buffer(64 * 1024);
         for (;;) {
             auto r = co_await co::read_some(local, asio::buffer(buffer));

@@ -5,6 +5,7 @@
 #include "tracer/tracee_socket.hpp"
 #include "wire/address.hpp"
 #include "wire/async.hpp"
+#include "wire/h2.hpp"
 #include "wire/http1.hpp"
 #include "wire/log.hpp"
 #include "wire/unique_fd.hpp"
@@ -204,6 +205,7 @@ co::Task<void> IncomingTraffic::deliver_connection(IncomingConnection message) {
 }
 
 co::Task<void> IncomingTraffic::deliver_request(HttpRequest message) {
+    if (message.version == 2) co_return co_await deliver_h2_request(std::move(message));
     std::string response;
     auto socket = co_await connect_to_program(message.port, message.remote);
     if (socket) {
@@ -238,6 +240,50 @@ co::Task<void> IncomingTraffic::deliver_request(HttpRequest message) {
     }
     if (response.empty()) response = simple_http_response(502, "Bad Gateway", "mirrord: the local program did not answer\n");
     agent_.send(HttpResponse{message.conn, message.request, Bytes(response.begin(), response.end())});
+}
+
+}  // namespace mrd::tracer
+
+namespace mrd::tracer {
+
+// An HTTP/2 request, on a connection of its own to the program (h2c, prior knowledge).
+co::Task<void> IncomingTraffic::deliver_h2_request(HttpRequest message) {
+    HttpResponse response{message.conn, message.request, {}, {}, {}, {}};
+    auto socket = co_await connect_to_program(message.port, message.remote);
+    if (socket) {
+        std::error_code ec;
+        SocketAddress local = from_endpoint(socket->local_endpoint(ec));
+        bool done = false;
+        H2Session h2(H2Session::Role::client, {
+            [&](int32_t, H2Headers headers, bool trailers, bool end) {
+                (trailers ? response.trailers : response.headers) = std::move(headers);
+                if (end) done = true;
+            },
+            [&](int32_t, const char* data, size_t n) { response.body.insert(response.body.end(), data, data + n); },
+            [&](int32_t) { done = true; },
+            [&](int32_t, uint32_t) { done = true; },
+        });
+        int32_t stream = h2.request(message.headers, message.body.empty());
+        if (!message.body.empty()) {
+            h2.send(stream, message.body.data(), message.body.size());
+            h2.finish(stream);
+        }
+        std::vector<char> buffer(64 * 1024);
+        while (!done) {
+            std::string out = h2.take_output();
+            if (!out.empty()) {
+                auto w = co_await co::write_all(*socket, asio::buffer(out));
+                if (w.error) break;
+            }
+            auto r = co_await co::read_some(*socket, asio::buffer(buffer));
+            if (r.error || !h2.receive(buffer.data(), r.bytes)) break;
+        }
+        if (!done) response.headers.clear();
+        socket->close(ec);
+        map_.remove_peer(local);
+    }
+    if (response.headers.empty()) response.headers = {{":status", "502"}};
+    agent_.send(std::move(response));
 }
 
 }  // namespace mrd::tracer

@@ -37,6 +37,7 @@ private:
     co::Task<void> accept(Syscall& call);
     co::Task<void> deliver_connection(wire::IncomingConnection message);
     co::Task<void> deliver_request(wire::HttpRequest message);
+    co::Task<void> deliver_h2_request(wire::HttpRequest message);
     // A connection to the program's listener for the target's port, its local address registered as
     // standing for peer.
     co::Task<std::optional<asio::ip::tcp::socket>> connect_to_program(uint16_t port, const wire::SocketAddress& peer);

@@ -7,6 +7,9 @@
 #include <asio.hpp>
 
 #include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -44,5 +47,34 @@ inline Promise<std::error_code>::Awaiter sleep(asio::steady_timer& timer, std::c
     timer.async_wait([done](std::error_code ec) { done.set(ec); });
     return done.wait();
 }
+
+// Writes queued by anyone, performed one at a time, in order (Asio allows one write in flight).
+template <class Stream>
+class WriteQueue : public std::enable_shared_from_this<WriteQueue<Stream>> {
+public:
+    explicit WriteQueue(Stream& stream) : stream_(stream) {}
+    void send(std::string bytes) {
+        if (bytes.empty() || failed_) return;
+        queue_.push_back(std::move(bytes));
+        if (queue_.size() == 1) next();
+    }
+    bool failed() const { return failed_; }
+
+private:
+    void next() {
+        asio::async_write(stream_, asio::buffer(queue_.front()), [self = this->shared_from_this()](std::error_code ec, size_t) {
+            if (ec) {
+                self->failed_ = true;
+                self->queue_.clear();
+                return;
+            }
+            self->queue_.pop_front();
+            if (!self->queue_.empty()) self->next();
+        });
+    }
+    Stream& stream_;
+    std::deque<std::string> queue_;
+    bool failed_ = false;
+};
 
 }  // namespace mrd::co

@@ -26,8 +26,8 @@ std::vector<Message> samples() {
         WindowUpdate{1, 65536}, Eof{1}, Close{1, 104},
         PortSubscribe{80, "steal", filter}, PortSubscribed{80}, PortUnsubscribe{80},
         IncomingConnection{kAgentConnBit | 1, 80, {"10.0.0.9", 5555}, {"10.0.0.2", 80}, true},
-        HttpRequest{kAgentConnBit | 1, 0, 80, {"10.0.0.9", 5555}, Bytes{'G', 'E', 'T'}},
-        HttpResponse{kAgentConnBit | 1, 0, Bytes{'H', 'o', 'k'}},
+        HttpRequest{kAgentConnBit | 1, 0, 80, {"10.0.0.9", 5555}, Bytes{'G', 'E', 'T'}, 2, {{":method", "POST"}}, Bytes{'x'}},
+        HttpResponse{kAgentConnBit | 1, 0, Bytes{'H', 'o', 'k'}, {{":status", "200"}}, Bytes{'b'}, {{"grpc-status", "0"}}},
     };
 }
 

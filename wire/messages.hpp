@@ -270,23 +270,32 @@ struct IncomingConnection {
     bool mirror = false;   // a copy: what the client writes back is discarded
     MSGPACK_DEFINE(conn, port, remote, local, mirror)
 };
-// One HTTP/1 request that matched a steal filter, as the bytes it arrived as (head and body, framing
-// included); answered with HttpResponse, the bytes of the whole response.
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// One HTTP request that matched a steal filter, answered with HttpResponse. HTTP/1: the bytes it
+// arrived as (head and body, framing included) and the bytes of the whole response. HTTP/2: the
+// header block (pseudo-headers included), the body, and for the response the trailers.
 struct HttpRequest {
     static constexpr Kind kind = Kind::HttpRequest;
     uint64_t conn = 0;      // the client connection it arrived on (agent id)
-    uint64_t request = 0;   // sequence number within that connection
+    uint64_t request = 0;   // sequence number (HTTP/1) or stream id (HTTP/2) within that connection
     uint16_t port = 0;
     SocketAddress remote;
-    Bytes bytes;
-    MSGPACK_DEFINE(conn, request, port, remote, bytes)
+    Bytes bytes;            // HTTP/1
+    uint8_t version = 1;    // 1 or 2
+    HeaderList headers;     // HTTP/2
+    Bytes body;             // HTTP/2
+    MSGPACK_DEFINE(conn, request, port, remote, bytes, version, headers, body)
 };
 struct HttpResponse {
     static constexpr Kind kind = Kind::HttpResponse;
     uint64_t conn = 0;
     uint64_t request = 0;
-    Bytes bytes;
-    MSGPACK_DEFINE(conn, request, bytes)
+    Bytes bytes;            // HTTP/1
+    HeaderList headers;     // HTTP/2, with :status
+    Bytes body;             // HTTP/2
+    HeaderList trailers;    // HTTP/2
+    MSGPACK_DEFINE(conn, request, bytes, headers, body, trailers)
 };
 
 using Message = std::variant<

@@ -79,6 +79,45 @@ echo '{"feature": {"network": {"incoming": {"mode": "steal", "port_mapping": [[9
 session mapped 9090 -f "$WORK/map.json"
 until_contains "mapped saw" from_cluster http://10.77.0.2/ && pass "port_mapping: local 9090 serves the pod's port 80" || fail "port_mapping: $(cat "$WORK/mapped.err")"
 
+# HTTP/2 and gRPC: streams filtered one by one; trailers (gRPC's status) come back.
+GRPC=$ROOT/tests/programs/grpc_echo.py
+mkdir -p "$WORK/pod-h2" "$WORK/local-h2"
+echo "pod h2 app" >"$WORK/pod-h2/index.html"
+echo "local h2 app" >"$WORK/local-h2/index.html"
+cp "$WORK/pod-h2/index.html" "$WORK/pod-h2/theirs"; cp "$WORK/local-h2/index.html" "$WORK/local-h2/mine"
+nsenter -t "$POD_PID" -n nghttpd --no-tls -d "$WORK/pod-h2" 8080 >/dev/null 2>&1 &
+BACKGROUND_PIDS+=($!)
+nsenter -t "$POD_PID" -n /usr/bin/python3 "$GRPC" serve pod-grpc 9090 >/dev/null 2>&1 &
+BACKGROUND_PIDS+=($!)
+echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"any_of": [{"header": "^x-user: alice$"}, {"path": "^/mine"}], "ports": [8080, 9090]}}}}}' >"$WORK/h2.json"
+"$MIRRORD" exec --agent "$AGENT_ADDR" -f "$WORK/h2.json" -- nghttpd --no-tls -d "$WORK/local-h2" --trailer "grpc-status: 0" 8080 >/dev/null 2>"$WORK/h2.err" &
+h2_PID=$!
+BACKGROUND_PIDS+=($h2_PID)
+"$MIRRORD" exec --agent "$AGENT_ADDR" -f "$WORK/h2.json" -- /usr/bin/python3 "$GRPC" serve local-grpc 9090 >/dev/null 2>"$WORK/grpc.err" &
+grpc_PID=$!
+BACKGROUND_PIDS+=($grpc_PID)
+h2() { from_cluster --http2-prior-knowledge "$@"; }
+until_contains "local h2 app" h2 -H "x-user: alice" http://10.77.0.2:8080/index.html && pass "HTTP/2: a matching stream reaches the local program" || fail "h2: $(cat "$WORK/h2.err")"
+check_eq "HTTP/2: other streams reach the pod's app" "pod h2 app" "$(h2 http://10.77.0.2:8080/index.html)"
+# nghttp sends its requests as concurrent streams on one connection (curl 7.88 cannot reuse an h2c
+# connection: curl bug #10634) and prints the bodies as they come.
+out=$(in_svc nghttp http://10.77.0.2:8080/mine http://10.77.0.2:8080/theirs http://10.77.0.2:8080/mine?2 \
+      http://10.77.0.2:8080/theirs?2 2>&1 | sort)
+check_eq "HTTP/2: one connection, streams routed one by one" "local h2 app
+local h2 app
+pod h2 app
+pod h2 app" "$out"
+out=$(in_svc nghttp -v -H "x-user: alice" http://10.77.0.2:8080/index.html 2>&1)
+check_contains "HTTP/2: trailers come back from the local program" "grpc-status: 0" "$out"
+grpc_call() { in_svc /usr/bin/python3 "$GRPC" call 10.77.0.2:9090 "$@" 2>&1; }
+until_contains "local-grpc" grpc_call alice hello && pass "gRPC: a call with matching metadata reaches the local server" || fail "grpc: $(cat "$WORK/grpc.err")"
+check_eq "gRPC: other calls reach the pod's server" "pod-grpc: hi" "$(grpc_call bob hi)"
+check_eq "gRPC: the answer of the local server" "local-grpc: hi" "$(grpc_call alice hi)"
+check_eq "gRPC: calls one after the other on one connection, routed one by one" "local-grpc: 1
+pod-grpc: 2
+local-grpc: 3" "$(grpc_call alice 1 bob 2 alice 3)"
+stop "$h2_PID"; stop "$grpc_PID"
+
 # The agent killed outright: its guard removes the redirect, and the pod's app is reachable again.
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 for _ in $(seq 50); do [ "$(redirects)" = 0 ] && break; sleep 0.1; done
