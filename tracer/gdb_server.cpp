@@ -94,7 +94,9 @@ co::Task<void> GdbServer::accept_loop() {
         co_await read_loop();
         connected_ = false;
         log::info("gdb disconnected");
-        if (mode_ == Mode::stopped || mode_ == Mode::waiting) resume({}, {'c', 0});  // nobody to stop for
+        // Nobody to stop for: the program runs on without breakpoints, as after a detach.
+        remove_breakpoints();
+        if (mode_ == Mode::stopped || mode_ == Mode::waiting) resume({}, {'c', 0});
     }
 }
 
@@ -247,8 +249,7 @@ std::string GdbServer::dispatch(const std::string& p, bool& reply) {
             if (pid_) ::kill(pid_, SIGKILL);
             return "";
         case 'D':
-            for (auto& [addr, byte] : breakpoints_) (void)tracer::write_memory(pid_, addr, &byte, 1);
-            breakpoints_.clear();
+            remove_breakpoints();
             send_packet("OK");
             reply = false;
             resume({}, {'c', 0});
@@ -437,6 +438,11 @@ std::string GdbServer::breakpoint(bool insert, uint64_t addr) {
     return "OK";
 }
 
+void GdbServer::remove_breakpoints() {
+    for (auto& [addr, byte] : breakpoints_) (void)tracer::write_memory(pid_, addr, &byte, 1);
+    breakpoints_.clear();
+}
+
 // ---- the debugged process's state ----
 
 void GdbServer::on_program_started(std::shared_ptr<Tracee> main) {
@@ -469,8 +475,12 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
     }
     int sig = stop.signal;
     if (stop.kind == Stop::Kind::signal && sig == SIGTRAP && t->stepping) t->stepping = false;
-    if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && pass_signals_.count(signal_to_gdb(sig))) {
-        t->force_resume(PTRACE_CONT, sig);  // gdb asked not to hear about it (e.g. Go's SIGURG)
+    if (mode_ == Mode::running && !connected_) return false;  // nobody debugs: the signal takes its usual course
+    // gdb asked not to hear about it (e.g. Go's SIGURG), unless the thread is single-stepping: stepping
+    // into the handler would look like a finished step, so gdb hears of it and steps over the handler.
+    if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && !t->stepping &&
+        pass_signals_.count(signal_to_gdb(sig))) {
+        t->force_resume(PTRACE_CONT, sig);
         return true;
     }
     th.stopped = true;
@@ -534,6 +544,7 @@ void GdbServer::stop_world(pid_t event_tid, int signal) {
 void GdbServer::maybe_report() {
     if (mode_ != Mode::stopping || pending_stops_ > 0) return;
     mode_ = Mode::stopped;
+    if (!connected_ && pid_) return resume({}, {'c', 0});  // gdb left while the world was stopping
     report_stop();
 }
 
@@ -574,7 +585,10 @@ void GdbServer::resume(const std::map<pid_t, std::pair<char, int>>& actions, std
         t->stepping = kind == 's';
         if (th.stopped) {
             th.stopped = false;
-            t->force_resume(kind == 's' ? PTRACE_SINGLESTEP : PTRACE_CONT, t->tid == event_tid_ || it != actions.end() ? sig : 0);
+            if (t->tid != event_tid_ && it == actions.end()) sig = 0;
+            if (!connected_ && th.pending_signal > 0 && th.pending_signal != SIGTRAP) sig = th.pending_signal;  // not lost
+            th.pending_signal = -1;
+            t->force_resume(kind == 's' ? PTRACE_SINGLESTEP : PTRACE_CONT, sig);
         } else {
             t->release();  // a syscall handler finished while stopped
         }

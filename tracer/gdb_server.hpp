@@ -57,6 +57,7 @@ private:
     std::string read_memory(uint64_t addr, size_t len);
     std::string write_memory(uint64_t addr, const std::vector<uint8_t>& bytes);
     std::string breakpoint(bool insert, uint64_t addr);
+    void remove_breakpoints();
     std::string query(const std::string& packet);
     std::string xfer(const std::string& content, const std::string& range);
     std::string vfile(const std::string& packet);

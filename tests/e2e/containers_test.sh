@@ -11,7 +11,7 @@ podman_cleanup() {
     "${PODMAN[@]}" rm -f "$NAME" "$NAME-agent" >/dev/null 2>&1
     "${PODMAN[@]}" rmi -f "$TAG" >/dev/null 2>&1
 }
-trap 'podman_cleanup; cleanup' EXIT
+on_exit podman_cleanup
 sandbox_up
 
 out=$("$ROOT/scripts/agent-image" "$TAG" 2>&1)

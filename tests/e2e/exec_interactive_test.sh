@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 sandbox_up
 SESSION="mrd-$$"
 tmux_cleanup() { tmux kill-session -t "$SESSION" 2>/dev/null || true; }
-trap 'tmux_cleanup; cleanup' EXIT
+on_exit tmux_cleanup
 
 screen() { tmux capture-pane -t "$SESSION" -p -S -100; }
 wait_screen() {  # wait_screen TEXT: until the pane shows TEXT (up to 15 s)

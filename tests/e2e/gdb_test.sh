@@ -20,7 +20,7 @@ debug() {
     local sup=$!
     for _ in $(seq 100); do grep -q "waiting for gdb" "$WORK/$name.mirrord" && break; sleep 0.1; done
     timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port" "${gdb_args[@]}" "${program[0]}" >"$WORK/$name.gdb" 2>&1
-    wait "$sup"
+    wait_bounded "$sup" 30
     echo $? >"$WORK/$name.rc"
 }
 
@@ -44,6 +44,12 @@ check_contains "Go: next and print" "\$2 = 5" "$out"
 check_contains "Go: its threads are listed" "Thread" "$out"
 check_contains "Go: exit code" "exited with code 05" "$out"
 
+# Signals arriving while gdb single-steps (as Go's SIGURG does): gdb steps over their handlers.
+debug ticking "$C_PROGRAM" --ticking -- -ex "break ticking_loop" -ex continue -ex next -ex next -ex next -ex "print done" -ex continue
+out=$(cat "$WORK/ticking.gdb")
+check_not_contains "signals during a step: not stopped in the handler" "tick (sig=" "$out"
+check_contains "signals during a step: next reaches the next line" "\$1 = 7" "$out"
+
 debug http "$C_PROGRAM" --http backend 80 -- -ex "break paused" -ex continue -ex "shell sleep 5" -ex continue
 check_contains "a remote connection survives a stop at a breakpoint" "hello from backend; you are 10.77.0.2" "$(cat "$WORK/http.program")"
 check_contains "... and the program ends normally" "exited normally" "$(cat "$WORK/http.gdb")"
@@ -54,17 +60,25 @@ port=$(free_port)
 sup=$!
 for _ in $(seq 100); do grep -q "waiting for gdb" "$WORK/spin.mirrord" && break; sleep 0.1; done
 timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port" -ex continue -ex "print \$pc != 0" -ex kill "$C_PROGRAM" >"$WORK/spin.gdb" 2>&1 &
-gdb_pid=$!
-sleep 2
-kill -INT "$gdb_pid"
-wait "$gdb_pid"
+timeout_pid=$!
+# Ctrl-C once gdb has let the program run (it spins: state R). The signal goes to gdb itself: timeout(1)
+# would forward it twice (to gdb and to its process group), and a second Ctrl-C makes gdb give up.
+spin_pid=""
+for _ in $(seq 300); do
+    spin_pid=$(pgrep -f -x "$C_PROGRAM --spin" | head -1)
+    [ -n "$spin_pid" ] && [ "$(awk '{print $3}' "/proc/$spin_pid/stat" 2>/dev/null)" = R ] && break
+    sleep 0.1
+done
+sleep 0.5
+pkill -INT -x -P "$timeout_pid" gdb
+wait "$timeout_pid"
 check_contains "Ctrl-C stops the running program" "received signal SIGINT" "$(cat "$WORK/spin.gdb")"
-wait "$sup"; rc=$?
+wait_bounded "$sup" 30; rc=$?
 check_eq "kill from gdb ends it (and mirrord)" "137" "$rc"
 
 # mirrord exec --gdb: gdb in this terminal (tmux).
 SESSION="mrd-gdb-$$"
-trap 'tmux kill-session -t "$SESSION" 2>/dev/null; cleanup' EXIT
+on_exit 'tmux kill-session -t "$SESSION" 2>/dev/null'
 tmux new-session -d -s "$SESSION" -x 200 -y 50 \
     "\"$MIRRORD\" exec --target pid/$POD_PID --gdb -- \"$C_PROGRAM\" /app/config.yaml; echo MIRRORD-RC=\$?; sleep 60"
 screen() { tmux capture-pane -t "$SESSION" -p -S -200; }

@@ -15,8 +15,14 @@ SANDBOX_NAME=""
 BACKGROUND_PIDS=()
 FAILURES=0
 
+CLEANUP_HOOKS=()
+
+# on_exit COMMAND: run COMMAND (a string) at exit, before the sandbox goes; the exit status is kept.
+on_exit() { CLEANUP_HOOKS+=("$1"); }
+
 cleanup() {
     local rc=$?
+    for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" || true; done
     for pid in "${BACKGROUND_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ -n "$SANDBOX_NAME" ] && "$SANDBOX" down "$SANDBOX_NAME" 2>/dev/null || true
@@ -26,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { echo "[$TEST_NAME] $*" >&2; }
+log() { echo "[$TEST_NAME ${SECONDS}s] $*" >&2; }
 fail() { log "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
 pass() { log "ok: $*"; }
 
@@ -86,4 +92,22 @@ background() {
     "$@" &
     BG_PID=$!
     BACKGROUND_PIDS+=("$BG_PID")
+}
+
+# wait_bounded PID SECONDS: wait for a background PID; its status, or 124 (as timeout(1)) when it had
+# to be killed after SECONDS. A hung program fails its checks instead of hanging the test. (No bash
+# subshell as watchdog: it would run this file's EXIT trap when killed; and an exited child stays a
+# zombie until waited for, so "still there" means "not a zombie".)
+wait_bounded() {
+    local deadline=$((SECONDS + $2)) state
+    while state=$(ps -o stat= -p "$1") && [[ "$state" != Z* ]]; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "pid $1 still running after $2 s: killed"
+            kill -9 "$1" 2>/dev/null
+            wait "$1"
+            return 124
+        fi
+        sleep 0.1
+    done
+    wait "$1"
 }

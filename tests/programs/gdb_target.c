@@ -1,11 +1,14 @@
 /* For the debugger tests.
  *   gdb_target FILE              reads FILE, exits with its number of lines
  *   gdb_target --http HOST PORT  connects, calls paused(), then sends a GET on that connection
- *   gdb_target --spin            loops until interrupted */
+ *   gdb_target --spin            loops until interrupted
+ *   gdb_target --ticking         a busy loop in ticking_loop() while SIGALRM ticks every 5 ms */
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 void paused(void) {}  /* a place to stop while a connection is open */
@@ -42,9 +45,28 @@ int process_config(const char *content) {
     return result;
 }
 
+static volatile int ticks;
+static void tick(int sig) { (void)sig; ticks++; }
+
+/* gdb's `next` single-steps the loop's line while signals keep arriving: it must stay in this frame. */
+int ticking_loop(void) {
+    volatile unsigned long sum = 0;
+    for (unsigned long i = 0; i < 500; i++) sum += i;
+    int done = 7;
+    return done;
+}
+
+static int ticking(void) {
+    signal(SIGALRM, tick);
+    struct itimerval every_5ms = {{0, 5000}, {0, 5000}};
+    setitimer(ITIMER_REAL, &every_5ms, NULL);
+    return ticking_loop();
+}
+
 int main(int argc, char **argv) {
     static char buffer[65536];
     if (argc == 4 && strcmp(argv[1], "--http") == 0) return http(argv[2], argv[3]);
+    if (argc == 2 && strcmp(argv[1], "--ticking") == 0) return ticking();
     if (argc == 2 && strcmp(argv[1], "--spin") == 0) {
         volatile unsigned long spins = 0;
         for (;;) spins++;
