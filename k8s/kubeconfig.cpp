@@ -1,6 +1,7 @@
 #include "k8s/kubeconfig.hpp"
 
 #include "wire/document.hpp"
+#include "wire/text_file.hpp"
 #include "wire/unique_fd.hpp"
 
 #include <openssl/evp.h>
@@ -19,13 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Result<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error::from_errno("reading " + path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using wire::read_file;
 
 Result<std::string> base64_decode(const std::string& text) {
     std::string clean;

@@ -2,6 +2,7 @@
 
 #include "tracer/config_schema.hpp"
 #include "wire/document.hpp"
+#include "wire/text_file.hpp"
 #include "wire/address.hpp"
 
 
@@ -84,15 +85,11 @@ Result<FilterList> filter_list(const json& v, const std::string& key) {
     bool remote = v.contains("remote"), local = v.contains("local");
     if (remote && local) return Error::msg("'" + key + "' takes either 'remote' or 'local', not both", EINVAL);
     if (!remote && !local) return out;
-    out.side = remote ? FilterList::Side::remote : FilterList::Side::local;
     auto items = string_list(v[remote ? "remote" : "local"], key);
     if (!items) return items.error();
-    for (auto& text : *items) {
-        auto f = AddressFilter::parse(text);
-        if (!f) return f.error().context("'" + key + "'");
-        out.entries.push_back(*f);
-    }
-    return out;
+    auto list = FilterList::parse(remote ? FilterList::Side::remote : FilterList::Side::local, *items);
+    if (!list) return list.error().context("'" + key + "'");
+    return list;
 }
 
 // Macro-free helpers to pull typed values out of an optional key.
@@ -402,6 +399,16 @@ Status apply_environment(const std::map<std::string, std::string>& env, Config& 
 
 }  // namespace
 
+Result<FilterList> FilterList::parse(Side side, const std::vector<std::string>& texts) {
+    FilterList out{side, {}};
+    for (auto& text : texts) {
+        auto f = AddressFilter::parse(text);
+        if (!f) return f.error();
+        out.entries.push_back(*f);
+    }
+    return out;
+}
+
 Result<AddressFilter> AddressFilter::parse(const std::string& text) {
     AddressFilter f;
     f.text = text;
@@ -448,13 +455,11 @@ Result<AddressFilter> AddressFilter::parse(const std::string& text) {
 }
 
 Result<nlohmann::json> read_config_document(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return Error::from_errno("reading " + path);
-    std::stringstream text;
-    text << in.rdbuf();
+    auto text = wire::read_file(path);
+    if (!text) return text.error();
     std::string ext = lower(path.substr(path.rfind('.') == std::string::npos ? path.size() : path.rfind('.') + 1));
     std::string format = ext == "yml" ? "yaml" : ext;
-    auto doc = wire::parse_document(text.str(), format);
+    auto doc = wire::parse_document(*text, format);
     if (!doc) return doc.error().context(path);
     return doc;
 }

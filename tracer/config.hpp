@@ -30,6 +30,8 @@ struct FilterList {
     enum class Side { none, remote, local };  // remote: only these go remote; local: only these stay local
     Side side = Side::none;
     std::vector<AddressFilter> entries;
+
+    static Result<FilterList> parse(Side side, const std::vector<std::string>& texts);
 };
 
 struct EnvConfig {

@@ -1,5 +1,7 @@
 #include "tracer/environment.hpp"
 
+#include "wire/text_file.hpp"
+
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -89,11 +91,9 @@ Result<EnvMap> parse_env_text(const std::string& text) {
 }
 
 Result<EnvMap> read_env_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return Error::from_errno("reading env file " + path);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto env = parse_env_text(text.str());
+    auto text = wire::read_file(path);
+    if (!text) return text.error().context("env file");
+    auto env = parse_env_text(*text);
     if (!env) return env.error().context("env file " + path);
     return env;
 }

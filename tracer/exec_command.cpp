@@ -17,6 +17,7 @@
 #include "tracer/supervisor.hpp"
 #include "wire/log.hpp"
 #include "wire/resolv_conf.hpp"
+#include "wire/text_file.hpp"
 #include "wire/address.hpp"
 
 #include <limits.h>
@@ -52,12 +53,7 @@ Result<std::string> resolve_program(const std::string& name, const EnvMap& env) 
     return Error::msg(name + ": command not found", ENOENT);
 }
 
-std::vector<std::string> local_nameservers() {
-    std::ifstream in("/etc/resolv.conf");
-    std::stringstream text;
-    text << in.rdbuf();
-    return parse_resolv_conf(text.str()).nameservers;
-}
+std::vector<std::string> local_nameservers() { return parse_resolv_conf(read_file("/etc/resolv.conf").value_or("")).nameservers; }
 
 // Our nsswitch.conf with "hosts: files dns": glibc must not ask a local resolver daemon (nss-resolve,
 // mdns) behind our back when names are the target's.
@@ -157,8 +153,8 @@ ExitStatus exec_command(const ExecOptions& options) {
     RemoteFs remote_fs(agent);
     std::optional<FsPolicy> fs_policy;
     AddressMap address_map;
-    Interceptors interceptors(io, agent, address_map);
     OutgoingPolicy policy;
+    Interceptors interceptors(io, agent, address_map, policy);
     NetSyscalls net(agent, interceptors, address_map, policy);
     IncomingTraffic incoming(io, agent, address_map, config.incoming);
     agent.on_unsolicited([&](Message& m) { incoming.on_agent_message(m); });
@@ -224,13 +220,13 @@ ExitStatus exec_command(const ExecOptions& options) {
         if (config.dns.enabled) {
             auto resolv = co_await remote_fs.fetch("/etc/resolv.conf");
             if (resolv) {
-                std::ifstream in(*resolv);
-                std::stringstream text;
-                text << in.rdbuf();
-                inputs.remote_nameservers = parse_resolv_conf(text.str()).nameservers;
+                auto resolv_conf = parse_resolv_conf(read_file(*resolv).value_or(""));
+                inputs.remote_nameservers = resolv_conf.nameservers;
+                inputs.remote_search = resolv_conf.search;
             }
         }
         policy = OutgoingPolicy(inputs);
+        for (auto& warning : policy.warnings()) log::warn(warning);
         for (auto& name : policy.filter_hostnames()) {
             if (config.dns.enabled) {
                 auto found = reply_as<DnsReply>(co_await agent.call<DnsLookup>(name, uint8_t{0}));
@@ -251,7 +247,14 @@ ExitStatus exec_command(const ExecOptions& options) {
         if (!policy_fs) co_return fail(policy_fs.error());
         fs_policy.emplace(std::move(*policy_fs));
         SpecialPaths special;
-        if (config.dns.enabled) {
+        if (policy.splits_dns()) {
+            // Names the filter keeps local keep this machine's /etc/hosts entries too.
+            auto remote_hosts = co_await remote_fs.fetch("/etc/hosts");
+            special.remote = {"/etc/resolv.conf"};
+            special.synthetic["/etc/hosts"] = split_hosts_file(policy.dns_selector(), read_file("/etc/hosts").value_or(""),
+                                                               remote_hosts ? read_file(*remote_hosts).value_or("") : "");
+            special.synthetic["/etc/nsswitch.conf"] = nsswitch_for_remote_dns();
+        } else if (config.dns.enabled) {
             special.remote = {"/etc/resolv.conf", "/etc/hosts"};
             special.synthetic["/etc/nsswitch.conf"] = nsswitch_for_remote_dns();
         } else {

@@ -4,6 +4,7 @@
 #include "tracer/tracee_memory.hpp"
 #include "wire/async.hpp"
 #include "wire/log.hpp"
+#include "wire/text_file.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -35,12 +36,6 @@ std::vector<std::string> split(const std::string& text, char sep) {
     return out;
 }
 
-std::string read_whole(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 // gdb's struct stat for vFile:fstat: big-endian fields.
 std::string gdb_stat(const struct stat& st) {
@@ -301,7 +296,7 @@ std::string GdbServer::query(const std::string& p) {
     if (p == "qSymbol::") return "OK";
     if (p.rfind("qThreadExtraInfo,", 0) == 0) return to_hex(std::string_view("running under mirrord"));
     if (p.rfind("qXfer:features:read:target.xml:", 0) == 0) return xfer(target_xml(), p.substr(31));
-    if (p.rfind("qXfer:auxv:read::", 0) == 0) return xfer(read_whole("/proc/" + std::to_string(pid_) + "/auxv"), p.substr(17));
+    if (p.rfind("qXfer:auxv:read::", 0) == 0) return xfer(wire::read_file("/proc/" + std::to_string(pid_) + "/auxv").value_or(""), p.substr(17));
     if (p.rfind("qXfer:exec-file:read:", 0) == 0) {
         auto rest = p.substr(21);
         char exe[4096];

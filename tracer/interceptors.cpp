@@ -117,8 +117,10 @@ void Interceptors::bind_local(const SocketAddress& local, const SocketAddress& r
 // its own through the agent, so replies find their way back to the right socket.
 class Interceptors::UdpRelay : public std::enable_shared_from_this<UdpRelay> {
 public:
-    UdpRelay(asio::io_context& io, AgentClient& agent, AddressMap& map, SocketAddress remote)
-        : socket(io), io_(io), agent_(agent), map_(map), remote_(std::move(remote)), buffer_(65536) {}
+    // split_dns: remote is one of the target's nameservers and some questions are answered here.
+    UdpRelay(asio::io_context& io, AgentClient& agent, AddressMap& map, const OutgoingPolicy& policy, SocketAddress remote)
+        : socket(io), io_(io), agent_(agent), map_(map), policy_(policy), remote_(std::move(remote)), buffer_(65536),
+          split_dns_(policy.is_dns(remote_) && policy.splits_dns()) {}
 
     void start() { receive(); }
     udp::socket socket;
@@ -173,12 +175,81 @@ private:
         bool connected_ = false, released_ = false;
     };
 
+    // A tracee endpoint's DNS questions that feature.network.dns.filter keeps local: relayed to our
+    // nameserver, the answers sent back as if from the target's (the resolver checks the source).
+    class LocalDnsFlow : public std::enable_shared_from_this<LocalDnsFlow> {
+    public:
+        LocalDnsFlow(std::shared_ptr<UdpRelay> relay, udp::endpoint tracee)
+            : relay_(std::move(relay)), tracee_(tracee), socket_(relay_->io_), idle_(relay_->io_), buffer_(65536) {}
+
+        Result<void> open(const SocketAddress& nameserver) {
+            std::error_code ec;
+            udp::endpoint server(asio::ip::make_address(nameserver.ip, ec), nameserver.port);
+            if (!ec) socket_.open(server.protocol(), ec);
+            if (!ec) socket_.connect(server, ec);
+            if (ec) return Error{ec.value(), "local nameserver " + to_string(nameserver) + ": " + ec.message()};
+            receive();
+            return {};
+        }
+        void send(const Bytes& question) {
+            touch();
+            std::error_code ignored;
+            socket_.send(asio::buffer(question), 0, ignored);  // lost like any datagram: the resolver retries
+        }
+
+    private:
+        void receive() {
+            socket_.async_receive(asio::buffer(buffer_), [self = shared_from_this()](std::error_code ec, size_t n) {
+                if (ec == asio::error::operation_aborted || !self->socket_.is_open()) return;
+                if (!ec) {
+                    std::error_code ignored;
+                    self->relay_->socket.send_to(asio::buffer(self->buffer_.data(), n), self->tracee_, 0, ignored);
+                }
+                self->receive();  // ICMP errors (nothing listening) end no flow: the resolver times out as usual
+            });
+        }
+        void touch() {
+            idle_.expires_after(std::chrono::seconds(120));
+            idle_.async_wait([weak = weak_from_this()](std::error_code ec) {
+                auto self = weak.lock();
+                if (!self || ec) return;
+                std::error_code ignored;
+                self->socket_.close(ignored);
+                self->relay_->local_dns_.erase(self->tracee_);
+            });
+        }
+        std::shared_ptr<UdpRelay> relay_;
+        udp::endpoint tracee_;
+        udp::socket socket_;
+        asio::steady_timer idle_;
+        std::vector<char> buffer_;
+    };
+
     void receive() {
         socket.async_receive_from(asio::buffer(buffer_), sender_, [self = shared_from_this()](std::error_code ec, size_t n) {
             if (ec == asio::error::operation_aborted) return;
-            if (!ec) self->flow_for(self->sender_)->send(Bytes(self->buffer_.begin(), self->buffer_.begin() + n));
+            if (!ec) self->forward(Bytes(self->buffer_.begin(), self->buffer_.begin() + n));
             self->receive();
         });
+    }
+
+    void forward(Bytes datagram) {
+        if (split_dns_ && policy_.dns_route(reinterpret_cast<const uint8_t*>(datagram.data()), datagram.size()) == Route::local) {
+            if (auto local = local_dns_for(sender_)) local->send(datagram);
+            return;
+        }
+        flow_for(sender_)->send(std::move(datagram));
+    }
+
+    std::shared_ptr<LocalDnsFlow> local_dns_for(const udp::endpoint& tracee) {
+        if (auto it = local_dns_.find(tracee); it != local_dns_.end()) return it->second;
+        auto flow = std::make_shared<LocalDnsFlow>(shared_from_this(), tracee);
+        if (auto opened = flow->open(policy_.local_nameserver()); !opened) {
+            log::warn("dns filter: ", opened.error().message);
+            return nullptr;
+        }
+        local_dns_[tracee] = flow;
+        return flow;
     }
 
     std::shared_ptr<Flow> flow_for(const udp::endpoint& tracee) {
@@ -204,16 +275,19 @@ private:
     asio::io_context& io_;
     AgentClient& agent_;
     AddressMap& map_;
+    const OutgoingPolicy& policy_;
     SocketAddress remote_;
     std::vector<char> buffer_;
+    bool split_dns_;
     udp::endpoint sender_;
     std::map<udp::endpoint, std::shared_ptr<Flow>> flows_;
+    std::map<udp::endpoint, std::shared_ptr<LocalDnsFlow>> local_dns_;
 };
 
 Result<SocketAddress> Interceptors::udp_for(const SocketAddress& remote, bool ipv6) {
     auto key = std::make_pair(address_key(remote), ipv6);
     if (auto it = udp_.find(key); it != udp_.end()) return from_endpoint(it->second->socket.local_endpoint());
-    auto relay = std::make_shared<UdpRelay>(io_, agent_, map_, remote);
+    auto relay = std::make_shared<UdpRelay>(io_, agent_, map_, policy_, remote);
     std::error_code ec;
     udp::endpoint endpoint(loopback(ipv6), 0);
     relay->socket.open(endpoint.protocol(), ec);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "tracer/agent_client.hpp"
+#include "tracer/outgoing_policy.hpp"
 
 #include <map>
 #include <memory>
@@ -33,7 +34,9 @@ private:
 
 class Interceptors {
 public:
-    Interceptors(asio::io_context& io, AgentClient& agent, AddressMap& map) : io_(io), agent_(agent), map_(map) {}
+    // policy: read when datagrams arrive (feature.network.dns.filter splits DNS questions).
+    Interceptors(asio::io_context& io, AgentClient& agent, AddressMap& map, const OutgoingPolicy& policy)
+        : io_(io), agent_(agent), map_(map), policy_(policy) {}
 
     // A loopback listener for the one tracee connection that will carry conn (already connected by
     // the agent). Returns the address to point the tracee's connect() at.
@@ -43,7 +46,8 @@ public:
     // The tracee socket at local carries conn: getsockname() should show the agent's side.
     void bind_local(const wire::SocketAddress& local, const wire::SocketAddress& remote_local, uint64_t conn);
 
-    // The loopback socket that relays datagrams to remote.
+    // The loopback socket that relays datagrams to remote (DNS questions the filter keeps local: to
+    // our nameserver).
     Result<wire::SocketAddress> udp_for(const wire::SocketAddress& remote, bool ipv6);
 
 private:
@@ -52,6 +56,7 @@ private:
     asio::io_context& io_;
     AgentClient& agent_;
     AddressMap& map_;
+    const OutgoingPolicy& policy_;
     std::map<std::pair<std::string, uint16_t>, std::shared_ptr<PendingTcp>> pending_tcp_;
     std::map<std::pair<std::pair<std::string, uint16_t>, bool>, std::shared_ptr<UdpRelay>> udp_;
     std::map<uint64_t, wire::SocketAddress> locals_by_conn_;

@@ -59,6 +59,25 @@ bool is_unspecified_or_multicast(const std::string& ip) {
            ip_in_subnet(ip, "255.255.255.255/32") || ip_in_subnet(ip, "ff00::/8");
 }
 
+OutgoingPolicy::OutgoingPolicy(Inputs inputs) : in_(std::move(inputs)), dns_(in_.dns.filter, in_.remote_search) {}
+
+Route OutgoingPolicy::dns_route(const uint8_t* query, size_t size) const {
+    if (!splits_dns()) return Route::remote;
+    auto name = dns_question_name(query, size);
+    return name ? dns_.route(*name) : Route::remote;  // not a question we can read: as without a filter
+}
+
+wire::SocketAddress OutgoingPolicy::local_nameserver() const {
+    // No nameserver line: the resolver's default, the local host.
+    return {in_.local_nameservers.empty() ? "127.0.0.1" : in_.local_nameservers.front(), 53};
+}
+
+std::vector<std::string> OutgoingPolicy::warnings() const {
+    if (!in_.dns.enabled && in_.dns.filter.side != FilterList::Side::none)
+        return {"feature.network.dns.filter is ignored: DNS is local (feature.network.dns is off)"};
+    return dns_.warnings();
+}
+
 bool OutgoingPolicy::is_dns(const wire::SocketAddress& dest) const {
     if (dest.port != 53) return false;
     return std::any_of(in_.remote_nameservers.begin(), in_.remote_nameservers.end(),

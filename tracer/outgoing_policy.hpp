@@ -4,13 +4,13 @@
 #pragma once
 
 #include "tracer/config.hpp"
+#include "tracer/dns_selector.hpp"
 #include "wire/messages.hpp"
 
 #include <map>
 
 namespace mrd::tracer {
 
-enum class Route { local, remote };
 enum class Transport { tcp, udp };
 
 // True when ip lies in "addr/bits" (or equals addr without a mask). v4-mapped IPv6 counts as IPv4.
@@ -26,12 +26,20 @@ public:
         std::vector<std::string> remote_nameservers;  // from the target's resolv.conf
         std::vector<std::string> local_nameservers;   // from ours
         std::map<std::string, std::vector<std::string>> resolved;  // host names in the filter -> addresses
+        std::vector<std::string> remote_search;                    // the target's search domains
     };
-    explicit OutgoingPolicy(Inputs inputs) : in_(std::move(inputs)) {}
+    explicit OutgoingPolicy(Inputs inputs);
     OutgoingPolicy() = default;
 
     Route route(Transport transport, const wire::SocketAddress& dest) const;
     bool is_dns(const wire::SocketAddress& dest) const;
+    // feature.network.dns.filter: whether some questions to the target's nameservers are answered
+    // here instead, which ones, and by whom (our first nameserver).
+    bool splits_dns() const { return in_.dns.enabled && dns_.active(); }
+    Route dns_route(const uint8_t* query, size_t size) const;
+    const DnsSelector& dns_selector() const { return dns_; }
+    wire::SocketAddress local_nameserver() const;
+    std::vector<std::string> warnings() const;
     // Host names the filter mentions, to resolve once at start-up.
     std::vector<std::string> filter_hostnames() const;
     const Inputs& inputs() const { return in_; }
@@ -39,6 +47,7 @@ public:
 private:
     bool matches(const AddressFilter& f, Transport transport, const wire::SocketAddress& dest) const;
     Inputs in_;
+    DnsSelector dns_{FilterList{}, {}};
 };
 
 }  // namespace mrd::tracer

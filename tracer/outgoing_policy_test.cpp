@@ -11,12 +11,6 @@ OutgoingPolicy policy(OutgoingConfig out, DnsConfig dns = {}) {
     return OutgoingPolicy({out, dns, {"10.96.0.10"}, {"192.168.1.1"}, {{"db.example", {"10.1.2.3"}}}});
 }
 
-FilterList filters(FilterList::Side side, std::vector<std::string> texts) {
-    FilterList list{side, {}};
-    for (auto& t : texts) list.entries.push_back(*AddressFilter::parse(t));
-    return list;
-}
-
 }  // namespace
 
 TEST_CASE("policy: subnets") {
@@ -61,7 +55,7 @@ TEST_CASE("policy: DNS to the target's nameserver follows feature.network.dns, n
 
 TEST_CASE("policy: remote and local filters") {
     OutgoingConfig remote_only;
-    remote_only.filter = filters(FilterList::Side::remote, {"tcp://10.0.0.0/8:80", "db.example:5432"});
+    remote_only.filter = *FilterList::parse(FilterList::Side::remote, {"tcp://10.0.0.0/8:80", "db.example:5432"});
     auto p = policy(remote_only);
     CHECK(p.route(Transport::tcp, {"10.9.9.9", 80}) == Route::remote);
     CHECK(p.route(Transport::udp, {"10.9.9.9", 80}) == Route::local);
@@ -70,7 +64,7 @@ TEST_CASE("policy: remote and local filters") {
     CHECK(p.route(Transport::tcp, {"1.1.1.1", 443}) == Route::local);
 
     OutgoingConfig local_only;
-    local_only.filter = filters(FilterList::Side::local, {":5432", "localhost"});
+    local_only.filter = *FilterList::parse(FilterList::Side::local, {":5432", "localhost"});
     p = policy(local_only);
     CHECK(p.route(Transport::tcp, {"10.1.2.3", 5432}) == Route::local);
     CHECK(p.route(Transport::tcp, {"127.0.0.1", 9000}) == Route::local);
