@@ -158,7 +158,7 @@ std::string GdbServer::dispatch(const std::string& p, bool& reply) {
                 stop_world(pid_, 0);
                 return "";
             }
-            return "T" + hex2(signal_to_gdb(event_signal_ ? event_signal_ : SIGTRAP)) + "thread:" + hex_number(static_cast<uint64_t>(selected_thread(0))) + ";";
+            return stop_reply(selected_thread(0));
         case 'g': {
             auto regs = read_registers(selected_thread(g_thread_));
             return regs ? encode_all(*regs) : "E01";
@@ -212,10 +212,16 @@ std::string GdbServer::dispatch(const std::string& p, bool& reply) {
         }
         case 'Z': case 'z': {
             auto parts = split(p.substr(1), ',');
-            if (parts.size() < 2 || parts[0] != "0") return "";  // only software breakpoints
+            if (parts.size() < 3) return "E01";
             auto addr = parse_hex(parts[1]);
-            if (!addr) return "E01";
-            return breakpoint(p[0] == 'Z', *addr);
+            auto len = parse_hex(parts[2]);
+            if (!addr || !len) return "E01";
+            if (parts[0] == "0") return breakpoint(p[0] == 'Z', *addr);
+            static const std::map<std::string, DebugRegisters::Kind> kinds = {
+                {"1", DebugRegisters::Kind::execute}, {"2", DebugRegisters::Kind::write}, {"4", DebugRegisters::Kind::access}};
+            auto kind = kinds.find(parts[0]);
+            if (kind == kinds.end()) return "";  // read-only watchpoints: x86 has none
+            return hardware_point(p[0] == 'Z', kind->second, *addr, static_cast<size_t>(*len));
         }
         case 'H': {
             if (p.size() < 3) return "E01";
@@ -433,9 +439,35 @@ std::string GdbServer::breakpoint(bool insert, uint64_t addr) {
     return "OK";
 }
 
+std::string GdbServer::hardware_point(bool insert, DebugRegisters::Kind kind, uint64_t addr, size_t len) {
+    DebugRegisters before = debug_registers_;
+    if (insert ? !debug_registers_.insert(kind, addr, len) : !debug_registers_.remove(kind, addr, len))
+        return insert ? "E28" : "OK";  // no slot left (ENOSPC): gdb falls back or says so
+    if (!apply_debug_registers()) {
+        debug_registers_ = before;
+        (void)apply_debug_registers();
+        return "E22";
+    }
+    return "OK";
+}
+
+bool GdbServer::apply_debug_registers() {
+    bool ok = true;
+    for (auto& t : supervisor_.threads_of(pid_))
+        if (auto st = debug_registers_.apply(t->tid); !st) {
+            log::debug(st.error().message);
+            ok = false;
+        }
+    return ok;
+}
+
 void GdbServer::remove_breakpoints() {
     for (auto& [addr, byte] : breakpoints_) (void)tracer::write_memory(pid_, addr, &byte, 1);
     breakpoints_.clear();
+    if (!debug_registers_.empty()) {
+        debug_registers_.clear();
+        (void)apply_debug_registers();
+    }
 }
 
 // ---- the debugged process's state ----
@@ -469,7 +501,10 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
         return true;
     }
     int sig = stop.signal;
-    if (stop.kind == Stop::Kind::signal && sig == SIGTRAP && t->stepping) t->stepping = false;
+    if (stop.kind == Stop::Kind::signal && sig == SIGTRAP) {
+        if (t->stepping) t->stepping = false;
+        th.stop_reason = watch_reason(t->tid);
+    }
     if (mode_ == Mode::running && !connected_) return false;  // nobody debugs: the signal takes its usual course
     // gdb asked not to hear about it (e.g. Go's SIGURG), unless the thread is single-stepping: stepping
     // into the handler would look like a finished step, so gdb hears of it and steps over the handler.
@@ -492,6 +527,11 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
     }
     th.pending_signal = sig;  // while the world is stopped or stopping
     return true;
+}
+
+void GdbServer::on_new_thread(const Tracee& t) {
+    if (!debug_registers_.empty())
+        if (auto st = debug_registers_.apply(t.tid); !st) log::warn("gdb: ", st.error().message);
 }
 
 void GdbServer::on_syscall(const Tracee& t) {
@@ -545,9 +585,22 @@ void GdbServer::maybe_report() {
 
 void GdbServer::report_stop() {
     if (!connected_) return;  // '?' reports it when gdb connects
+    send_packet(stop_reply(event_tid_));
+}
+
+std::string GdbServer::stop_reply(pid_t tid) {
     // A signal gdb sent us into with Ctrl-C reads as SIGINT; a plain interrupt with nothing to report as SIGTRAP.
     int sig = event_signal_ ? event_signal_ : SIGTRAP;
-    send_packet("T" + hex2(signal_to_gdb(sig)) + "thread:" + hex_number(static_cast<uint64_t>(event_tid_)) + ";");
+    std::string reason;
+    if (auto it = threads_.find(tid); it != threads_.end()) reason = std::exchange(it->second.stop_reason, "");
+    return "T" + hex2(signal_to_gdb(sig)) + reason + "thread:" + hex_number(static_cast<uint64_t>(tid)) + ";";
+}
+
+std::string GdbServer::watch_reason(pid_t tid) const {
+    if (debug_registers_.empty()) return "";
+    auto hit = debug_registers_.take_hit(tid);
+    if (!hit || hit->kind == DebugRegisters::Kind::execute) return "";  // gdb finds breakpoints by pc
+    return std::string(hit->kind == DebugRegisters::Kind::write ? "watch:" : "awatch:") + hex_number(hit->addr) + ";";
 }
 
 bool GdbServer::report_pending_event() {

@@ -7,6 +7,7 @@
 // The program stops at its first instruction and waits for gdb. Its children run freely.
 #pragma once
 
+#include "tracer/debug_registers.hpp"
 #include "tracer/debugger.hpp"
 #include "tracer/gdb_protocol.hpp"
 #include "tracer/supervisor.hpp"
@@ -29,6 +30,7 @@ public:
     void on_program_started(std::shared_ptr<Tracee> main) override;
     bool on_stop(std::shared_ptr<Tracee> t, const Stop& stop) override;
     void on_syscall(const Tracee& t) override;
+    void on_new_thread(const Tracee& t) override;
     void on_exited(const Tracee& t, const Stop& stop) override;
 
 private:
@@ -37,6 +39,7 @@ private:
         bool interrupt_outstanding = false; // PTRACE_INTERRUPT sent, its stop not yet seen
         bool counted = false;               // the world-stop waits for this thread
         int pending_signal = -1;            // an event not yet reported (-1: none)
+        std::string stop_reason;            // for the stop reply: "watch:ADDR;" when a watchpoint fired
     };
     enum class Mode { waiting, running, stopping, stopped, exited };
 
@@ -50,6 +53,8 @@ private:
     void stop_world(pid_t event_tid, int signal);
     void maybe_report();
     void report_stop();
+    std::string stop_reply(pid_t tid);
+    std::string watch_reason(pid_t tid) const;
     // vCont-style resume: actions per thread ('c' or 's', with a signal), default for the rest.
     void resume(const std::map<pid_t, std::pair<char, int>>& actions, std::pair<char, int> fallback);
     bool report_pending_event();
@@ -57,6 +62,8 @@ private:
     std::string read_memory(uint64_t addr, size_t len);
     std::string write_memory(uint64_t addr, const std::vector<uint8_t>& bytes);
     std::string breakpoint(bool insert, uint64_t addr);
+    std::string hardware_point(bool insert, DebugRegisters::Kind kind, uint64_t addr, size_t len);
+    bool apply_debug_registers();
     void remove_breakpoints();
     std::string query(const std::string& packet);
     std::string xfer(const std::string& content, const std::string& range);
@@ -82,6 +89,7 @@ private:
     std::string exit_reply_;
     pid_t g_thread_ = 0;  // Hg
     std::map<uint64_t, uint8_t> breakpoints_;  // address -> original byte
+    DebugRegisters debug_registers_;           // hardware breakpoints and watchpoints
     std::set<int> pass_signals_;               // gdb numbers gdb wants passed silently
     std::map<int, int> files_;                 // vFile descriptors
 };

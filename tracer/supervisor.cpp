@@ -247,6 +247,7 @@ void Supervisor::on_status(pid_t tid, int status) {
 void Supervisor::on_group_stop(const std::shared_ptr<Tracee>& t, const Stop& stop) {
     if (!t->attached) {  // the initial stop of an auto-attached child
         t->attached = true;
+        if (debugger_ && debugger_->debugs(*t)) debugger_->on_new_thread(*t);
         t->resume(PTRACE_CONT);
         return;
     }

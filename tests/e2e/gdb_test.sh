@@ -50,6 +50,16 @@ out=$(cat "$WORK/ticking.gdb")
 check_not_contains "signals during a step: not stopped in the handler" "tick (sig=" "$out"
 check_contains "signals during a step: next reaches the next line" "\$1 = 7" "$out"
 
+# Hardware breakpoints and watchpoints (debug registers), also in a thread started after the watch.
+debug watch "$C_PROGRAM" --watch -- -ex "hbreak watch_ready" -ex continue -ex "watch watched" -ex continue -ex "info threads" -ex continue
+out=$(cat "$WORK/watch.gdb")
+check_contains "hbreak: a hardware breakpoint (Z1)" "Hardware assisted breakpoint 1 at" "$out"
+check_contains "... is hit" "Breakpoint 1, watch_ready" "$out"
+check_contains "watch: a hardware watchpoint" "Hardware watchpoint 2: watched" "$out"
+check_contains "... fires in the new thread, with the new value" "New value = 42" "$out"
+check_contains "... stopped in the writer" "writer (arg=" "$out"
+check_contains "... and the program ends" "exited with code 052" "$out"
+
 debug http "$C_PROGRAM" --http backend 80 -- -ex "break paused" -ex continue -ex "shell sleep 5" -ex continue
 check_contains "a remote connection survives a stop at a breakpoint" "hello from backend; you are 10.77.0.2" "$(cat "$WORK/http.program")"
 check_contains "... and the program ends normally" "exited normally" "$(cat "$WORK/http.gdb")"

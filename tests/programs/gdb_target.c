@@ -2,8 +2,10 @@
  *   gdb_target FILE              reads FILE, exits with its number of lines
  *   gdb_target --http HOST PORT  connects, calls paused(), then sends a GET on that connection
  *   gdb_target --spin            loops until interrupted
- *   gdb_target --ticking         a busy loop in ticking_loop() while SIGALRM ticks every 5 ms */
+ *   gdb_target --ticking         a busy loop in ticking_loop() while SIGALRM ticks every 5 ms
+ *   gdb_target --watch           a thread started after watch_ready() sets `watched` to 42 */
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,10 +65,27 @@ static int ticking(void) {
     return ticking_loop();
 }
 
+/* For watchpoints: written by a thread that does not exist yet when gdb starts watching. */
+volatile int watched;
+void watch_ready(void) {}
+static void *writer(void *arg) {
+    (void)arg;
+    watched = 42;
+    return NULL;
+}
+static int watch(void) {
+    watch_ready();
+    pthread_t thread;
+    pthread_create(&thread, NULL, writer, NULL);
+    pthread_join(thread, NULL);
+    return watched;
+}
+
 int main(int argc, char **argv) {
     static char buffer[65536];
     if (argc == 4 && strcmp(argv[1], "--http") == 0) return http(argv[2], argv[3]);
     if (argc == 2 && strcmp(argv[1], "--ticking") == 0) return ticking();
+    if (argc == 2 && strcmp(argv[1], "--watch") == 0) return watch();
     if (argc == 2 && strcmp(argv[1], "--spin") == 0) {
         volatile unsigned long spins = 0;
         for (;;) spins++;
