@@ -7,7 +7,6 @@
 
 
 #include <algorithm>
-#include <fstream>
 #include <re2/re2.h>
 
 #include <cstdlib>

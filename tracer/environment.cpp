@@ -5,7 +5,6 @@
 #include <re2/re2.h>
 
 #include <algorithm>
-#include <fstream>
 #include <sstream>
 
 extern char** environ;

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <sstream>
 
 namespace mrd::tracer {
@@ -35,7 +34,6 @@ std::vector<std::string> split(const std::string& text, char sep) {
     if (!text.empty() && text.back() == sep) out.emplace_back();
     return out;
 }
-
 
 // gdb's struct stat for vFile:fstat: big-endian fields.
 std::string gdb_stat(const struct stat& st) {
