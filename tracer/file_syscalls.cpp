@@ -354,10 +354,9 @@ co::Task<void> FileSyscalls::truncate(Syscall& call) {
 
 co::Task<void> FileSyscalls::close_or_sync(Syscall& call, Closing kind) {
     // Identify the descriptor by what it is, not by its number: a duplicate says which file it is.
-    int pidfd = call.tracee().process->pidfd();
     int fd = static_cast<int>(call.arg(kind == Closing::dup ? 1 : 0));  // dup2's target gets closed
     if (kind == Closing::dup && call.arg(0) == call.arg(1)) co_return;
-    UniqueFd dup(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0)));
+    UniqueFd dup = call.tracee().process->duplicate(fd);
     if (!dup) co_return;
     struct stat st{};
     if (::fstat(dup.get(), &st) != 0 || !S_ISREG(st.st_mode)) co_return;

@@ -23,36 +23,15 @@ using asio::ip::tcp;
 namespace {
 
 std::optional<std::pair<dev_t, ino_t>> socket_identity(Process& process, int fd) {
-    UniqueFd dup(static_cast<int>(::syscall(SYS_pidfd_getfd, process.pidfd(), fd, 0)));
+    UniqueFd dup = process.duplicate(fd);
     struct stat st{};
     if (!dup || ::fstat(dup.get(), &st) != 0) return std::nullopt;
     return std::make_pair(st.st_dev, st.st_ino);
 }
 
-// Whether this process could bind address now (with the program's SO_REUSEADDR setting).
-int try_bind(const SocketAddress& address, bool reuse) {
-    sockaddr_storage ss;
-    socklen_t len = to_sockaddr(address, ss);
-    UniqueFd probe(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    int on = reuse ? 1 : 0;
-    ::setsockopt(probe.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (ss.ss_family == AF_INET6) {
-        int off = 0;
-        ::setsockopt(probe.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-    }
-    return ::bind(probe.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : errno;
-}
-
-bool reuse_address(Process& process, int fd) {
-    UniqueFd dup(static_cast<int>(::syscall(SYS_pidfd_getfd, process.pidfd(), fd, 0)));
-    int on = 0;
-    socklen_t len = sizeof on;
-    return dup && ::getsockopt(dup.get(), SOL_SOCKET, SO_REUSEADDR, &on, &len) == 0 && on;
-}
-
 // As mirrord does: the requested address if possible, else the same port on loopback (the program
 // may ask for an address of the target's), else any port.
-std::optional<SocketAddress> local_bind_address(const SocketAddress& requested, bool reuse, std::optional<uint16_t> fixed_port) {
+std::vector<SocketAddress> local_bind_candidates(const SocketAddress& requested, std::optional<uint16_t> fixed_port) {
     SocketAddress wanted = requested;
     if (fixed_port) wanted.port = *fixed_port;
     bool v6 = requested.ip.find(':') != std::string::npos;
@@ -63,9 +42,22 @@ std::optional<SocketAddress> local_bind_address(const SocketAddress& requested, 
         candidates.push_back({fallback, wanted.port});
         if (!fixed_port) candidates.push_back({fallback, 0});
     }
-    for (auto& c : candidates)
-        if (try_bind(c, reuse) == 0) return c;
-    return std::nullopt;
+    return candidates;
+}
+
+// Binds the program's own socket (through a duplicate) to the first candidate that works: no probe,
+// so no race with another process taking the port in between. 0, or the first attempt's -errno.
+long bind_first(int socket, int family, const std::vector<SocketAddress>& candidates, SocketAddress& bound) {
+    long first_error = 0;
+    for (auto& candidate : candidates) {
+        auto bytes = make_sockaddr(candidate, family);
+        if (::bind(socket, reinterpret_cast<const sockaddr*>(bytes.data()), static_cast<socklen_t>(bytes.size())) == 0) {
+            bound = candidate;
+            return 0;
+        }
+        if (!first_error) first_error = -errno;
+    }
+    return first_error ? first_error : -EADDRINUSE;
 }
 
 HttpFilter leaf(const std::string& kind, const std::string& pattern) { return HttpFilter{kind, pattern, {}}; }
@@ -118,17 +110,14 @@ co::Task<void> IncomingTraffic::bind(Syscall& call) {
     for (auto [remote, local] : config_.listen_ports)
         if (remote == remote_port) fixed = local;
 
-    auto chosen = local_bind_address(requested->address, reuse_address(*call.tracee().process, fd), fixed);
-    if (chosen && !(*chosen == requested->address)) {
-        log::info("port ", requested->address.port, " is taken here; the program listens on ", to_string(*chosen), " instead");
-        ScratchSlot slot = call.tracee().scratch_slot();
-        auto bytes = make_sockaddr(*chosen, requested->family);
-        if (!slot || !write_memory(call.tid(), slot.addr(), bytes.data(), bytes.size()).ok()) co_return;
-        call.set_arg(1, slot.addr());
-        call.set_arg(2, bytes.size());
-    }
-    long r = co_await call.run();
+    UniqueFd socket = call.tracee().process->duplicate(fd);
+    if (!socket) co_return;
+    SocketAddress chosen;
+    long r = bind_first(socket.get(), requested->family, local_bind_candidates(requested->address, fixed), chosen);
+    call.set_result(r);
     if (r != 0) co_return;
+    if (!(chosen == requested->address))
+        log::info("port ", requested->address.port, " is taken here; the program listens on ", to_string(chosen), " instead");
     if (auto id = socket_identity(*call.tracee().process, fd)) bound_[*id] = Listener{requested->address, remote_port};
 }
 

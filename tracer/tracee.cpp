@@ -49,6 +49,12 @@ int Process::pidfd() {
     return pidfd_.get();
 }
 
+UniqueFd Process::duplicate(int fd) {
+    int pid_fd = pidfd();
+    if (pid_fd < 0 || fd < 0) return UniqueFd();
+    return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_getfd, pid_fd, fd, 0)));
+}
+
 void Tracee::resume(int request, int signal) {
     if (!alive) return;
     if (process->frozen && request != PTRACE_LISTEN) {

@@ -74,6 +74,8 @@ struct Process {
     bool frozen = false;        // stopped by a debugger: resumes wait until it continues
     // A pidfd for pidfd_getfd(); opened on first use.
     int pidfd();
+    // A duplicate of the program's descriptor fd (the same open file or socket); invalid if gone.
+    UniqueFd duplicate(int fd);
 
 private:
     UniqueFd pidfd_;

@@ -19,9 +19,7 @@ namespace {
 }  // namespace
 
 std::optional<SocketInfo> inspect_socket(Process& process, int fd) {
-    int pidfd = process.pidfd();
-    if (pidfd < 0 || fd < 0) return std::nullopt;
-    UniqueFd dup(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0)));
+    UniqueFd dup = process.duplicate(fd);
     if (!dup) return std::nullopt;
     SocketInfo info;
     socklen_t len = sizeof(int);

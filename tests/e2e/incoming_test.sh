@@ -78,6 +78,15 @@ stop "$mirror_PID"
 echo '{"feature": {"network": {"incoming": {"mode": "steal", "port_mapping": [[9090, 80]]}}}}' >"$WORK/map.json"
 session mapped 9090 -f "$WORK/map.json"
 until_contains "mapped saw" from_cluster http://10.77.0.2/ && pass "port_mapping: local 9090 serves the pod's port 80" || fail "port_mapping: $(cat "$WORK/mapped.err")"
+stop "$mapped_PID"
+
+# The port is taken on this machine: the program listens on another one and still gets the traffic.
+python3 -c 'import socket, time; s = socket.socket(); s.bind(("0.0.0.0", 9191)); s.listen(); time.sleep(300)' &
+BACKGROUND_PIDS+=($!)
+echo '{"feature": {"network": {"incoming": {"mode": "steal", "port_mapping": [[9191, 80]]}}}}' >"$WORK/taken.json"
+session taken 9191 -f "$WORK/taken.json"
+until_contains "taken saw" from_cluster http://10.77.0.2/ && pass "a port taken here: the program listens elsewhere and still gets the pod's traffic" || fail "taken port: $(cat "$WORK/taken.err")"
+stop "$taken_PID"
 
 # HTTP/2 and gRPC: streams filtered one by one; trailers (gRPC's status) come back.
 GRPC=$ROOT/tests/programs/grpc_echo.py
@@ -123,5 +132,4 @@ kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 for _ in $(seq 50); do [ "$(redirects)" = 0 ] && break; sleep 0.1; done
 check_eq "agent SIGKILL leaves no redirect rule" "0" "$(redirects)"
 check_eq "and the pod's app answers again" "hello from the pod's own app" "$(from_cluster http://10.77.0.2/)"
-stop "$mapped_PID"
 finish
