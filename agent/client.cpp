@@ -105,6 +105,8 @@ void Client::on_message(Envelope&& envelope) {
                 });
             } else if constexpr (std::is_same_v<T, TcpConnect>) {
                 connect_tcp(ctx_, msg, session_, connections_, reply_later);
+            } else if constexpr (std::is_same_v<T, UnixConnect>) {
+                connect_unix(ctx_, msg, session_, connections_, reply_later);
             } else if constexpr (std::is_same_v<T, UdpConnect>) {
                 connect_udp(ctx_, msg, session_, connections_, reply_later);
             } else if constexpr (std::is_same_v<T, PortSubscribe>) {

@@ -3,6 +3,8 @@
 #include "wire/address.hpp"
 #include "wire/log.hpp"
 
+#include <sys/un.h>
+
 #include <deque>
 
 namespace mrd::agent {
@@ -164,6 +166,23 @@ void connect_tcp(Context& ctx, const TcpConnect& request, std::weak_ptr<Outbox> 
     if (table.find(request.conn)) return reply(ErrorReply{EEXIST, "connection id already in use"});
     auto attempt = std::make_shared<TcpAttempt>(ctx, request, std::move(outbox), table, reply);
     resolve(ctx, request.remote, reply, [attempt](std::vector<std::string> addresses) { attempt->start(std::move(addresses)); });
+}
+
+void connect_unix(Context& ctx, const UnixConnect& request, std::weak_ptr<Outbox> outbox, ConnectionTable& table,
+                  Reply reply) {
+    if (table.find(request.conn)) return reply(ErrorReply{EEXIST, "connection id already in use"});
+    if (request.path.empty() || request.path[0] != '/') return reply(ErrorReply{EINVAL, "not an absolute path: " + request.path});
+    // The target's "/" is our descriptor of it: the path resolves in its mount namespace.
+    std::string path = "/proc/self/fd/" + std::to_string(ctx.target.root_fd()) + request.path;
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) return reply(ErrorReply{ENAMETOOLONG, "unix socket path too long: " + request.path});
+    auto socket = std::make_shared<asio::local::stream_protocol::socket>(ctx.io);
+    socket->async_connect(asio::local::stream_protocol::endpoint(path), [socket, request, outbox, &table, reply](std::error_code ec) {
+        if (ec) return reply(error_reply(ec, "connect " + request.path));
+        auto bridge = std::make_shared<StreamBridge>(request.conn, outbox, table);
+        table.add(request.conn, bridge);
+        reply(Connected{request.conn, {}, {}});  // before the first Data the bridge may send
+        bridge->attach(std::move(*socket));
+    });
 }
 
 void connect_udp(Context& ctx, const UdpConnect& request, std::weak_ptr<Outbox> outbox, ConnectionTable& table,

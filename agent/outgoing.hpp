@@ -15,6 +15,10 @@ using Reply = std::function<void(wire::Message)>;
 void connect_tcp(Context& ctx, const wire::TcpConnect& request, std::weak_ptr<wire::Outbox> outbox,
                  wire::ConnectionTable& table, Reply reply);
 
+// Connects to the unix stream socket at request.path in the target's file system.
+void connect_unix(Context& ctx, const wire::UnixConnect& request, std::weak_ptr<wire::Outbox> outbox,
+                  wire::ConnectionTable& table, Reply reply);
+
 // Opens a UDP socket connected to the remote; each Data message is one datagram either way.
 void connect_udp(Context& ctx, const wire::UdpConnect& request, std::weak_ptr<wire::Outbox> outbox,
                  wire::ConnectionTable& table, Reply reply);

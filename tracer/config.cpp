@@ -239,6 +239,12 @@ Status build_network(const json& v, Config& c) {
                 if (!f) return f.error();
                 c.outgoing.filter = *f;
             }
+            if (o.contains("unix_streams")) {
+                auto items = string_list(o["unix_streams"], "feature.network.outgoing.unix_streams");
+                if (!items) return items.error();
+                if (auto st = check_regexes(*items, "feature.network.outgoing.unix_streams"); !st) return st;
+                c.outgoing.unix_streams = *items;
+            }
         }
     }
     if (v.contains("dns")) {

@@ -75,6 +75,7 @@ struct OutgoingConfig {
     bool udp = true;
     bool ignore_localhost = false;
     FilterList filter;
+    std::vector<std::string> unix_streams;  // regexes: unix stream sockets connected in the target
 };
 
 struct DnsConfig {

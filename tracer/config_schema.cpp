@@ -111,7 +111,7 @@ const std::map<std::string, Key>& schema() {
         {"feature.network.outgoing.filter", {kObject, true}},
         {"feature.network.outgoing.filter.remote", {kList, true}},
         {"feature.network.outgoing.filter.local", {kList, true}},
-        {"feature.network.outgoing.unix_streams", {kAny, false}},
+        {"feature.network.outgoing.unix_streams", {kList, true}},
         {"feature.network.dns", {kBool | kObject, true}},
         {"feature.network.dns.enabled", {kBool, true}},
         {"feature.network.dns.filter", {kObject, true}},

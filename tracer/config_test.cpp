@@ -179,3 +179,10 @@ TEST_CASE("config: target as an object path") {
     Config c = build(R"({"target": {"path": {"deployment": "api", "container": "app"}}})");
     CHECK(c.target.path == "deployment/api/container/app");
 }
+
+TEST_CASE("config: unix_streams are regexes, one or a list") {
+    CHECK(build(R"({"feature": {"network": {"outgoing": {"unix_streams": "^/run/.*"}}}})").outgoing.unix_streams ==
+          std::vector<std::string>{"^/run/.*"});
+    CHECK(build(R"({"feature": {"network": {"outgoing": {"unix_streams": ["a", "b"]}}}})").outgoing.unix_streams.size() == 2);
+    CHECK_THAT(error_of(R"({"feature": {"network": {"outgoing": {"unix_streams": ["(x"]}}}})"), Catch::Contains("invalid regular expression"));
+}

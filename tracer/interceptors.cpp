@@ -3,6 +3,10 @@
 #include "wire/address.hpp"
 #include "wire/log.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 namespace mrd::tracer {
 
 using namespace mrd::wire;
@@ -39,12 +43,14 @@ asio::ip::address loopback(bool ipv6) {
 }  // namespace
 
 // Waits for the tracee's one connection, then hands it to the stream bridge.
-class Interceptors::PendingTcp : public std::enable_shared_from_this<PendingTcp> {
+// The interceptor listener for one tracee connection: accepts it once and hands it to the bridge.
+template <class Protocol>
+class Interceptors::PendingStream : public std::enable_shared_from_this<PendingStream<Protocol>> {
 public:
-    PendingTcp(asio::io_context& io, std::shared_ptr<StreamBridge> bridge) : acceptor(io), timer(io), bridge(std::move(bridge)) {}
+    PendingStream(asio::io_context& io, std::shared_ptr<StreamBridge> bridge) : acceptor(io), timer(io), bridge(std::move(bridge)) {}
 
     void start() {
-        acceptor.async_accept([self = shared_from_this()](std::error_code ec, tcp::socket socket) {
+        acceptor.async_accept([self = this->shared_from_this()](std::error_code ec, typename Protocol::socket socket) {
             self->timer.cancel();
             std::error_code ignored;
             self->acceptor.close(ignored);
@@ -54,7 +60,7 @@ public:
         });
         // A tracee killed between our rewrite and its connect must not leak the agent connection.
         timer.expires_after(std::chrono::seconds(60));
-        timer.async_wait([self = shared_from_this()](std::error_code ec) {
+        timer.async_wait([self = this->shared_from_this()](std::error_code ec) {
             if (!ec) self->abort();
         });
     }
@@ -66,7 +72,7 @@ public:
         done();
     }
 
-    tcp::acceptor acceptor;
+    typename Protocol::acceptor acceptor;
     asio::steady_timer timer;
     std::shared_ptr<StreamBridge> bridge;
     std::function<void()> done;
@@ -74,7 +80,7 @@ public:
 
 Result<SocketAddress> Interceptors::expect_tcp(const Connected& connected, bool ipv6) {
     auto bridge = std::make_shared<StreamBridge>(connected.conn, agent_.outbox(), agent_.connections());
-    auto pending = std::make_shared<PendingTcp>(io_, bridge);
+    auto pending = std::make_shared<PendingStream<tcp>>(io_, bridge);
     std::error_code ec;
     tcp::endpoint endpoint(loopback(ipv6), 0);
     pending->acceptor.open(endpoint.protocol(), ec);
@@ -106,6 +112,50 @@ Result<SocketAddress> Interceptors::expect_tcp(const Connected& connected, bool 
 void Interceptors::cancel_tcp(const SocketAddress& interceptor) {
     auto it = pending_tcp_.find(address_key(interceptor));
     if (it != pending_tcp_.end()) it->second->abort();
+}
+
+Interceptors::~Interceptors() {
+    for (auto& [path, pending] : pending_unix_) ::unlink(path.c_str());
+    if (!unix_dir_.empty()) ::rmdir(unix_dir_.c_str());
+}
+
+bool Interceptors::is_unix_interceptor(const std::string& path) const {
+    return !unix_dir_.empty() && path.rfind(unix_dir_ + "/", 0) == 0;
+}
+
+Result<std::string> Interceptors::expect_unix(uint64_t conn) {
+    if (unix_dir_.empty()) {
+        std::string dir = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + std::string("/mirrord-unix-XXXXXX");
+        if (!::mkdtemp(dir.data())) {
+            agent_.send(Close{conn, ECONNABORTED});
+            return Error::from_errno("unix interceptor directory");
+        }
+        unix_dir_ = dir;
+    }
+    std::string path = unix_dir_ + "/" + std::to_string(conn);
+    auto bridge = std::make_shared<StreamBridge>(conn, agent_.outbox(), agent_.connections());
+    auto pending = std::make_shared<PendingStream<asio::local::stream_protocol>>(io_, bridge);
+    std::error_code ec;
+    asio::local::stream_protocol::endpoint endpoint(path);
+    pending->acceptor.open(endpoint.protocol(), ec);
+    if (!ec) pending->acceptor.bind(endpoint, ec);
+    if (!ec) pending->acceptor.listen(1, ec);
+    if (ec) {
+        agent_.send(Close{conn, ECONNABORTED});
+        return Error{ec.value(), "unix interceptor socket: " + ec.message()};
+    }
+    agent_.connections().add(conn, bridge);
+    pending_unix_[path] = pending;
+    pending->done = [this, path] {
+        ::unlink(path.c_str());  // connected or given up: the name is no longer needed
+        pending_unix_.erase(path);
+    };
+    pending->start();
+    return path;
+}
+
+void Interceptors::cancel_unix(const std::string& path) {
+    if (auto it = pending_unix_.find(path); it != pending_unix_.end()) it->second->abort();
 }
 
 void Interceptors::bind_local(const SocketAddress& local, const SocketAddress& remote_local, uint64_t conn) {

@@ -43,6 +43,12 @@ public:
     Result<wire::SocketAddress> expect_tcp(const wire::Connected& connected, bool ipv6);
     // The tracee's connect() failed after all: give the agent connection up.
     void cancel_tcp(const wire::SocketAddress& interceptor);
+    // The same for a unix stream socket the agent connected in the target (conn): the path of a
+    // listener in a private directory to point the tracee's connect() at.
+    Result<std::string> expect_unix(uint64_t conn);
+    void cancel_unix(const std::string& path);
+    bool is_unix_interceptor(const std::string& path) const;
+    ~Interceptors();
     // The tracee socket at local carries conn: getsockname() should show the agent's side.
     void bind_local(const wire::SocketAddress& local, const wire::SocketAddress& remote_local, uint64_t conn);
 
@@ -51,13 +57,16 @@ public:
     Result<wire::SocketAddress> udp_for(const wire::SocketAddress& remote, bool ipv6);
 
 private:
-    class PendingTcp;
+    template <class Protocol>
+    class PendingStream;
     class UdpRelay;
     asio::io_context& io_;
     AgentClient& agent_;
     AddressMap& map_;
     const OutgoingPolicy& policy_;
-    std::map<std::pair<std::string, uint16_t>, std::shared_ptr<PendingTcp>> pending_tcp_;
+    std::map<std::pair<std::string, uint16_t>, std::shared_ptr<PendingStream<asio::ip::tcp>>> pending_tcp_;
+    std::map<std::string, std::shared_ptr<PendingStream<asio::local::stream_protocol>>> pending_unix_;
+    std::string unix_dir_;
     std::map<std::pair<std::pair<std::string, uint16_t>, bool>, std::shared_ptr<UdpRelay>> udp_;
     std::map<uint64_t, wire::SocketAddress> locals_by_conn_;
 };

@@ -53,7 +53,8 @@ co::Task<std::optional<long>> NetSyscalls::run_with_sockaddr(Syscall& call, int 
 co::Task<void> NetSyscalls::connect(Syscall& call) {
     int fd = static_cast<int>(call.arg(0));
     auto dest = read_sockaddr(call.tid(), call.arg(1), call.arg(2));
-    if (!dest || map_.is_interceptor(dest->address)) co_return;  // not inet, or our own rewrite restarted
+    if (!dest) co_return co_await connect_unix(call);
+    if (map_.is_interceptor(dest->address)) co_return;  // our own rewrite, restarted
     auto info = inspect_socket(*call.tracee().process, fd);
     if (!info || !is_inet(info->domain) || (info->type != SOCK_STREAM && info->type != SOCK_DGRAM)) co_return;
     Transport transport = info->type == SOCK_STREAM ? Transport::tcp : Transport::udp;
@@ -92,6 +93,27 @@ co::Task<void> NetSyscalls::connect(Syscall& call) {
         interceptors_.bind_local(*after->local, connected->local, conn);
     else
         interceptors_.cancel_tcp(*interceptor);
+}
+
+co::Task<void> NetSyscalls::connect_unix(Syscall& call) {
+    auto path = read_unix_path(call.tid(), call.arg(1), call.arg(2));
+    if (!path || interceptors_.is_unix_interceptor(*path) || !policy_.unix_stream_is_remote(*path)) co_return;
+    auto info = inspect_socket(*call.tracee().process, static_cast<int>(call.arg(0)));
+    if (!info || info->domain != AF_UNIX || info->type != SOCK_STREAM) co_return;
+    uint64_t conn = agent_.new_connection_id();
+    auto connected = reply_as<Connected>(co_await agent_.call<UnixConnect>(conn, *path));
+    if (!connected) {
+        log::debug("connect ", *path, " from pid ", call.tid(), ": ", connected.error().message);
+        co_return call.set_result(-(connected.error().code ? connected.error().code : ECONNREFUSED));
+    }
+    if (!call.tracee().alive) {  // died while we waited
+        agent_.send(Close{conn, 0});
+        co_return;
+    }
+    auto interceptor = interceptors_.expect_unix(conn);
+    if (!interceptor) co_return call.set_result(-ENETUNREACH);
+    auto result = co_await run_with_sockaddr(call, 1, 2, make_unix_sockaddr(*interceptor));
+    if (!result || (*result != 0 && *result != -EINPROGRESS)) interceptors_.cancel_unix(*interceptor);
 }
 
 co::Task<void> NetSyscalls::redirect_datagram(Syscall& call, int fd, const TraceeAddress& dest, int arg_ptr, int arg_len) {

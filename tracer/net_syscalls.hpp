@@ -18,6 +18,7 @@ public:
 
 private:
     co::Task<void> connect(Syscall& call);
+    co::Task<void> connect_unix(Syscall& call);  // feature.network.outgoing.unix_streams
     co::Task<void> sendto(Syscall& call);
     co::Task<void> sendmsg(Syscall& call);
     co::Task<void> recvfrom(Syscall& call);

@@ -59,7 +59,13 @@ bool is_unspecified_or_multicast(const std::string& ip) {
            ip_in_subnet(ip, "255.255.255.255/32") || ip_in_subnet(ip, "ff00::/8");
 }
 
-OutgoingPolicy::OutgoingPolicy(Inputs inputs) : in_(std::move(inputs)), dns_(in_.dns.filter, in_.remote_search) {}
+OutgoingPolicy::OutgoingPolicy(Inputs inputs) : in_(std::move(inputs)), dns_(in_.dns.filter, in_.remote_search) {
+    for (auto& pattern : in_.outgoing.unix_streams) unix_streams_.push_back(std::make_shared<const RE2>(pattern));  // checked with the config
+}
+
+bool OutgoingPolicy::unix_stream_is_remote(const std::string& path) const {
+    return std::any_of(unix_streams_.begin(), unix_streams_.end(), [&](auto& re) { return RE2::PartialMatch(path, *re); });
+}
 
 Route OutgoingPolicy::dns_route(const uint8_t* query, size_t size) const {
     if (!splits_dns()) return Route::remote;

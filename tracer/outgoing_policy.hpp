@@ -7,7 +7,10 @@
 #include "tracer/dns_selector.hpp"
 #include "wire/messages.hpp"
 
+#include <re2/re2.h>
+
 #include <map>
+#include <memory>
 
 namespace mrd::tracer {
 
@@ -32,6 +35,8 @@ public:
     OutgoingPolicy() = default;
 
     Route route(Transport transport, const wire::SocketAddress& dest) const;
+    // feature.network.outgoing.unix_streams: a unix stream socket path connected in the target.
+    bool unix_stream_is_remote(const std::string& path) const;
     bool is_dns(const wire::SocketAddress& dest) const;
     // feature.network.dns.filter: whether some questions to the target's nameservers are answered
     // here instead, which ones, and by whom (our first nameserver).
@@ -48,6 +53,7 @@ private:
     bool matches(const AddressFilter& f, Transport transport, const wire::SocketAddress& dest) const;
     Inputs in_;
     DnsSelector dns_{FilterList{}, {}};
+    std::vector<std::shared_ptr<const RE2>> unix_streams_;
 };
 
 }  // namespace mrd::tracer

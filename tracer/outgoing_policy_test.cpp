@@ -72,3 +72,13 @@ TEST_CASE("policy: remote and local filters") {
     CHECK(p.filter_hostnames().empty());
     CHECK(policy(remote_only).filter_hostnames() == std::vector<std::string>{"db.example"});
 }
+
+TEST_CASE("policy: unix stream paths matched by unix_streams go remote") {
+    OutgoingConfig out;
+    out.unix_streams = {"^/app/.*\\.sock$", "docker"};
+    auto p = policy(out);
+    CHECK(p.unix_stream_is_remote("/app/app.sock"));
+    CHECK(p.unix_stream_is_remote("/var/run/docker.sock"));
+    CHECK_FALSE(p.unix_stream_is_remote("/app/app.socket"));
+    CHECK_FALSE(policy({}).unix_stream_is_remote("/app/app.sock"));
+}

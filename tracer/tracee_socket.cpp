@@ -5,18 +5,15 @@
 #include "wire/unique_fd.hpp"
 
 #include <netinet/in.h>
-#include <sys/syscall.h>
+#include <sys/un.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace mrd::tracer {
 
 using wire::SocketAddress;
-
-namespace {
-
-
-}  // namespace
 
 std::optional<SocketInfo> inspect_socket(Process& process, int fd) {
     UniqueFd dup = process.duplicate(fd);
@@ -43,6 +40,23 @@ std::optional<TraceeAddress> read_sockaddr(pid_t tid, uint64_t addr, uint64_t le
     auto a = wire::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), static_cast<socklen_t>(len));
     if (!a) return std::nullopt;
     return TraceeAddress{*a, ss.ss_family};
+}
+
+std::optional<std::string> read_unix_path(pid_t tid, uint64_t addr, uint64_t len) {
+    sockaddr_un un{};
+    if (addr == 0 || len <= offsetof(sockaddr_un, sun_path) + 1 || len > sizeof un) return std::nullopt;
+    if (!read_memory(tid, addr, &un, len) || un.sun_family != AF_UNIX || un.sun_path[0] == '\0') return std::nullopt;
+    size_t max = len - offsetof(sockaddr_un, sun_path);
+    return std::string(un.sun_path, strnlen(un.sun_path, max));
+}
+
+std::vector<char> make_unix_sockaddr(const std::string& path) {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    size_t n = std::min(path.size(), sizeof un.sun_path - 1);
+    std::memcpy(un.sun_path, path.data(), n);
+    const char* bytes = reinterpret_cast<const char*>(&un);
+    return std::vector<char>(bytes, bytes + offsetof(sockaddr_un, sun_path) + n + 1);
 }
 
 std::vector<char> make_sockaddr(const SocketAddress& address, int family) {

@@ -31,6 +31,9 @@ struct TraceeAddress {
     int family = 0;
 };
 std::optional<TraceeAddress> read_sockaddr(pid_t tid, uint64_t addr, uint64_t len);
+// The path of an AF_UNIX sockaddr in tracee memory (not for unnamed or abstract addresses).
+std::optional<std::string> read_unix_path(pid_t tid, uint64_t addr, uint64_t len);
+std::vector<char> make_unix_sockaddr(const std::string& path);
 // Bytes of a sockaddr of the given family for address (IPv4 in an AF_INET6 sockaddr becomes v4-mapped).
 std::vector<char> make_sockaddr(const wire::SocketAddress& address, int family);
 // Writes a sockaddr the way the kernel returns one: truncated to the caller's buffer, with the full

@@ -21,7 +21,7 @@ std::vector<Message> samples() {
         StatFsReply{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, Truncate{"/a", 5},
         EnvGet{}, EnvReply{{{"A", "1"}, {"B", "two"}}},
         DnsLookup{"backend.svc", 4}, DnsReply{{"10.0.0.1", "fd00::1"}},
-        TcpConnect{1, {"10.0.0.1", 80}, 5000}, UdpConnect{2, {"fd00::1", 53}},
+        TcpConnect{1, {"10.0.0.1", 80}, 5000}, UdpConnect{2, {"fd00::1", 53}}, UnixConnect{3, "/run/app.sock"},
         Connected{1, {"10.0.0.2", 40000}, {"10.0.0.1", 80}}, Data{1, Bytes(70000, 'z')},
         WindowUpdate{1, 65536}, Eof{1}, Close{1, 104},
         PortSubscribe{80, "steal", filter}, PortSubscribed{80}, PortUnsubscribe{80},

@@ -34,10 +34,16 @@ StreamBridge::StreamBridge(uint64_t conn, std::weak_ptr<Outbox> outbox, Connecti
     : conn_(conn), outbox_(std::move(outbox)), table_(table), read_buffer_(64 * 1024) {}
 
 void StreamBridge::attach(asio::ip::tcp::socket socket) {
+    std::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    attach_stream(std::move(socket));
+}
+
+void StreamBridge::attach(asio::local::stream_protocol::socket socket) { attach_stream(std::move(socket)); }
+
+void StreamBridge::attach_stream(asio::generic::stream_protocol::socket socket) {
     if (released_) return;
     socket_.emplace(std::move(socket));
-    std::error_code ignored;
-    socket_->set_option(asio::ip::tcp::no_delay(true), ignored);
     read_more();
     write_more();
 }

@@ -35,7 +35,7 @@ private:
     std::map<uint64_t, std::shared_ptr<Endpoint>> endpoints_;
 };
 
-// Relays a TCP socket and a connection id with per-direction credit: at most kInitialWindow bytes are
+// Relays a stream socket (TCP, or unix) and a connection id with per-direction credit: at most kInitialWindow bytes are
 // in flight each way, so a slow reader slows the writer instead of filling memory. The socket may be
 // attached after creation (the supervisor accepts the tracee's connection after the agent connected);
 // data arriving before that is held, bounded by the window.
@@ -43,6 +43,7 @@ class StreamBridge : public Endpoint, public std::enable_shared_from_this<Stream
 public:
     StreamBridge(uint64_t conn, std::weak_ptr<Outbox> outbox, ConnectionTable& table);
     void attach(asio::ip::tcp::socket socket);
+    void attach(asio::local::stream_protocol::socket socket);
     void on_data(Bytes bytes) override;
     void on_window(uint32_t bytes) override;
     void on_eof() override;
@@ -63,7 +64,8 @@ private:
     uint64_t conn_;
     std::weak_ptr<Outbox> outbox_;
     ConnectionTable& table_;
-    std::optional<asio::ip::tcp::socket> socket_;
+    void attach_stream(asio::generic::stream_protocol::socket socket);
+    std::optional<asio::generic::stream_protocol::socket> socket_;
     std::vector<char> read_buffer_;
     std::deque<Bytes> write_queue_;
     uint64_t send_credit_ = kInitialWindow;

@@ -29,6 +29,7 @@ enum class Kind : uint16_t {
     EnvGet = 50, EnvReply,
     DnsLookup = 60, DnsReply,
     TcpConnect = 70, UdpConnect, Connected, Data, WindowUpdate, Eof, Close,
+    UnixConnect = 80,
     PortSubscribe = 90, PortSubscribed, PortUnsubscribe, IncomingConnection, HttpRequest, HttpResponse,
 };
 
@@ -211,6 +212,13 @@ struct UdpConnect {
     SocketAddress remote;
     MSGPACK_DEFINE(conn, remote)
 };
+// A unix stream socket at path in the target's file system; answered by Connected (no addresses).
+struct UnixConnect {
+    static constexpr Kind kind = Kind::UnixConnect;
+    uint64_t conn = 0;
+    std::string path;
+    MSGPACK_DEFINE(conn, path)
+};
 struct Connected {
     static constexpr Kind kind = Kind::Connected;
     uint64_t conn = 0;
@@ -305,7 +313,7 @@ using Message = std::variant<
     StatFsReply, Truncate,
     EnvGet, EnvReply,
     DnsLookup, DnsReply,
-    TcpConnect, UdpConnect, Connected, Data, WindowUpdate, Eof, Close,
+    TcpConnect, UdpConnect, Connected, Data, WindowUpdate, Eof, Close, UnixConnect,
     PortSubscribe, PortSubscribed, PortUnsubscribe, IncomingConnection, HttpRequest, HttpResponse>;
 
 struct Envelope {

@@ -73,4 +73,37 @@ PY
 )
 check_contains "unconnected UDP: sendto/recvfrom, source rewritten" "echo one from 10.77.0.2 ('10.77.0.10', 9999)" "$out"
 check_contains "connected UDP: send/recv/getpeername" "echo two from 10.77.0.2 ('10.77.0.10', 9999)" "$out"
+
+# feature.network.outgoing.unix_streams: a unix socket only the pod's file system has.
+nsenter -t "$POD_PID" -m -r --wdns=/ python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.bind("/app/app.sock")
+s.listen()
+while True:
+    c, _ = s.accept()
+    request = c.recv(4096).split(b"\r\n")[0]
+    c.sendall(b"HTTP/1.0 200 OK\r\n\r\npod unix socket got " + request + b"\n")
+    c.close()
+' &
+BACKGROUND_PIDS+=($!)
+for _ in $(seq 50); do nsenter -t "$POD_PID" -m -r --wdns=/ test -S /app/app.sock && break; sleep 0.1; done
+echo '{"feature": {"network": {"outgoing": {"unix_streams": "^/app/.*\\.sock$"}}}}' >"$WORK/unix.json"
+out=$(mirrord_exec -f "$WORK/unix.json" -- curl -sS -m 5 --unix-socket /app/app.sock http://pod/x 2>&1)
+check_eq "unix_streams: curl reaches the pod's unix socket" "pod unix socket got GET /x HTTP/1.1" "$out"
+out=$(mirrord_exec -f "$WORK/unix.json" -- python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("/app/app.sock")
+s.sendall(b"PING\r\n")
+print(s.recv(4096).decode().split("\r\n\r\n")[1].strip())
+try:
+    socket.socket(socket.AF_UNIX).connect("/app/missing.sock")
+except OSError as e:
+    print("missing:", e.errno)
+' 2>&1)
+check_contains "unix_streams: python too" "pod unix socket got PING" "$out"
+check_contains "unix_streams: a socket missing in the pod is missing here" "missing: 2" "$out"
+out=$(mirrord_exec -- curl -sS -m 5 --unix-socket /app/app.sock http://pod/x 2>&1 || true)
+check_not_contains "without unix_streams the path is this machine's" "pod unix socket" "$out"
 finish
