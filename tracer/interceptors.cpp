@@ -3,6 +3,7 @@
 #include "wire/address.hpp"
 #include "wire/log.hpp"
 
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -42,7 +43,6 @@ asio::ip::address loopback(bool ipv6) {
 
 }  // namespace
 
-// Waits for the tracee's one connection, then hands it to the stream bridge.
 // The interceptor listener for one tracee connection: accepts it once and hands it to the bridge.
 template <class Protocol>
 class Interceptors::PendingStream : public std::enable_shared_from_this<PendingStream<Protocol>> {
@@ -133,6 +133,10 @@ Result<std::string> Interceptors::expect_unix(uint64_t conn) {
         unix_dir_ = dir;
     }
     std::string path = unix_dir_ + "/" + std::to_string(conn);
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+        agent_.send(Close{conn, ECONNABORTED});
+        return Error::msg("unix interceptor path too long (TMPDIR " + unix_dir_ + ")", ENAMETOOLONG);
+    }
     auto bridge = std::make_shared<StreamBridge>(conn, agent_.outbox(), agent_.connections());
     auto pending = std::make_shared<PendingStream<asio::local::stream_protocol>>(io_, bridge);
     std::error_code ec;
