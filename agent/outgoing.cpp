@@ -39,14 +39,28 @@ std::optional<Endpoint> endpoint_of(const std::string& ip, uint16_t port) {
     return Endpoint(address, port);
 }
 
-// One attempt per resolved address, in order, like a resolver-driven connect.
+// One attempt per resolved address, in order, like a resolver-driven connect. Until it connects, a
+// Close for its connection id (the program closed its socket or gave up) cancels it.
 struct TcpAttempt : std::enable_shared_from_this<TcpAttempt> {
+    struct Canceller : Endpoint {
+        std::weak_ptr<TcpAttempt> attempt;
+        void on_data(Bytes) override {}
+        void on_window(uint32_t) override {}
+        void on_eof() override {}
+        void on_close(int) override {
+            if (auto a = attempt.lock()) a->cancel();
+        }
+    };
+
     TcpAttempt(Context& ctx, TcpConnect request, std::weak_ptr<Outbox> outbox, ConnectionTable& table, Reply reply)
         : ctx(ctx), request(std::move(request)), outbox(std::move(outbox)), table(table), reply(std::move(reply)),
           socket(ctx.io), timer(ctx.io) {}
 
     void start(std::vector<std::string> candidates) {
         addresses = std::move(candidates);
+        auto canceller = std::make_shared<Canceller>();
+        canceller->attempt = weak_from_this();
+        table.add(request.conn, canceller);
         if (request.timeout_ms) {
             timer.expires_after(std::chrono::milliseconds(request.timeout_ms));
             timer.async_wait([self = shared_from_this()](std::error_code ec) {
@@ -59,10 +73,19 @@ struct TcpAttempt : std::enable_shared_from_this<TcpAttempt> {
         next();
     }
 
+    void cancel() {
+        cancelled = true;
+        timer.cancel();
+        std::error_code ignored;
+        socket.close(ignored);
+    }
+
     void next() {
-        if (index >= addresses.size() || timed_out) {
+        if (index >= addresses.size() || timed_out || cancelled) {
             timer.cancel();
+            table.remove(request.conn);
             if (timed_out) last_error = asio::error::timed_out;
+            if (cancelled) last_error = asio::error::operation_aborted;
             return reply(error_reply(last_error, "connect " + to_string(request.remote)));
         }
         auto endpoint = endpoint_of<tcp::endpoint>(addresses[index++], request.remote.port);
@@ -99,6 +122,7 @@ struct TcpAttempt : std::enable_shared_from_this<TcpAttempt> {
     std::vector<std::string> addresses;
     size_t index = 0;
     bool timed_out = false;
+    bool cancelled = false;
     std::error_code last_error = asio::error::host_not_found;
 };
 

@@ -491,6 +491,7 @@ Result<Config> build_config(const nlohmann::json& document, const std::map<std::
         }
         if (document.contains("agent"))
             if (auto st = build_agent(document["agent"], c.agent); !st) return st.error();
+        if (document.contains("experimental")) take(document["experimental"], "allow_io_uring", c.allow_io_uring);
         const json feature = document.value("feature", json::object());
         take(feature, "hostname", c.hostname);
         if (feature.contains("env"))

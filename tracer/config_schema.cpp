@@ -123,13 +123,16 @@ const std::map<std::string, Key>& schema() {
 
         // mirrord's operator, IDE and proxy settings: meaningless for a local supervisor.
         {"api", {kAny, false}}, {"baggage", {kAny, false}}, {"ci", {kAny, false}},
-        {"container", {kAny, false}}, {"experimental", {kAny, false}}, {"external_proxy", {kAny, false}},
+        {"container", {kAny, false}}, {"external_proxy", {kAny, false}},
         {"internal_proxy", {kAny, false}}, {"key", {kAny, false}}, {"multi_cluster", {kAny, false}},
         {"operator", {kAny, false}}, {"profile", {kAny, false}}, {"sip_binaries", {kAny, false}},
         {"skip_build_tools", {kAny, false}}, {"skip_extra_build_tools", {kAny, false}},
         {"skip_processes", {kAny, false}}, {"skip_sip", {kAny, false}}, {"startup_retry", {kAny, false}},
         {"telemetry", {kAny, false}}, {"traceparent", {kAny, false}}, {"use_proxy", {kAny, false}},
         {"$schema", {kString, false}},
+        // mirrord's experimental switches are ignored, but for this implementation's own.
+        {"experimental", {kObject, true}}, {"experimental.*", {kAny, false}},
+        {"experimental.allow_io_uring", {kBool, true}},
     };
     return keys;
 }

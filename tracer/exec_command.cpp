@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <cstdlib>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -133,11 +134,24 @@ Result<pid_t> start_gdb(const std::string& address, const std::string& program) 
     return spawn_process({env && *env ? env : "gdb", "-q", "-ex", "target remote " + address, program});
 }
 
+// Seccomp user notification with ADDFD_FLAG_SEND (5.14) answers the trapped syscalls.
+Status check_kernel() {
+    utsname names{};
+    int major = 0, minor = 0;
+    if (::uname(&names) != 0 || std::sscanf(names.release, "%d.%d", &major, &minor) != 2) return {};
+    if (major > 5 || (major == 5 && minor >= 14)) return {};
+    return Error::msg(std::string("Linux ") + names.release + " is too old: mirrord needs 5.14 or newer (seccomp user notification)", ENOSYS);
+}
+
 }  // namespace
 
 ExitStatus exec_command(const ExecOptions& options) {
     const Config& config = options.config;
     for (auto& w : config.warnings) log::warn(w);
+    if (auto st = check_kernel(); !st) {
+        log::error(st.error().message);
+        return {1, 0};
+    }
     Supervisor::prepare_signals();
 
     asio::io_context io;
@@ -155,7 +169,7 @@ ExitStatus exec_command(const ExecOptions& options) {
     AddressMap address_map;
     OutgoingPolicy policy;
     Interceptors interceptors(io, agent, address_map, policy);
-    NetSyscalls net(agent, interceptors, address_map, policy);
+    NetSyscalls net(io, agent, interceptors, address_map, policy);
     IncomingTraffic incoming(io, agent, address_map, config.incoming);
     agent.on_unsolicited([&](Message& m) { incoming.on_agent_message(m); });
     SyscallRouter router;
@@ -267,16 +281,20 @@ ExitStatus exec_command(const ExecOptions& options) {
         if (fs_policy->enabled() || config.dns.enabled || config.hostname) {
             files.emplace(remote_fs, *fs_policy, std::move(special));
             bool writes = config.fs.mode == FsConfig::Mode::write || !config.fs.read_write.empty();
-            files->install(router, writes);
+            if (auto st = files->install(router, writes); !st) co_return fail(st.error());
         }
         if (config.hostname) {
             identity.emplace(hostname);
             identity->install(router);
         }
 
-        auto filter = build_seccomp_filter(router.traced());
+        if (config.allow_io_uring) log::warn("experimental.allow_io_uring: io_uring operations are not redirected to the target");
+        auto filter = build_seccomp_filter(router.traced(), config.allow_io_uring);
         if (!filter) co_return fail(filter.error());
-        auto pid = supervisor.launch(LaunchSpec{*program, options.command, to_envp(*env)}, *filter);
+        // MIRRORD_SYNC_WAKE_UP=0 measures what kernels before 6.6 get (scripts/bench).
+        const char* sync = std::getenv("MIRRORD_SYNC_WAKE_UP");
+        LaunchSpec launch{*program, options.command, to_envp(*env), !(sync && std::string(sync) == "0")};
+        auto pid = supervisor.launch(launch, *filter);
         if (!pid) co_return fail(pid.error());
         if (options.gdb) {
             auto debugger = start_gdb(gdb_address, *program);

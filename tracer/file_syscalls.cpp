@@ -2,15 +2,21 @@
 
 #include "tracer/tracee_memory.hpp"
 #include "wire/log.hpp"
+#include "wire/text_file.hpp"
 #include "wire/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <vector>
 
 namespace mrd::tracer {
 
@@ -20,6 +26,9 @@ using Route = FileSyscalls::Route;
 namespace {
 
 int errno_of(const Error& e) { return e.code ? e.code : EIO; }
+
+// A syscall the supervisor made itself, as the kernel would have answered the program.
+long kernel_result(long r) { return r < 0 ? -errno : r; }
 
 timespec to_timespec(int64_t ns) { return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}; }
 
@@ -68,80 +77,147 @@ struct statx to_statx(const FileStatInfo& st) {
     return s;
 }
 
+struct statfs to_statfs(const StatFsReply& r) {
+    struct statfs s{};
+    s.f_type = r.type;
+    s.f_bsize = r.bsize;
+    s.f_blocks = static_cast<fsblkcnt_t>(r.blocks);
+    s.f_bfree = static_cast<fsblkcnt_t>(r.bfree);
+    s.f_bavail = static_cast<fsblkcnt_t>(r.bavail);
+    s.f_files = static_cast<fsfilcnt_t>(r.files);
+    s.f_ffree = static_cast<fsfilcnt_t>(r.ffree);
+    s.f_namelen = r.namelen;
+    s.f_frsize = r.frsize;
+    s.f_flags = r.flags;
+    return s;
+}
+
 bool opens_for_writing(long flags) {
     return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) != 0;
+}
+
+// The program's umask: files the supervisor creates for it get the modes the kernel would give.
+mode_t umask_of(pid_t tid) {
+    auto status = read_file("/proc/" + std::to_string(tid) + "/status");
+    if (!status) return 022;
+    auto at = status->find("\nUmask:");
+    if (at == std::string::npos) return 022;
+    return static_cast<mode_t>(std::strtoul(status->c_str() + at + 7, nullptr, 8));
+}
+
+class ScopedUmask {
+public:
+    explicit ScopedUmask(mode_t mask) : old_(::umask(mask)) {}
+    ~ScopedUmask() { ::umask(old_); }
+
+private:
+    mode_t old_;
+};
+
+// Opens path for the program and installs the descriptor in it. Opened without blocking (a FIFO
+// must not stall the supervisor), then given the program's own blocking mode.
+Verdict open_for(pid_t tid, const std::string& path, long flags, mode_t mode) {
+    int own = static_cast<int>(flags & ~O_CLOEXEC) | O_CLOEXEC | O_NONBLOCK;
+    UniqueFd fd;
+    {
+        ScopedUmask mask(umask_of(tid));
+        fd.reset(::open(path.c_str(), own, mode));
+    }
+    if (!fd) return Verdict::error(errno);
+    if (!(flags & (O_NONBLOCK | O_PATH))) {
+        int fl = ::fcntl(fd.get(), F_GETFL);
+        if (fl >= 0) ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+    }
+    return Verdict::install(std::move(fd), (flags & O_CLOEXEC) != 0);
+}
+
+template <class T>
+Verdict write_result(Call& call, uint64_t addr, const T& value) {
+    return call.write_value(addr, value) ? Verdict::result(0) : Verdict::error(EFAULT);
+}
+
+std::optional<std::string> link_of(const std::string& link) {
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+    if (n <= 0) return std::nullopt;
+    return std::string(target, static_cast<size_t>(n));
 }
 
 }  // namespace
 
 std::optional<std::string> absolute_path(pid_t tid, int dirfd, const std::string& path) {
     if (!path.empty() && path[0] == '/') return normalize_path(path);
-    std::string link = "/proc/" + std::to_string(tid) + (dirfd == AT_FDCWD ? "/cwd" : "/fd/" + std::to_string(dirfd));
-    char base[PATH_MAX];
-    ssize_t n = ::readlink(link.c_str(), base, sizeof base - 1);
-    if (n <= 0 || base[0] != '/') return std::nullopt;  // not a directory path (a socket, a deleted dir...)
-    return normalize_path(std::string(base, static_cast<size_t>(n)) + "/" + path);
+    auto base = link_of("/proc/" + std::to_string(tid) + (dirfd == AT_FDCWD ? "/cwd" : "/fd/" + std::to_string(dirfd)));
+    if (!base || (*base)[0] != '/') return std::nullopt;  // not a directory path (a socket, a deleted dir...)
+    return normalize_path(*base + "/" + path);
 }
 
-void FileSyscalls::install(SyscallRouter& router, bool track_writes) {
-    auto on = [&](int nr, auto handler) { router.on(nr, [this, handler](Syscall& c) { return handler(this, c); }); };
-    on(SYS_open, [](FileSyscalls* f, Syscall& c) { return f->open(c, -1, 0, 1, false, false); });
-    on(SYS_openat, [](FileSyscalls* f, Syscall& c) { return f->open(c, 0, 1, 2, false, false); });
-    on(SYS_openat2, [](FileSyscalls* f, Syscall& c) { return f->open(c, 0, 1, 2, false, true); });
-    on(SYS_creat, [](FileSyscalls* f, Syscall& c) { return f->open(c, -1, 0, -1, true, false); });
-    on(SYS_stat, [](FileSyscalls* f, Syscall& c) { return f->stat(c, -1, 0, 1, -1, true, false); });
-    on(SYS_lstat, [](FileSyscalls* f, Syscall& c) { return f->stat(c, -1, 0, 1, -1, false, false); });
-    on(SYS_newfstatat, [](FileSyscalls* f, Syscall& c) { return f->stat(c, 0, 1, 2, 3, true, false); });
-    on(SYS_statx, [](FileSyscalls* f, Syscall& c) { return f->stat(c, 0, 1, 4, 2, true, true); });
-    on(SYS_access, [](FileSyscalls* f, Syscall& c) { return f->access(c, -1, 0, 1); });
-    on(SYS_faccessat, [](FileSyscalls* f, Syscall& c) { return f->access(c, 0, 1, 2); });
-    on(SYS_faccessat2, [](FileSyscalls* f, Syscall& c) { return f->access(c, 0, 1, 2); });
-    on(SYS_readlink, [](FileSyscalls* f, Syscall& c) { return f->readlink(c, -1, 0, 1, 2); });
-    on(SYS_readlinkat, [](FileSyscalls* f, Syscall& c) { return f->readlink(c, 0, 1, 2, 3); });
-    on(SYS_chdir, [](FileSyscalls* f, Syscall& c) { return f->chdir(c); });
-    on(SYS_getcwd, [](FileSyscalls* f, Syscall& c) { return f->getcwd(c); });
-    on(SYS_mkdir, [](FileSyscalls* f, Syscall& c) { return f->mkdir(c, -1, 0, 1); });
-    on(SYS_mkdirat, [](FileSyscalls* f, Syscall& c) { return f->mkdir(c, 0, 1, 2); });
-    on(SYS_unlink, [](FileSyscalls* f, Syscall& c) { return f->unlink(c, -1, 0, -1, false); });
-    on(SYS_rmdir, [](FileSyscalls* f, Syscall& c) { return f->unlink(c, -1, 0, -1, true); });
-    on(SYS_unlinkat, [](FileSyscalls* f, Syscall& c) { return f->unlink(c, 0, 1, 2, false); });
-    on(SYS_rename, [](FileSyscalls* f, Syscall& c) { return f->rename(c, -1, 0, -1, 1, -1); });
-    on(SYS_renameat, [](FileSyscalls* f, Syscall& c) { return f->rename(c, 0, 1, 2, 3, -1); });
-    on(SYS_renameat2, [](FileSyscalls* f, Syscall& c) { return f->rename(c, 0, 1, 2, 3, 4); });
-    on(SYS_truncate, [](FileSyscalls* f, Syscall& c) { return f->truncate(c); });
-    // Extended attributes of remote files: none (ls -l asks for ACLs and SELinux labels).
-    on(SYS_getxattr, [](FileSyscalls* f, Syscall& c) { return f->xattr(c, false); });
-    on(SYS_lgetxattr, [](FileSyscalls* f, Syscall& c) { return f->xattr(c, false); });
-    on(SYS_listxattr, [](FileSyscalls* f, Syscall& c) { return f->xattr(c, true); });
-    on(SYS_llistxattr, [](FileSyscalls* f, Syscall& c) { return f->xattr(c, true); });
-    if (track_writes) {
-        on(SYS_close, [](FileSyscalls* f, Syscall& c) { return f->close_or_sync(c, Closing::close); });
-        on(SYS_fsync, [](FileSyscalls* f, Syscall& c) { return f->close_or_sync(c, Closing::sync); });
-        on(SYS_fdatasync, [](FileSyscalls* f, Syscall& c) { return f->close_or_sync(c, Closing::sync); });
-        on(SYS_dup2, [](FileSyscalls* f, Syscall& c) { return f->close_or_sync(c, Closing::dup); });
-        on(SYS_dup3, [](FileSyscalls* f, Syscall& c) { return f->close_or_sync(c, Closing::dup); });
+Status FileSyscalls::install(SyscallRouter& router, bool track_writes) {
+    for (auto& [path, content] : special_.synthetic) {
+        auto local = fs_.synthesize(path, content);
+        if (!local) return local.error();
+        synthetic_files_[path] = *local;
     }
+    auto on = [&](int nr, auto handler, std::vector<ArgCondition> when = {}) {
+        router.on(nr, [this, handler](Call& c) { return handler(this, c); }, std::move(when));
+    };
+    on(SYS_open, [](FileSyscalls* f, Call& c) { return f->open(c, -1, 0, 1, false, false); });
+    on(SYS_openat, [](FileSyscalls* f, Call& c) { return f->open(c, 0, 1, 2, false, false); });
+    on(SYS_openat2, [](FileSyscalls* f, Call& c) { return f->open(c, 0, 1, 2, false, true); });
+    on(SYS_creat, [](FileSyscalls* f, Call& c) { return f->open(c, -1, 0, -1, true, false); });
+    on(SYS_stat, [](FileSyscalls* f, Call& c) { return f->stat(c, -1, 0, 1, -1, true, false); });
+    on(SYS_lstat, [](FileSyscalls* f, Call& c) { return f->stat(c, -1, 0, 1, -1, false, false); });
+    on(SYS_newfstatat, [](FileSyscalls* f, Call& c) { return f->stat(c, 0, 1, 2, 3, true, false); });
+    on(SYS_statx, [](FileSyscalls* f, Call& c) { return f->stat(c, 0, 1, 4, 2, true, true); });
+    on(SYS_statfs, [](FileSyscalls* f, Call& c) { return f->statfs(c, false); });
+    on(SYS_fstatfs, [](FileSyscalls* f, Call& c) { return f->statfs(c, true); });
+    on(SYS_access, [](FileSyscalls* f, Call& c) { return f->access(c, -1, 0, 1, -1); });
+    on(SYS_faccessat, [](FileSyscalls* f, Call& c) { return f->access(c, 0, 1, 2, -1); });
+    on(SYS_faccessat2, [](FileSyscalls* f, Call& c) { return f->access(c, 0, 1, 2, 3); });
+    on(SYS_readlink, [](FileSyscalls* f, Call& c) { return f->readlink(c, -1, 0, 1, 2); });
+    on(SYS_readlinkat, [](FileSyscalls* f, Call& c) { return f->readlink(c, 0, 1, 2, 3); });
+    router.on_ptrace_stop(SYS_chdir, [this](Syscall& c) { return chdir(c); });
+    on(SYS_getcwd, [](FileSyscalls* f, Call& c) { return f->getcwd(c); });
+    on(SYS_mkdir, [](FileSyscalls* f, Call& c) { return f->mkdir(c, -1, 0, 1); });
+    on(SYS_mkdirat, [](FileSyscalls* f, Call& c) { return f->mkdir(c, 0, 1, 2); });
+    on(SYS_unlink, [](FileSyscalls* f, Call& c) { return f->unlink(c, -1, 0, -1, false); });
+    on(SYS_rmdir, [](FileSyscalls* f, Call& c) { return f->unlink(c, -1, 0, -1, true); });
+    on(SYS_unlinkat, [](FileSyscalls* f, Call& c) { return f->unlink(c, 0, 1, 2, false); });
+    on(SYS_rename, [](FileSyscalls* f, Call& c) { return f->rename(c, -1, 0, -1, 1, -1); });
+    on(SYS_renameat, [](FileSyscalls* f, Call& c) { return f->rename(c, 0, 1, 2, 3, -1); });
+    on(SYS_renameat2, [](FileSyscalls* f, Call& c) { return f->rename(c, 0, 1, 2, 3, 4); });
+    on(SYS_truncate, [](FileSyscalls* f, Call& c) { return f->truncate(c); });
+    // Extended attributes of remote files: none (ls -l asks for ACLs and SELinux labels).
+    on(SYS_getxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, false); });
+    on(SYS_lgetxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, false); });
+    on(SYS_listxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, true); });
+    on(SYS_llistxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, true); });
+    if (track_writes) {
+        on(SYS_close, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::close); });
+        on(SYS_fsync, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::sync); });
+        on(SYS_fdatasync, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::sync); });
+        on(SYS_dup2, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::dup); });
+        on(SYS_dup3, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::dup); });
+    }
+    return {};
 }
 
-std::optional<FileSyscalls::Path> FileSyscalls::resolve(Syscall& call, int dirfd_arg, int path_arg, bool write, bool empty_path_allowed) {
-    auto given = read_string(call.tid(), call.arg(path_arg), PATH_MAX);
-    if (!given || given->empty()) return std::nullopt;  // EFAULT, or an fd-based call: the kernel's business
-    (void)empty_path_allowed;
-    int dirfd = dirfd_arg >= 0 ? static_cast<int>(call.arg(dirfd_arg)) : AT_FDCWD;
-    auto absolute = absolute_path(call.tid(), dirfd, *given);
+std::optional<FileSyscalls::Path> FileSyscalls::resolve(pid_t tid, int dirfd, const std::string& given, bool write) const {
+    if (given.empty()) return std::nullopt;  // an fd-based call (AT_EMPTY_PATH) or ENOENT: the kernel's
+    auto absolute = absolute_path(tid, dirfd, given);
     if (!absolute) return std::nullopt;
     Path p;
     if (auto remote = fs_.remote_path(*absolute)) {
         p.as_given = *remote;
         p.via_copy = true;
-    } else if ((*given)[0] != '/') {
+    } else if (given[0] != '/') {
         return std::nullopt;  // relative to a local directory: local, as in mirrord
     } else {
         p.as_given = *absolute;
         // "/app/data/.." is "/app" to us, but the kernel would look "/app/data" up locally first.
-        auto dots = given->find("/..");
+        auto dots = given.find("/..");
         if (dots != std::string::npos && dots > 0) {
-            std::string before = normalize_path(given->substr(0, dots));
+            std::string before = normalize_path(given.substr(0, dots));
             p.climbs_remote = policy_.route(policy_.map(before), false) != PathRoute::local;
         }
     }
@@ -161,222 +237,302 @@ std::optional<FileSyscalls::Path> FileSyscalls::resolve(Syscall& call, int dirfd
     return p;
 }
 
-co::Task<void> FileSyscalls::redirect(Syscall& call, int path_arg, const std::string& local) {
-    ScratchSlot slot = call.tracee().scratch_slot();
-    if (!slot || local.size() + 1 > AddressSpace::kSlotSize) {
-        log::error("pid ", call.tid(), ": no scratch memory to redirect a path; the call fails");
-        co_return call.set_result(-ENOMEM);
-    }
-    if (!write_memory(call.tid(), slot.addr(), local.c_str(), local.size() + 1).ok()) co_return;
-    call.set_arg(path_arg, slot.addr());
-    co_await call.run();
+std::optional<FileSyscalls::Path> FileSyscalls::resolve(Call& call, int dirfd_arg, int path_arg, bool write) const {
+    auto given = call.read_string(call.arg(path_arg));
+    if (!given) return std::nullopt;  // EFAULT, ENAMETOOLONG: the kernel says so itself
+    return resolve(call.tid(), dirfd_arg >= 0 ? call.fd_arg(dirfd_arg) : AT_FDCWD, *given, write);
 }
 
-co::Task<void> FileSyscalls::pass_local(Syscall& call, int path_arg, const Path& p) {
-    if (p.via_copy || p.climbs_remote) co_await redirect(call, path_arg, p.as_given);
+std::string FileSyscalls::local_file(const Path& p) const {
+    if (p.route == Route::synthetic) return synthetic_files_.at(p.as_given);
+    return p.as_given;
 }
 
-co::Task<bool> FileSyscalls::settle_unless_remote(Syscall& call, int path_arg, const Path& p, std::optional<long> synthetic_result) {
-    switch (p.route) {
-        case Route::local:
-            co_await pass_local(call, path_arg, p);
-            co_return true;
-        case Route::not_found:
-            call.set_result(-ENOENT);
-            co_return true;
-        case Route::synthetic:
-            if (synthetic_result) {
-                call.set_result(*synthetic_result);
-            } else if (auto local = fs_.put(p.as_given, special_.synthetic.at(p.as_given))) {
-                co_await redirect(call, path_arg, *local);
-            } else {
-                call.set_result(-errno_of(local.error()));
-            }
-            co_return true;
-        default:
-            co_return false;
-    }
-}
-
-co::Task<void> FileSyscalls::open(Syscall& call, int dirfd_arg, int path_arg, int flags_arg, bool creat, bool openat2) {
+co::Task<Verdict> FileSyscalls::open(Call& call, int dirfd_arg, int path_arg, int flags_arg, bool creat, bool openat2) {
     long flags = O_CREAT | O_WRONLY | O_TRUNC;
+    mode_t mode = static_cast<mode_t>(call.arg(creat ? 1 : (openat2 ? 0 : flags_arg + 1)));
     if (openat2) {
-        auto how = read_value<open_how>(call.tid(), call.arg(flags_arg));
-        if (!how) co_return;
+        auto how = call.read<open_how>(call.arg(flags_arg));
+        if (!how) co_return Verdict::local();  // the kernel reports the bad pointer
         flags = static_cast<long>(how->flags);
+        mode = static_cast<mode_t>(how->mode);
     } else if (!creat) {
         flags = static_cast<long>(call.arg(flags_arg));
     }
+    if (!(flags & (O_CREAT | O_TMPFILE))) mode = 0;
     bool write = opens_for_writing(flags);
     auto p = resolve(call, dirfd_arg, path_arg, write);
-    if (!p) co_return;
-    if (co_await settle_unless_remote(call, path_arg, *p)) co_return;
+    if (!p) co_return Verdict::local();
     switch (p->route) {
+        case Route::local:
+            if (!p->acted_on_here()) co_return Verdict::local();
+            co_return open_for(call.tid(), p->as_given, flags, mode);
+        case Route::not_found:
+            co_return Verdict::error(ENOENT);
+        case Route::synthetic:
+            if (write) {
+                log::debug(p->as_given, " is made up for this session (read-only); pid ", call.tid(), " cannot write it");
+                co_return Verdict::error(EROFS);
+            }
+            co_return open_for(call.tid(), local_file(*p), flags, mode);
         case Route::remote_read: {
             auto local = co_await fs_.fetch(p->remote);
-            if (!local) co_return call.set_result(-errno_of(local.error()));
-            co_return co_await redirect(call, path_arg, *local);
+            if (!local) co_return Verdict::error(errno_of(local.error()));
+            co_return open_for(call.tid(), *local, flags, mode);
         }
-        case Route::remote_write: {
-            // Existing content is needed unless the open truncates; a missing file may be created.
-            // (No co_await inside ?: — GCC 12 miscompiles it.)
-            Result<std::string> local = Error::msg("", ENOENT);
-            if (!(flags & O_TRUNC)) local = co_await fs_.fetch(p->remote);
-            if (!local && local.error().code == ENOENT && (flags & (O_CREAT | O_TRUNC))) local = co_await fs_.fetch_parent(p->remote);
-            if (!local) co_return call.set_result(-errno_of(local.error()));
-            co_await redirect(call, path_arg, *local);
-            break;
-        }
-        default:
+        case Route::remote_write:
             break;
     }
-    // After a write-mode open: remember the copy so closing it pushes it back; a create or truncate
-    // takes effect in the target at once.
-    if (!call.ran() || !call.tracee().alive) co_return;
+    // Existing content is needed unless the open truncates; a missing file may be created.
+    // (No co_await inside ?: — GCC 12 miscompiles it.)
+    Result<std::string> local = Error::msg("", ENOENT);
+    if (!(flags & O_TRUNC)) local = co_await fs_.fetch(p->remote);
+    if (!local && local.error().code == ENOENT && (flags & (O_CREAT | O_TRUNC))) local = co_await fs_.fetch_parent(p->remote);
+    if (!local) co_return Verdict::error(errno_of(local.error()));
+    Verdict opened = open_for(call.tid(), fs_.local_path(p->remote), flags, mode);
+    if (opened.kind != Verdict::Kind::install_fd) co_return opened;
+    // Closing a descriptor of this copy pushes it back; a create or truncate takes effect in the
+    // target at once.
     struct stat st{};
-    if (::stat(fs_.local_path(p->remote).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) co_return;
-    fs_.track_writable(st.st_dev, st.st_ino, p->remote);
-    if (flags & (O_CREAT | O_TRUNC))
-        if (auto pushed = co_await fs_.push(p->remote); !pushed) log::warn(pushed.error().message);
-}
-
-co::Task<void> FileSyscalls::stat(Syscall& call, int dirfd_arg, int path_arg, int buf_arg, int flags_arg, bool follow,
-                                  bool statx) {
-    if (flags_arg >= 0 && (call.arg(flags_arg) & AT_SYMLINK_NOFOLLOW)) follow = false;
-    auto p = resolve(call, dirfd_arg, path_arg, false);
-    if (!p) co_return;
-    if (co_await settle_unless_remote(call, path_arg, *p)) co_return;
-    auto st = co_await fs_.stat(p->remote, follow);
-    if (!st) co_return call.set_result(-errno_of(st.error()));
-    Status written;
-    if (statx) {
-        struct statx sx = to_statx(*st);
-        written = write_memory(call.tid(), call.arg(buf_arg), &sx, sizeof sx);
-    } else {
-        struct stat s = to_stat(*st);
-        written = write_memory(call.tid(), call.arg(buf_arg), &s, sizeof s);
+    if (::fstat(opened.fd.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+        fs_.track_writable(st.st_dev, st.st_ino, p->remote);
+        if (flags & (O_CREAT | O_TRUNC))
+            if (auto pushed = co_await fs_.push(p->remote); !pushed) log::warn(pushed.error().message);
     }
-    call.set_result(written ? 0 : -EFAULT);
+    co_return opened;
 }
 
-co::Task<void> FileSyscalls::access(Syscall& call, int dirfd_arg, int path_arg, int mode_arg) {
+co::Task<Verdict> FileSyscalls::stat(Call& call, int dirfd_arg, int path_arg, int buf_arg, int flags_arg, bool follow,
+                                     bool statx) {
+    int at_flags = flags_arg >= 0 ? static_cast<int>(call.arg(flags_arg)) : (follow ? 0 : AT_SYMLINK_NOFOLLOW);
+    if (at_flags & AT_SYMLINK_NOFOLLOW) follow = false;
     auto p = resolve(call, dirfd_arg, path_arg, false);
-    if (!p) co_return;
-    if (co_await settle_unless_remote(call, path_arg, *p, 0)) co_return;
-    Status ok = co_await fs_.access(p->remote, static_cast<int>(call.arg(mode_arg)));
-    call.set_result(ok ? 0 : -errno_of(ok.error()));
+    if (!p) co_return Verdict::local();
+    uint64_t buf = call.arg(buf_arg);
+    if (p->route == Route::synthetic || p->acted_on_here()) {
+        std::string local = local_file(*p);
+        if (statx) {
+            struct statx sx{};
+            long r = kernel_result(::statx(AT_FDCWD, local.c_str(), at_flags & ~AT_EMPTY_PATH, static_cast<unsigned>(call.arg(3)), &sx));
+            co_return r < 0 ? Verdict::result(r) : write_result(call, buf, sx);
+        }
+        struct stat st{};
+        long r = kernel_result(::fstatat(AT_FDCWD, local.c_str(), &st, at_flags & ~AT_EMPTY_PATH));
+        co_return r < 0 ? Verdict::result(r) : write_result(call, buf, st);
+    }
+    if (p->route == Route::local) co_return Verdict::local();
+    if (p->route == Route::not_found) co_return Verdict::error(ENOENT);
+    auto st = co_await fs_.stat(p->remote, follow);
+    if (!st) co_return Verdict::error(errno_of(st.error()));
+    if (statx) co_return write_result(call, buf, to_statx(*st));
+    co_return write_result(call, buf, to_stat(*st));
 }
 
-co::Task<void> FileSyscalls::readlink(Syscall& call, int dirfd_arg, int path_arg, int buf_arg, int size_arg) {
+co::Task<Verdict> FileSyscalls::statfs(Call& call, bool by_fd) {
+    std::optional<Path> p;
+    if (by_fd) {
+        // A descriptor of a local copy stands for the target's file.
+        auto target = link_of("/proc/" + std::to_string(call.tid()) + "/fd/" + std::to_string(call.fd_arg(0)));
+        auto remote = target ? fs_.remote_path(*target) : std::nullopt;
+        if (!remote) co_return Verdict::local();
+        p = Path{*remote, *remote, true, false, Route::remote_read};
+    } else {
+        p = resolve(call, -1, 0, false);
+        if (!p) co_return Verdict::local();
+    }
+    if (p->route == Route::synthetic || p->acted_on_here()) {
+        struct statfs st{};
+        long r = kernel_result(::statfs(local_file(*p).c_str(), &st));
+        co_return r < 0 ? Verdict::result(r) : write_result(call, call.arg(1), st);
+    }
+    if (p->route == Route::local) co_return Verdict::local();
+    if (p->route == Route::not_found) co_return Verdict::error(ENOENT);
+    auto reply = co_await fs_.statfs(p->remote);
+    if (!reply) co_return Verdict::error(errno_of(reply.error()));
+    co_return write_result(call, call.arg(1), to_statfs(*reply));
+}
+
+co::Task<Verdict> FileSyscalls::access(Call& call, int dirfd_arg, int path_arg, int mode_arg, int flags_arg) {
     auto p = resolve(call, dirfd_arg, path_arg, false);
-    if (!p) co_return;
-    if (co_await settle_unless_remote(call, path_arg, *p, -EINVAL)) co_return;  // made-up files are no links
-    auto target = co_await fs_.readlink(p->remote);
-    if (!target) co_return call.set_result(-errno_of(target.error()));
-    size_t n = std::min<size_t>(target->size(), call.arg(size_arg));
-    if (!write_memory(call.tid(), call.arg(buf_arg), target->data(), n)) co_return call.set_result(-EFAULT);
-    call.set_result(static_cast<long>(n));
+    if (!p) co_return Verdict::local();
+    int mode = static_cast<int>(call.arg(mode_arg));
+    if (p->route == Route::synthetic || p->acted_on_here()) {
+        int flags = flags_arg >= 0 ? static_cast<int>(call.arg(flags_arg)) & ~AT_EMPTY_PATH : 0;
+        co_return Verdict::result(kernel_result(::syscall(SYS_faccessat2, AT_FDCWD, local_file(*p).c_str(), mode, flags)));
+    }
+    if (p->route == Route::local) co_return Verdict::local();
+    if (p->route == Route::not_found) co_return Verdict::error(ENOENT);
+    Status ok = co_await fs_.access(p->remote, mode);
+    co_return ok ? Verdict::result(0) : Verdict::error(errno_of(ok.error()));
+}
+
+co::Task<Verdict> FileSyscalls::readlink(Call& call, int dirfd_arg, int path_arg, int buf_arg, int size_arg) {
+    auto p = resolve(call, dirfd_arg, path_arg, false);
+    if (!p) co_return Verdict::local();
+    auto size = static_cast<int>(call.arg(size_arg));
+    if (size <= 0) co_return Verdict::local();  // EINVAL from the kernel
+    std::optional<std::string> target;
+    if (p->route == Route::synthetic || p->acted_on_here()) {
+        std::vector<char> buffer(static_cast<size_t>(std::min(size, PATH_MAX)));
+        ssize_t n = ::readlink(local_file(*p).c_str(), buffer.data(), buffer.size());
+        if (n < 0) co_return Verdict::error(errno);
+        target = std::string(buffer.data(), static_cast<size_t>(n));
+    } else if (p->route == Route::local) {
+        co_return Verdict::local();
+    } else if (p->route == Route::not_found) {
+        co_return Verdict::error(ENOENT);
+    } else {
+        auto remote = co_await fs_.readlink(p->remote);
+        if (!remote) co_return Verdict::error(errno_of(remote.error()));
+        target = *remote;
+    }
+    size_t n = std::min<size_t>(target->size(), static_cast<size_t>(size));
+    if (!call.write(call.arg(buf_arg), target->data(), n)) co_return Verdict::error(EFAULT);
+    co_return Verdict::result(static_cast<long>(n));
 }
 
 co::Task<void> FileSyscalls::chdir(Syscall& call) {
-    auto p = resolve(call, -1, 0, false);
-    if (!p) co_return;
-    if (co_await settle_unless_remote(call, 0, *p, -ENOTDIR)) co_return;
-    // Into the local copy of the directory: relative paths then resolve among its copies.
-    auto local = co_await fs_.fetch(p->remote);
-    if (!local) co_return call.set_result(-errno_of(local.error()));
-    co_await redirect(call, 0, *local);
+    auto given = read_string(call.tid(), call.arg(0), PATH_MAX);
+    if (!given) co_return;
+    auto p = resolve(call.tid(), AT_FDCWD, *given, false);
+    if (!p || (p->route == Route::local && !p->acted_on_here())) co_return;
+    if (p->route == Route::not_found) co_return call.set_result(-ENOENT);
+    if (p->route == Route::synthetic) co_return call.set_result(-ENOTDIR);
+    // The new path needs memory in the program's address space: scratch memory, mapped on first need.
+    if (!call.tracee().mm->has_scratch()) co_return co_await call.map_scratch_and_restart();
+    std::string target = p->as_given;
+    if (p->route != Route::local) {
+        // Into the local copy of the directory: relative paths then resolve among its copies.
+        auto local = co_await fs_.fetch(p->remote);
+        if (!local) co_return call.set_result(-errno_of(local.error()));
+        target = *local;
+    }
+    ScratchSlot slot = call.tracee().scratch_slot();
+    if (!slot || target.size() + 1 > AddressSpace::kSlotSize) {
+        log::error("pid ", call.tid(), ": no scratch memory left to redirect chdir; the call fails with ENOMEM");
+        co_return call.set_result(-ENOMEM);
+    }
+    if (auto st = write_memory(call.tid(), slot.addr(), target.c_str(), target.size() + 1); !st) {
+        log::error("pid ", call.tid(), ": ", st.error().message, "; chdir fails with EFAULT");
+        co_return call.set_result(-EFAULT);
+    }
+    call.set_arg(0, slot.addr());
+    co_await call.run();
 }
 
-co::Task<void> FileSyscalls::getcwd(Syscall& call) {
-    long n = co_await call.run();
-    if (n <= 0) co_return;
-    auto cwd = read_string(call.tid(), call.arg(0), PATH_MAX);
-    if (!cwd) co_return;
-    auto remote = fs_.remote_path(*cwd);  // inside a copy directory: show the target's path
-    if (!remote) co_return;
-    if (remote->size() + 1 > call.arg(1)) co_return call.set_result(-ERANGE);
-    if (!write_memory(call.tid(), call.arg(0), remote->c_str(), remote->size() + 1)) co_return;
-    call.set_result(static_cast<long>(remote->size() + 1));
+co::Task<Verdict> FileSyscalls::getcwd(Call& call) {
+    auto cwd = link_of("/proc/" + std::to_string(call.tid()) + "/cwd");
+    auto remote = cwd ? fs_.remote_path(*cwd) : std::nullopt;  // inside a copy directory: the target's path
+    if (!remote) co_return Verdict::local();
+    if (remote->size() + 1 > call.arg(1)) co_return Verdict::error(ERANGE);
+    if (!call.write(call.arg(0), remote->c_str(), remote->size() + 1)) co_return Verdict::error(EFAULT);
+    co_return Verdict::result(static_cast<long>(remote->size() + 1));
 }
 
-co::Task<void> FileSyscalls::mkdir(Syscall& call, int dirfd_arg, int path_arg, int mode_arg) {
+co::Task<Verdict> FileSyscalls::mkdir(Call& call, int dirfd_arg, int path_arg, int mode_arg) {
     auto p = resolve(call, dirfd_arg, path_arg, true);
-    if (!p) co_return;
+    if (!p) co_return Verdict::local();
+    auto mode = static_cast<mode_t>(call.arg(mode_arg));
     switch (p->route) {
         case Route::remote_write: break;
-        case Route::not_found: co_return call.set_result(-ENOENT);
-        default: co_return co_await pass_local(call, path_arg, *p);
+        case Route::not_found: co_return Verdict::error(ENOENT);
+        default:
+            if (!p->acted_on_here()) co_return Verdict::local();
+            ScopedUmask mask(umask_of(call.tid()));
+            co_return Verdict::result(kernel_result(::mkdir(p->as_given.c_str(), mode)));
     }
-    Status st = co_await fs_.mkdir(p->remote, static_cast<uint32_t>(call.arg(mode_arg)));
-    call.set_result(st ? 0 : -errno_of(st.error()));
+    Status st = co_await fs_.mkdir(p->remote, mode & ~umask_of(call.tid()) & 07777);
+    co_return st ? Verdict::result(0) : Verdict::error(errno_of(st.error()));
 }
 
-co::Task<void> FileSyscalls::unlink(Syscall& call, int dirfd_arg, int path_arg, int flags_arg, bool rmdir) {
+co::Task<Verdict> FileSyscalls::unlink(Call& call, int dirfd_arg, int path_arg, int flags_arg, bool rmdir) {
     if (flags_arg >= 0 && (call.arg(flags_arg) & AT_REMOVEDIR)) rmdir = true;
     auto p = resolve(call, dirfd_arg, path_arg, true);
-    if (!p) co_return;
+    if (!p) co_return Verdict::local();
     switch (p->route) {
         case Route::remote_write: break;
-        case Route::not_found: co_return call.set_result(-ENOENT);
-        default: co_return co_await pass_local(call, path_arg, *p);
+        case Route::not_found: co_return Verdict::error(ENOENT);
+        default:
+            if (!p->acted_on_here()) co_return Verdict::local();
+            co_return Verdict::result(kernel_result(rmdir ? ::rmdir(p->as_given.c_str()) : ::unlink(p->as_given.c_str())));
     }
     Status st = co_await fs_.unlink(p->remote, rmdir);
-    call.set_result(st ? 0 : -errno_of(st.error()));
+    co_return st ? Verdict::result(0) : Verdict::error(errno_of(st.error()));
 }
 
-co::Task<void> FileSyscalls::rename(Syscall& call, int olddir_arg, int old_arg, int newdir_arg, int new_arg, int flags_arg) {
+co::Task<Verdict> FileSyscalls::rename(Call& call, int olddir_arg, int old_arg, int newdir_arg, int new_arg, int flags_arg) {
     auto from = resolve(call, olddir_arg, old_arg, true);
     auto to = resolve(call, newdir_arg, new_arg, true);
     bool from_remote = from && from->route == Route::remote_write;
     bool to_remote = to && to->route == Route::remote_write;
     if (!from_remote && !to_remote) {
-        if ((from && from->via_copy) || (to && to->via_copy)) co_return call.set_result(-EXDEV);
-        co_return;  // local to local
+        if ((from && from->via_copy) || (to && to->via_copy)) co_return Verdict::error(EXDEV);
+        co_return Verdict::local();  // local to local
     }
-    if (from_remote != to_remote) co_return call.set_result(-EXDEV);  // as across file systems
+    if (from_remote != to_remote) co_return Verdict::error(EXDEV);  // as across file systems
     uint32_t flags = flags_arg >= 0 ? static_cast<uint32_t>(call.arg(flags_arg)) : 0;
     Status st = co_await fs_.rename(from->remote, to->remote, flags);
-    call.set_result(st ? 0 : -errno_of(st.error()));
+    co_return st ? Verdict::result(0) : Verdict::error(errno_of(st.error()));
 }
 
-co::Task<void> FileSyscalls::truncate(Syscall& call) {
+co::Task<Verdict> FileSyscalls::truncate(Call& call) {
     auto p = resolve(call, -1, 0, true);
-    if (!p) co_return;
+    if (!p) co_return Verdict::local();
+    auto length = static_cast<off_t>(call.arg(1));
     switch (p->route) {
         case Route::remote_write: break;
-        case Route::not_found: co_return call.set_result(-ENOENT);
-        default: co_return co_await pass_local(call, 0, *p);
+        case Route::not_found: co_return Verdict::error(ENOENT);
+        default:
+            if (!p->acted_on_here()) co_return Verdict::local();
+            co_return Verdict::result(kernel_result(::truncate(p->as_given.c_str(), length)));
     }
-    Status st = co_await fs_.truncate(p->remote, static_cast<int64_t>(call.arg(1)));
-    call.set_result(st ? 0 : -errno_of(st.error()));
+    Status st = co_await fs_.truncate(p->remote, length);
+    co_return st ? Verdict::result(0) : Verdict::error(errno_of(st.error()));
 }
 
-co::Task<void> FileSyscalls::close_or_sync(Syscall& call, Closing kind) {
+co::Task<Verdict> FileSyscalls::close_or_sync(Call& call, Closing kind) {
     // Identify the descriptor by what it is, not by its number: a duplicate says which file it is.
-    int fd = static_cast<int>(call.arg(kind == Closing::dup ? 1 : 0));  // dup2's target gets closed
-    if (kind == Closing::dup && call.arg(0) == call.arg(1)) co_return;
-    UniqueFd dup = call.tracee().process->duplicate(fd);
-    if (!dup) co_return;
+    int fd = call.fd_arg(kind == Closing::dup ? 1 : 0);  // dup2's target gets closed
+    if (kind == Closing::dup && call.arg(0) == call.arg(1)) co_return Verdict::local();
+    UniqueFd dup = call.duplicate(fd);
+    if (!dup) co_return Verdict::local();
     struct stat st{};
-    if (::fstat(dup.get(), &st) != 0 || !S_ISREG(st.st_mode)) co_return;
+    if (::fstat(dup.get(), &st) != 0 || !S_ISREG(st.st_mode)) co_return Verdict::local();
     auto path = fs_.writable_path(st.st_dev, st.st_ino);
-    if (!path) co_return;
-    if (kind != Closing::sync) {
-        long r = co_await call.run();
-        if (r < 0) co_return;
-    }
+    if (!path) co_return Verdict::local();
+    // The thread is held in close() until its writes are in the target; then the kernel closes.
     Status pushed = co_await fs_.push(*path, false);
-    if (pushed) co_return;
+    if (pushed) co_return Verdict::local();
     log::error(pushed.error().message);
-    if (kind == Closing::sync) call.set_result(-EIO);
+    if (kind == Closing::sync) co_return Verdict::error(EIO);
+    co_return Verdict::local();  // the descriptor goes away all the same; the copy is pushed again at exit
 }
 
-co::Task<void> FileSyscalls::xattr(Syscall& call, bool list) {
+co::Task<Verdict> FileSyscalls::xattr(Call& call, bool list) {
     auto p = resolve(call, -1, 0, false);
-    if (!p) co_return;
-    if (co_await settle_unless_remote(call, 0, *p, list ? 0 : -ENODATA)) co_return;
-    call.set_result(list ? 0 : -ENODATA);
+    if (!p) co_return Verdict::local();
+    if (p->route == Route::synthetic || p->acted_on_here()) {
+        // Asked of the local file itself, into a buffer of ours, then copied out.
+        size_t size = std::min<uint64_t>(call.arg(list ? 2 : 3), 65536);
+        std::vector<char> buffer(size);
+        std::string local = local_file(*p);
+        ssize_t n;
+        if (list) {
+            n = call.nr() == SYS_llistxattr ? ::llistxattr(local.c_str(), buffer.data(), size) : ::listxattr(local.c_str(), buffer.data(), size);
+        } else {
+            auto name = call.read_string(call.arg(1), 256);
+            if (!name) co_return Verdict::error(EFAULT);
+            n = call.nr() == SYS_lgetxattr ? ::lgetxattr(local.c_str(), name->c_str(), buffer.data(), size)
+                                           : ::getxattr(local.c_str(), name->c_str(), buffer.data(), size);
+        }
+        if (n < 0) co_return Verdict::error(errno);
+        if (size > 0 && n > 0 && !call.write(call.arg(list ? 1 : 2), buffer.data(), static_cast<size_t>(n)))
+            co_return Verdict::error(EFAULT);
+        co_return Verdict::result(n);
+    }
+    if (p->route == Route::local) co_return Verdict::local();
+    if (p->route == Route::not_found) co_return Verdict::error(ENOENT);
+    co_return list ? Verdict::result(0) : Verdict::error(ENODATA);
 }
 
 }  // namespace mrd::tracer

@@ -417,7 +417,7 @@ std::string GdbServer::write_memory(uint64_t addr, const std::vector<uint8_t>& b
             data[bp - addr] = 0xcc;
         }
     if (data.empty()) return "OK";
-    return tracer::write_memory(pid_, addr, data.data(), data.size()) ? "OK" : "E14";
+    return tracer::poke_memory(pid_, addr, data.data(), data.size()) ? "OK" : "E14";
 }
 
 std::string GdbServer::breakpoint(bool insert, uint64_t addr) {
@@ -426,13 +426,13 @@ std::string GdbServer::breakpoint(bool insert, uint64_t addr) {
         uint8_t original;
         if (!tracer::read_memory(pid_, addr, &original, 1)) return "E14";
         uint8_t int3 = 0xcc;
-        if (!tracer::write_memory(pid_, addr, &int3, 1)) return "E14";
+        if (!tracer::poke_memory(pid_, addr, &int3, 1)) return "E14";
         breakpoints_[addr] = original;
         return "OK";
     }
     auto it = breakpoints_.find(addr);
     if (it == breakpoints_.end()) return "OK";
-    (void)tracer::write_memory(pid_, addr, &it->second, 1);
+    (void)tracer::poke_memory(pid_, addr, &it->second, 1);
     breakpoints_.erase(it);
     return "OK";
 }
@@ -460,7 +460,7 @@ bool GdbServer::apply_debug_registers() {
 }
 
 void GdbServer::remove_breakpoints() {
-    for (auto& [addr, byte] : breakpoints_) (void)tracer::write_memory(pid_, addr, &byte, 1);
+    for (auto& [addr, byte] : breakpoints_) (void)tracer::poke_memory(pid_, addr, &byte, 1);
     breakpoints_.clear();
     if (!debug_registers_.empty()) {
         debug_registers_.clear();

@@ -1,24 +1,23 @@
 #include "tracer/identity_syscalls.hpp"
 
-#include "tracer/tracee_memory.hpp"
-
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 
-#include <cstddef>
+#include <cstring>
 
 namespace mrd::tracer {
 
 void IdentitySyscalls::install(SyscallRouter& router) {
-    router.on(SYS_uname, [this](Syscall& call) { return uname(call); });
+    router.on(SYS_uname, [this](Call& call) { return uname(call); });
 }
 
-co::Task<void> IdentitySyscalls::uname(Syscall& call) {
-    long r = co_await call.run();
-    if (r != 0) co_return;
-    char nodename[sizeof(utsname::nodename)] = {};
-    hostname_.copy(nodename, sizeof nodename - 1);
-    (void)write_memory(call.tid(), call.arg(0) + offsetof(utsname, nodename), nodename, sizeof nodename);
+co::Task<Verdict> IdentitySyscalls::uname(Call& call) {
+    // The program runs on this machine's kernel: its uname but for the node name.
+    struct utsname names{};
+    if (::uname(&names) != 0) co_return Verdict::error(errno);
+    std::memset(names.nodename, 0, sizeof names.nodename);
+    hostname_.copy(names.nodename, sizeof names.nodename - 1);
+    co_return call.write_value(call.arg(0), names) ? Verdict::result(0) : Verdict::error(EFAULT);
 }
 
 }  // namespace mrd::tracer

@@ -13,7 +13,7 @@ public:
     void install(SyscallRouter& router);
 
 private:
-    co::Task<void> uname(Syscall& call);
+    co::Task<Verdict> uname(Call& call);
     std::string hostname_;
 };
 

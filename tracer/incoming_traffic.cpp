@@ -1,6 +1,8 @@
 #include "tracer/incoming_traffic.hpp"
 
 #include "tracer/outgoing_policy.hpp"
+#include "tracer/socket_wait.hpp"
+#include "tracer/tcp_connects.hpp"
 #include "tracer/tracee_memory.hpp"
 #include "tracer/tracee_socket.hpp"
 #include "wire/address.hpp"
@@ -10,6 +12,7 @@
 #include "wire/log.hpp"
 #include "wire/unique_fd.hpp"
 
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -22,12 +25,7 @@ using asio::ip::tcp;
 
 namespace {
 
-std::optional<std::pair<dev_t, ino_t>> socket_identity(Process& process, int fd) {
-    UniqueFd dup = process.duplicate(fd);
-    struct stat st{};
-    if (!dup || ::fstat(dup.get(), &st) != 0) return std::nullopt;
-    return std::make_pair(st.st_dev, st.st_ino);
-}
+long kernel_result(long r) { return r < 0 ? -errno : r; }
 
 // As mirrord does: the requested address if possible, else the same port on loopback (the program
 // may ask for an address of the target's), else any port.
@@ -81,10 +79,10 @@ HttpFilter http_filter_for(const HttpFilterConfig& config, uint16_t port) {
 }
 
 void IncomingTraffic::install(SyscallRouter& router) {
-    router.on(SYS_bind, [this](Syscall& c) { return bind(c); });
-    router.on(SYS_listen, [this](Syscall& c) { return listen(c); });
-    router.on(SYS_accept, [this](Syscall& c) { return accept(c); }, 1);   // only asking for the peer
-    router.on(SYS_accept4, [this](Syscall& c) { return accept(c); }, 1);
+    router.on(SYS_bind, [this](Call& c) { return bind(c); });
+    router.on(SYS_listen, [this](Call& c) { return listen(c); });
+    router.on(SYS_accept, [this](Call& c) { return accept(c); }, {arg_nonzero(1)});   // only asking for the peer
+    router.on(SYS_accept4, [this](Call& c) { return accept(c); }, {arg_nonzero(1)});
 }
 
 bool IncomingTraffic::ignored(const SocketAddress& requested, uint16_t remote_port) const {
@@ -96,67 +94,85 @@ bool IncomingTraffic::ignored(const SocketAddress& requested, uint16_t remote_po
     return false;
 }
 
-co::Task<void> IncomingTraffic::bind(Syscall& call) {
-    int fd = static_cast<int>(call.arg(0));
+co::Task<Verdict> IncomingTraffic::bind(Call& call) {
     auto requested = read_sockaddr(call.tid(), call.arg(1), call.arg(2));
-    if (!requested) co_return;
-    auto info = inspect_socket(*call.tracee().process, fd);
-    if (!info || info->type != SOCK_STREAM || (info->domain != AF_INET && info->domain != AF_INET6)) co_return;
+    if (!requested) co_return Verdict::local();
+    UniqueFd socket = call.duplicate(call.fd_arg(0));
+    auto info = socket ? inspect_socket(socket.get()) : std::nullopt;
+    if (!info || info->type != SOCK_STREAM || (info->domain != AF_INET && info->domain != AF_INET6)) co_return Verdict::local();
     uint16_t remote_port = requested->address.port;
     for (auto [local, remote] : config_.port_mapping)
         if (local == requested->address.port) remote_port = remote;
-    if (ignored(requested->address, remote_port)) co_return;
+    if (ignored(requested->address, remote_port)) co_return Verdict::local();
     std::optional<uint16_t> fixed;
     for (auto [remote, local] : config_.listen_ports)
         if (remote == remote_port) fixed = local;
 
-    UniqueFd socket = call.tracee().process->duplicate(fd);
-    if (!socket) co_return;
     SocketAddress chosen;
     long r = bind_first(socket.get(), requested->family, local_bind_candidates(requested->address, fixed), chosen);
-    call.set_result(r);
-    if (r != 0) co_return;
+    if (r != 0) co_return Verdict::result(r);
     if (!(chosen == requested->address))
         log::info("port ", requested->address.port, " is taken here; the program listens on ", to_string(chosen), " instead");
-    if (auto id = socket_identity(*call.tracee().process, fd)) bound_[*id] = Listener{requested->address, remote_port};
+    bound_[socket_id(socket.get())] = Listener{requested->address, remote_port};
+    co_return Verdict::result(0);
 }
 
-co::Task<void> IncomingTraffic::listen(Syscall& call) {
-    long r = co_await call.run();
-    if (r != 0) co_return;
-    int fd = static_cast<int>(call.arg(0));
-    auto id = socket_identity(*call.tracee().process, fd);
-    if (!id) co_return;
-    auto it = bound_.find(*id);
-    if (it == bound_.end()) co_return;
-    auto info = inspect_socket(*call.tracee().process, fd);
-    if (!info || !info->local) co_return;
+co::Task<Verdict> IncomingTraffic::listen(Call& call) {
+    UniqueFd socket = call.duplicate(call.fd_arg(0));
+    if (!socket) co_return Verdict::local();
+    auto it = bound_.find(socket_id(socket.get()));
+    if (it == bound_.end()) co_return Verdict::local();
+    long r = kernel_result(::listen(socket.get(), static_cast<int>(call.arg(1))));
+    if (r != 0) co_return Verdict::result(r);
+    auto info = inspect_socket(socket.get());
+    if (!info || !info->local) co_return Verdict::result(0);
     SocketAddress local = *info->local;
     if (local.ip == "0.0.0.0") local.ip = "127.0.0.1";
     else if (local.ip == "::") local.ip = "::1";
     const Listener listener = it->second;
     listening_[listener.remote_port] = local;
     map_.add_local(*info->local, listener.requested);  // getsockname() shows what the program asked for
-    if (subscribed_.count(listener.remote_port)) co_return;
+    if (subscribed_.count(listener.remote_port)) co_return Verdict::result(0);
     // The program is held until the target's traffic is on its way, so it is ready when listen() returns.
     std::string mode = config_.mode == IncomingConfig::Mode::steal ? "steal" : "mirror";
     HttpFilter filter = mode == "steal" ? http_filter_for(config_.http_filter, listener.remote_port) : HttpFilter{};
     auto reply = reply_as<PortSubscribed>(co_await agent_.call<PortSubscribe>(listener.remote_port, mode, filter));
     if (!reply) {
         log::error("port ", listener.remote_port, ": ", reply.error().message, "; the program gets no traffic from the target on it");
-        co_return;
+        co_return Verdict::result(0);
     }
     subscribed_.insert(listener.remote_port);
     log::info("port ", listener.remote_port, ": ", mode, filter.kind.empty() ? "" : " (HTTP filter)", " -> ", to_string(local));
+    co_return Verdict::result(0);
 }
 
-co::Task<void> IncomingTraffic::accept(Syscall& call) {
-    if (call.arg(2) == 0) co_return;
-    auto capacity = read_value<socklen_t>(call.tid(), call.arg(2));
-    if (!capacity) co_return;
-    long r = co_await call.run();
-    if (r < 0) co_return;
-    translate_returned_address(call.tid(), call.arg(1), call.arg(2), *capacity, [this](auto& a) { return map_.remote_of(a); });
+co::Task<Verdict> IncomingTraffic::accept(Call& call) {
+    // Connections the supervisor delivers come from its own sockets: the program must see the real
+    // peer, so the supervisor accepts for it and installs the new socket.
+    UniqueFd listener = call.duplicate(call.fd_arg(0));
+    if (!listener || !bound_.count(socket_id(listener.get()))) co_return Verdict::local();
+    auto capacity = call.arg(2) ? call.read<socklen_t>(call.arg(2)) : std::optional<socklen_t>(0);
+    if (!capacity) co_return Verdict::local();  // EFAULT from the kernel
+    int flags = call.nr() == SYS_accept4 ? static_cast<int>(call.arg(3)) : 0;
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) co_return Verdict::local();  // EINVAL from the kernel
+    for (;;) {
+        pollfd p{listener.get(), POLLIN, 0};
+        if (::poll(&p, 1, 0) == 1) break;
+        if (is_nonblocking(listener.get())) co_return Verdict::local();  // EAGAIN from the kernel
+        auto ready = co_await wait_ready(io_, call, listener.get(), false, socket_timeout(listener.get(), SO_RCVTIMEO));
+        if (ready == Readiness::timed_out) co_return Verdict::error(EAGAIN);
+        if (ready == Readiness::abandoned) co_return Verdict::error(EINTR);  // nobody hears it; a restart asks anew
+    }
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    UniqueFd accepted(::accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC | (flags & SOCK_NONBLOCK)));
+    if (!accepted) co_return Verdict::error(errno);
+    auto seen = from_sockaddr(reinterpret_cast<sockaddr*>(&peer), peer_len);
+    auto real = seen ? map_.remote_of(*seen) : std::nullopt;
+    auto name = real ? make_sockaddr(*real, peer.ss_family) : std::vector<char>();
+    if (name.empty()) name.assign(reinterpret_cast<char*>(&peer), reinterpret_cast<char*>(&peer) + peer_len);
+    if (call.arg(1) && !write_sockaddr_result(call.tid(), call.arg(1), call.arg(2), *capacity, name)) co_return Verdict::error(EFAULT);
+    co_return Verdict::install(std::move(accepted), (flags & SOCK_CLOEXEC) != 0);
 }
 
 void IncomingTraffic::on_agent_message(Message& message) {

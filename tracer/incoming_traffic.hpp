@@ -32,9 +32,9 @@ private:
         wire::SocketAddress requested;  // what the program asked to bind
         uint16_t remote_port = 0;       // the target's port it stands for
     };
-    co::Task<void> bind(Syscall& call);
-    co::Task<void> listen(Syscall& call);
-    co::Task<void> accept(Syscall& call);
+    co::Task<Verdict> bind(Call& call);
+    co::Task<Verdict> listen(Call& call);
+    co::Task<Verdict> accept(Call& call);
     co::Task<void> deliver_connection(wire::IncomingConnection message);
     co::Task<void> deliver_request(wire::HttpRequest message);
     co::Task<void> deliver_h2_request(wire::HttpRequest message);
@@ -47,7 +47,7 @@ private:
     AgentClient& agent_;
     AddressMap& map_;
     const IncomingConfig& config_;
-    std::map<std::pair<dev_t, ino_t>, Listener> bound_;          // by socket inode
+    std::map<uint64_t, Listener> bound_;          // by socket inode
     std::map<uint16_t, wire::SocketAddress> listening_;         // target port -> where the program listens
     std::set<uint16_t> subscribed_;
 };

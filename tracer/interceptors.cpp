@@ -78,40 +78,21 @@ public:
     std::function<void()> done;
 };
 
-Result<SocketAddress> Interceptors::expect_tcp(const Connected& connected, bool ipv6) {
+std::shared_ptr<StreamBridge> Interceptors::bridge_for(const Connected& connected) {
     auto bridge = std::make_shared<StreamBridge>(connected.conn, agent_.outbox(), agent_.connections());
-    auto pending = std::make_shared<PendingStream<tcp>>(io_, bridge);
-    std::error_code ec;
-    tcp::endpoint endpoint(loopback(ipv6), 0);
-    pending->acceptor.open(endpoint.protocol(), ec);
-    if (!ec) pending->acceptor.bind(endpoint, ec);
-    if (!ec) pending->acceptor.listen(1, ec);
-    tcp::endpoint bound = ec ? tcp::endpoint() : pending->acceptor.local_endpoint(ec);
-    if (ec) {
-        agent_.send(Close{connected.conn, ECONNABORTED});
-        return Error{ec.value(), "interceptor socket: " + ec.message()};
-    }
-    SocketAddress address = from_endpoint(bound);
     agent_.connections().add(connected.conn, bridge);
-    map_.add_peer(address, connected.remote);
-    auto key = address_key(address);
-    pending_tcp_[key] = pending;
-    pending->done = [this, key] { pending_tcp_.erase(key); };
-    uint64_t conn = connected.conn;
-    bridge->on_release([this, address, conn] {
-        map_.remove_peer(address);
-        if (auto it = locals_by_conn_.find(conn); it != locals_by_conn_.end()) {
-            map_.remove_local(it->second);
-            locals_by_conn_.erase(it);
-        }
-    });
-    pending->start();
-    return address;
+    return bridge;
 }
 
-void Interceptors::cancel_tcp(const SocketAddress& interceptor) {
-    auto it = pending_tcp_.find(address_key(interceptor));
-    if (it != pending_tcp_.end()) it->second->abort();
+void Interceptors::attach_tcp(std::shared_ptr<StreamBridge> bridge, tcp::socket socket, const SocketAddress& peer_seen,
+                              const SocketAddress& program_local, const Connected& connected) {
+    map_.add_peer(peer_seen, connected.remote);
+    map_.add_local(program_local, connected.local);
+    bridge->on_release([this, peer_seen, program_local] {
+        map_.remove_peer(peer_seen);
+        map_.remove_local(program_local);
+    });
+    bridge->attach(std::move(socket));
 }
 
 Interceptors::~Interceptors() {
@@ -160,11 +141,6 @@ Result<std::string> Interceptors::expect_unix(uint64_t conn) {
 
 void Interceptors::cancel_unix(const std::string& path) {
     if (auto it = pending_unix_.find(path); it != pending_unix_.end()) it->second->abort();
-}
-
-void Interceptors::bind_local(const SocketAddress& local, const SocketAddress& remote_local, uint64_t conn) {
-    map_.add_local(local, remote_local);
-    locals_by_conn_[conn] = local;
 }
 
 // One loopback UDP socket per remote destination. Each tracee socket sending to it gets a flow of

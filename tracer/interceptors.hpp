@@ -1,5 +1,6 @@
-// The local end of remote connections. A tracee's connect() to a remote address is pointed at an
-// interceptor socket on loopback owned by the supervisor, which relays it over the agent session.
+// The local end of remote connections: sockets on loopback owned by the supervisor, each relayed
+// over the agent session (TCP: see TcpConnects; UDP: one relay per remote destination; unix
+// streams: a listener per connection).
 // AddressMap remembers which loopback address stands for which remote one, so getpeername(),
 // getsockname() and recvfrom() can report the remote view.
 #pragma once
@@ -38,19 +39,19 @@ public:
     Interceptors(asio::io_context& io, AgentClient& agent, AddressMap& map, const OutgoingPolicy& policy)
         : io_(io), agent_(agent), map_(map), policy_(policy) {}
 
-    // A loopback listener for the one tracee connection that will carry conn (already connected by
-    // the agent). Returns the address to point the tracee's connect() at.
-    Result<wire::SocketAddress> expect_tcp(const wire::Connected& connected, bool ipv6);
-    // The tracee's connect() failed after all: give the agent connection up.
-    void cancel_tcp(const wire::SocketAddress& interceptor);
+    // The relay for a TCP connection the agent made (conn), registered at once so data the target
+    // sends first is kept until the program's side is attached.
+    std::shared_ptr<wire::StreamBridge> bridge_for(const wire::Connected& connected);
+    // The supervisor's end of the program's connection: the program sees peer_seen as its peer and
+    // program_local as its own address, which getpeername()/getsockname() translate.
+    void attach_tcp(std::shared_ptr<wire::StreamBridge> bridge, asio::ip::tcp::socket socket, const wire::SocketAddress& peer_seen,
+                    const wire::SocketAddress& program_local, const wire::Connected& connected);
     // The same for a unix stream socket the agent connected in the target (conn): the path of a
     // listener in a private directory to point the tracee's connect() at.
     Result<std::string> expect_unix(uint64_t conn);
     void cancel_unix(const std::string& path);
     bool is_unix_interceptor(const std::string& path) const;
     ~Interceptors();
-    // The tracee socket at local carries conn: getsockname() should show the agent's side.
-    void bind_local(const wire::SocketAddress& local, const wire::SocketAddress& remote_local, uint64_t conn);
 
     // The loopback socket that relays datagrams to remote (DNS questions the filter keeps local: to
     // our nameserver).
@@ -64,11 +65,9 @@ private:
     AgentClient& agent_;
     AddressMap& map_;
     const OutgoingPolicy& policy_;
-    std::map<std::pair<std::string, uint16_t>, std::shared_ptr<PendingStream<asio::ip::tcp>>> pending_tcp_;
     std::map<std::string, std::shared_ptr<PendingStream<asio::local::stream_protocol>>> pending_unix_;
     std::string unix_dir_;
     std::map<std::pair<std::pair<std::string, uint16_t>, bool>, std::shared_ptr<UdpRelay>> udp_;
-    std::map<uint64_t, wire::SocketAddress> locals_by_conn_;
 };
 
 // The family-independent form used as a map key: v4-mapped IPv6 becomes IPv4.

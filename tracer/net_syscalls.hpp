@@ -1,40 +1,48 @@
-// Outgoing network syscalls: connect() and datagram sends to remote addresses are pointed at
-// interceptors (after the agent connected for real, so errors are the target's), and the addresses
-// the program reads back (getpeername, getsockname, recvfrom, recvmsg) are the remote ones.
+// Outgoing network syscalls: connect() to remote addresses goes through the agent (TCP: see
+// TcpConnects; UDP and unix streams: the program's socket is connected to a relay), datagrams sent
+// to remote addresses are sent by the supervisor to the relay on the program's own socket, and the
+// addresses the program reads back (getpeername, getsockname, recvfrom, recvmsg) are the remote
+// ones: where a translation applies, the supervisor makes the call on the program's socket itself.
 #pragma once
 
 #include "tracer/interceptors.hpp"
 #include "tracer/outgoing_policy.hpp"
 #include "tracer/syscall_router.hpp"
+#include "tracer/tcp_connects.hpp"
 #include "tracer/tracee_socket.hpp"
 
 namespace mrd::tracer {
 
 class NetSyscalls {
 public:
-    NetSyscalls(AgentClient& agent, Interceptors& interceptors, AddressMap& map, const OutgoingPolicy& policy)
-        : agent_(agent), interceptors_(interceptors), map_(map), policy_(policy) {}
+    NetSyscalls(asio::io_context& io, AgentClient& agent, Interceptors& interceptors, AddressMap& map, const OutgoingPolicy& policy)
+        : io_(io), agent_(agent), interceptors_(interceptors), map_(map), policy_(policy), tcp_(io, agent, interceptors) {}
     void install(SyscallRouter& router);
 
 private:
-    co::Task<void> connect(Syscall& call);
-    co::Task<void> connect_unix(Syscall& call);  // feature.network.outgoing.unix_streams
-    co::Task<void> sendto(Syscall& call);
-    co::Task<void> sendmsg(Syscall& call);
-    co::Task<void> recvfrom(Syscall& call);
-    co::Task<void> recvmsg(Syscall& call);
-    co::Task<void> peer_or_sock_name(Syscall& call, bool peer);
-    // Points the sockaddr argument (pointer arg_ptr, length arg_len) at the interceptor for a remote
-    // datagram destination, and runs the syscall. False when it stays local.
-    co::Task<void> redirect_datagram(Syscall& call, int fd, const TraceeAddress& dest, int arg_ptr, int arg_len);
-    // Runs the syscall with its sockaddr argument replaced; its result, or nullopt when the rewrite
-    // failed (the syscall then fails with an errno instead of running).
-    co::Task<std::optional<long>> run_with_sockaddr(Syscall& call, int arg_ptr, int arg_len, const std::vector<char>& sockaddr);
+    co::Task<Verdict> connect(Call& call);
+    co::Task<Verdict> connect_unix(Call& call, UniqueFd socket);  // feature.network.outgoing.unix_streams
+    co::Task<Verdict> sendto(Call& call);
+    co::Task<Verdict> sendmsg(Call& call);
+    co::Task<Verdict> recvfrom(Call& call);
+    co::Task<Verdict> recvmsg(Call& call);
+    co::Task<Verdict> peer_or_sock_name(Call& call, bool peer);
+    co::Task<Verdict> socket_error(Call& call);
+    // The relay a datagram to dest goes to, when dest is remote for this socket (a UDP socket).
+    std::optional<wire::SocketAddress> datagram_relay(int socket, const TraceeAddress& dest, int& family);
+    // Sends on the program's socket as the kernel would for the thread: a blocking socket waits for
+    // room (interruptibly, SO_SNDTIMEO honoured).
+    co::Task<Verdict> send_for(Call& call, int socket, msghdr& message, int flags);
+    // Waits for a datagram (as the blocking call would) and tells whether it comes from a relay:
+    // only then does the supervisor receive it for the program. nullopt: the kernel's call as made.
+    co::Task<std::optional<Verdict>> until_relayed_datagram(Call& call, int socket, int flags);
 
+    asio::io_context& io_;
     AgentClient& agent_;
     Interceptors& interceptors_;
     AddressMap& map_;
     const OutgoingPolicy& policy_;
+    TcpConnects tcp_;
 };
 
 }  // namespace mrd::tracer

@@ -37,6 +37,8 @@ std::string normalize_path(const std::string& path) {
 
 namespace {
 
+const std::string kSynthesized = "/.synthesized";
+
 std::string parent_of(const std::string& path) {
     auto slash = path.rfind('/');
     return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
@@ -72,7 +74,9 @@ std::optional<std::string> RemoteFs::remote_path(const std::string& local) const
     if (root_.empty() || local.compare(0, root_.size(), root_) != 0) return std::nullopt;
     if (local.size() == root_.size()) return "/";
     if (local[root_.size()] != '/') return std::nullopt;
-    return local.substr(root_.size());
+    std::string remote = local.substr(root_.size());
+    if (remote.rfind(kSynthesized, 0) == 0) return std::nullopt;  // made up here: stands for no remote file
+    return remote;
 }
 
 Status RemoteFs::make_parents(const std::string& local) {
@@ -86,13 +90,19 @@ bool RemoteFs::unchanged(const Copy& copy, const FileStatInfo& st) const {
     return copy.size == st.size && copy.mtime_ns == st.mtime_ns && copy.ino == st.ino && copy.directory == S_ISDIR(st.mode);
 }
 
-Result<std::string> RemoteFs::put(const std::string& path, const std::string& content) {
-    std::string local = local_path(path);
+Result<std::string> RemoteFs::synthesize(const std::string& path, const std::string& content) {
+    std::string local = root_ + kSynthesized + path;
     if (auto st = make_parents(local); !st) return st.error();
-    UniqueFd fd(::open(local.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd || ::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size()))
+    std::string aside = local + ".new";
+    UniqueFd fd(::open(aside.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd || ::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size()) ||
+        ::rename(aside.c_str(), local.c_str()) != 0)
         return Error::from_errno("writing " + local);
     return local;
+}
+
+co::Task<Result<StatFsReply>> RemoteFs::statfs(const std::string& path) {
+    co_return reply_as<StatFsReply>(co_await agent_.call<StatFs>(path));
 }
 
 co::Task<Result<FileStatInfo>> RemoteFs::stat(const std::string& path, bool follow) {

@@ -33,12 +33,15 @@ public:
     // The local copy of the remote directory that would contain path, so a file can be created in
     // it; ENOENT when that directory does not exist remotely.
     co::Task<Result<std::string>> fetch_parent(const std::string& path);
-    // Content made up here (e.g. /proc/sys/kernel/hostname).
-    Result<std::string> put(const std::string& path, const std::string& content);
+    // A file made up for the session (e.g. /proc/sys/kernel/hostname), kept apart from the copies
+    // and replaced atomically (written aside, then renamed), so a reader never sees it half-written.
+    // Returns its local path.
+    Result<std::string> synthesize(const std::string& path, const std::string& content);
 
     co::Task<Result<wire::FileStatInfo>> stat(const std::string& path, bool follow);
     co::Task<Status> access(const std::string& path, int mode);
     co::Task<Result<std::string>> readlink(const std::string& path);
+    co::Task<Result<wire::StatFsReply>> statfs(const std::string& path);
     // Changes made in the target, with the local copies kept in step.
     co::Task<Status> mkdir(const std::string& path, uint32_t mode);
     co::Task<Status> unlink(const std::string& path, bool directory);

@@ -2,6 +2,7 @@
 
 #include "tracer/seccomp_filter.hpp"
 #include "wire/log.hpp"
+#include "wire/text_file.hpp"
 #include "wire/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -37,29 +38,34 @@ constexpr long kPtraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | 
                                 PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC |
                                 PTRACE_O_EXITKILL;
 
-// In the child, between fork and exec: only async-signal-safe calls.
+// In the child, between fork and exec: only async-signal-safe calls. Once the filter is installed,
+// its notification listener's number goes to the supervisor, which takes a duplicate of it before
+// letting us exec (the listener is close-on-exec, and nothing we do until then is trapped).
 [[noreturn]] void child_main(const LaunchSpec& spec, char* const* argv, char* const* envp, int go_fd, int go_write,
-                             int err_fd, int err_read, pid_t parent, const std::vector<sock_filter>& filter) {
+                             int report_fd, int report_read, pid_t parent, const std::vector<sock_filter>& filter) {
     // If the supervisor dies before tracing us, we must not linger: die with it, and hold no end of
     // the start-up pipes that would keep us waiting.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
     ::close(go_write);
-    ::close(err_read);
+    ::close(report_read);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
     char go;
     if (::read(go_fd, &go, 1) != 1) ::_exit(127);  // the supervisor gave up on us
-    int err = install_seccomp_filter(filter);
-    if (err == 0) {
+    int listener = install_seccomp_filter(filter);
+    int report[2] = {0, listener};  // {errno of a failure, listener}
+    if (listener < 0) report[0] = -listener;
+    if (::write(report_fd, report, sizeof report) != sizeof report) ::_exit(127);
+    if (listener >= 0 && ::read(go_fd, &go, 1) == 1) {
         ::execve(spec.program.c_str(), argv, envp);
-        err = errno;
+        report[0] = errno;
+        ssize_t unused = ::write(report_fd, report, sizeof report);
+        (void)unused;
     }
-    ssize_t unused = ::write(err_fd, &err, sizeof err);
-    (void)unused;
-    ::_exit(err == ENOENT ? 127 : 126);
+    ::_exit(report[0] == ENOENT ? 127 : 126);
 }
 
 }  // namespace
@@ -85,39 +91,53 @@ Result<pid_t> Supervisor::launch(const LaunchSpec& spec, const std::vector<sock_
     for (auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
 
-    int go[2], err[2];
-    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return Error::from_errno("pipe");
-    UniqueFd go_read(go[0]), go_write(go[1]), err_read(err[0]), err_write(err[1]);
+    int go[2], report[2];
+    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(report, O_CLOEXEC) != 0) return Error::from_errno("pipe");
+    UniqueFd go_read(go[0]), go_write(go[1]), report_read(report[0]), report_write(report[1]);
 
     pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) return Error::from_errno("fork");
-    if (pid == 0) child_main(spec, argv.data(), envp.data(), go_read.get(), go_write.get(), err_write.get(), err_read.get(), parent, filter);
+    if (pid == 0) child_main(spec, argv.data(), envp.data(), go_read.get(), go_write.get(), report_write.get(), report_read.get(), parent, filter);
     go_read.reset();
-    err_write.reset();
-
-    if (::ptrace(PTRACE_SEIZE, pid, nullptr, reinterpret_cast<void*>(kPtraceOptions)) != 0) {
-        Error e = Error::from_errno("cannot trace the program (ptrace)");
+    report_write.reset();
+    auto give_up = [&](Error e) {
         ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
+        ::waitpid(pid, nullptr, __WALL);
+        tracees_.erase(pid);
         return e;
-    }
+    };
+
+    if (::ptrace(PTRACE_SEIZE, pid, nullptr, reinterpret_cast<void*>(kPtraceOptions)) != 0)
+        return give_up(Error::from_errno("cannot trace the program (ptrace)"));
     main_pid_ = pid;
     auto process = std::make_shared<Process>(pid);
     auto tracee = std::make_shared<Tracee>(pid, process, std::make_shared<AddressSpace>());
     tracee->attached = true;
     tracees_[pid] = tracee;
-    if (::write(go_write.get(), "g", 1) != 1) return Error::from_errno("starting the program");
+    if (::write(go_write.get(), "g", 1) != 1) return give_up(Error::from_errno("starting the program"));
+
+    // The child reports {errno, listener}: the filter's listener, or why it failed; later, an exec
+    // failure (a successful exec closes the pipe).
+    auto read_report = [&](int (&out)[2]) {
+        ssize_t n;
+        do n = ::read(report_read.get(), out, sizeof out);
+        while (n < 0 && errno == EINTR);
+        return n == static_cast<ssize_t>(sizeof out);
+    };
+    int child_report[2] = {0, -1};
+    if (!read_report(child_report)) return give_up(Error::msg("the program died during set-up", ESRCH));
+    if (child_report[0] != 0) return give_up(Error::from_errno("installing the seccomp filter", child_report[0]));
+    UniqueFd listener(static_cast<int>(::syscall(SYS_pidfd_getfd, process->pidfd(), child_report[1], 0)));
+    if (!listener) return give_up(Error::from_errno("taking the seccomp listener (pidfd_getfd)"));
+    listener_.emplace(io_, std::move(listener), spec.sync_wake_up);
+    listener_->start([this](const Notification& n) { on_notification(n); });
+    if (::write(go_write.get(), "g", 1) != 1) return give_up(Error::from_errno("starting the program"));
     go_write.reset();
 
-    // The child reports an exec failure through err (closed by a successful exec).
-    int child_errno = 0;
-    ssize_t n;
-    do n = ::read(err_read.get(), &child_errno, sizeof child_errno);
-    while (n < 0 && errno == EINTR);
-    if (n == sizeof child_errno) {
+    if (read_report(child_report)) {
         reap();  // collect the failed child
-        return Error::from_errno("cannot execute " + spec.program, child_errno);
+        return Error::from_errno("cannot execute " + spec.program, child_report[0]);
     }
     return pid;
 }
@@ -305,22 +325,59 @@ void Supervisor::on_new_child(const std::shared_ptr<Tracee>& parent, pid_t child
     }
 }
 
+bool Supervisor::leave_compat_alone(Process& process, uint32_t arch) {
+    if (arch == AUDIT_ARCH_X86_64 && !process.compat) return false;
+    if (!process.compat_warned) {
+        process.compat_warned = true;
+        log::warn("pid ", process.pid, " makes 32-bit syscalls; those are not redirected to the target");
+    }
+    return true;
+}
+
+std::shared_ptr<Process> Supervisor::process_of(pid_t tid) {
+    if (auto it = tracees_.find(tid); it != tracees_.end()) return it->second->process;
+    // A thread whose creation we have not processed yet: its process by its thread group.
+    pid_t tgid = tid;
+    if (auto status = wire::read_file("/proc/" + std::to_string(tid) + "/status")) {
+        auto at = status->find("\nTgid:");
+        if (at != std::string::npos) tgid = static_cast<pid_t>(std::atoi(status->c_str() + at + 6));
+    }
+    for (auto& [other, t] : tracees_)
+        if (t->process->pid == tgid) return t->process;
+    return std::make_shared<Process>(tgid);
+}
+
+void Supervisor::on_notification(const Notification& n) {
+    auto process = process_of(n.tid);
+    const SyscallRouter::Handler* handler = router_.find(n.nr);
+    if (!handler || leave_compat_alone(*process, n.arch)) return listener_->respond(n.id, Verdict::local());
+    co::spawn(answer(n, std::move(process), handler));
+}
+
+co::Task<void> Supervisor::answer(Notification n, std::shared_ptr<Process> process, const SyscallRouter::Handler* handler) {
+    Call call(n.id, n.tid, n.nr, n.args, std::move(process), *listener_);
+    Verdict verdict;
+    try {
+        verdict = co_await (*handler)(call);
+    } catch (const std::exception& e) {
+        log::error("handling syscall ", n.nr, " of ", n.tid, ": ", e.what(), "; the call fails with EIO");
+        verdict = Verdict::error(EIO);
+    }
+    if (listener_) listener_->respond(n.id, std::move(verdict));
+}
+
 co::Task<void> Supervisor::handle_seccomp(std::shared_ptr<Tracee> t) {
     __ptrace_syscall_info info{};
     if (::ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, sizeof info, &info) <= 0 || info.op != PTRACE_SYSCALL_INFO_SECCOMP) {
         t->resume(PTRACE_CONT);
         co_return;
     }
-    if (info.arch != AUDIT_ARCH_X86_64 || t->process->compat) {
-        if (!t->process->compat_warned) {
-            t->process->compat_warned = true;
-            log::warn("pid ", t->process->pid, " makes 32-bit syscalls; those are not redirected to the target");
-        }
+    if (leave_compat_alone(*t->process, info.arch)) {
         t->resume(PTRACE_CONT);
         co_return;
     }
     if (debugger_ && debugger_->debugs(*t)) debugger_->on_syscall(*t);
-    const SyscallRouter::Handler* handler = router_.find(static_cast<long>(info.seccomp.nr));
+    const SyscallRouter::RewriteHandler* handler = router_.find_rewrite(static_cast<long>(info.seccomp.nr));
     if (!handler) {
         t->resume(PTRACE_CONT);
         co_return;
@@ -331,13 +388,15 @@ co::Task<void> Supervisor::handle_seccomp(std::shared_ptr<Tracee> t) {
     try {
         co_await (*handler)(call);
     } catch (const std::exception& e) {
-        log::error("handling syscall ", info.seccomp.nr, " of ", t->tid, ": ", e.what());
+        log::error("handling syscall ", info.seccomp.nr, " of ", t->tid, ": ", e.what(), "; the call fails with EIO");
+        call.set_result(-EIO);
     }
     call.finish();
 }
 
 co::Task<void> Supervisor::handle_exec(std::shared_ptr<Tracee> t) {
-    // A new program: a fresh address space, which needs its scratch mapping before any handler runs.
+    // A new program: a fresh address space (scratch memory is mapped into it only if a register
+    // rewrite ever needs it).
     t->mm = std::make_shared<AddressSpace>();
     for (auto& [tid, other] : tracees_)
         if (other->process == t->process) other->mm = t->mm;
@@ -346,10 +405,6 @@ co::Task<void> Supervisor::handle_exec(std::shared_ptr<Tracee> t) {
     if (t->process->compat) {
         log::warn("pid ", t->process->pid, " runs a 32-bit program; its syscalls are not redirected to the target");
         t->process->compat_warned = true;
-    } else {
-        auto scratch = co_await inject_scratch(*t);
-        if (scratch) t->mm->set_scratch(*scratch);
-        else log::warn("pid ", t->tid, ": no scratch memory (", scratch.error().message, "); some syscalls stay local");
     }
     if (debugger_ && !program_started_ && t->tid == main_pid_) {
         program_started_ = true;  // the debugger decides when it runs
@@ -363,40 +418,6 @@ std::vector<std::shared_ptr<Tracee>> Supervisor::threads_of(pid_t pid) const {
     for (auto& [tid, t] : tracees_)
         if (t->process->pid == pid && t->alive) out.push_back(t);
     return out;
-}
-
-co::Task<Result<uint64_t>> Supervisor::inject_scratch(Tracee& t) {
-    // Execute mmap in the tracee: a syscall instruction is planted at the current instruction pointer,
-    // run with mmap's arguments, and everything is put back. We are at the exec event, inside
-    // execve: first let execve return (its syscall-exit stop), so it does not overwrite rax.
-    Stop exec_exit = co_await t.resume_and_wait(PTRACE_SYSCALL);
-    if (exec_exit.kind != Stop::Kind::syscall) co_return Error::msg("the process died during set-up", ESRCH);
-    user_regs_struct saved{};
-    if (::ptrace(PTRACE_GETREGS, t.tid, nullptr, &saved) != 0) co_return Error::from_errno("GETREGS");
-    errno = 0;
-    long code = ::ptrace(PTRACE_PEEKTEXT, t.tid, saved.rip, nullptr);
-    if (errno) co_return Error::from_errno("PEEKTEXT");
-    long patched = (code & ~0xffffL) | 0x050f;  // "syscall"
-    if (::ptrace(PTRACE_POKETEXT, t.tid, saved.rip, patched) != 0) co_return Error::from_errno("POKETEXT");
-    user_regs_struct regs = saved;
-    regs.rax = SYS_mmap;
-    regs.rdi = 0;
-    regs.rsi = AddressSpace::kSize;
-    regs.rdx = PROT_READ | PROT_WRITE;
-    regs.r10 = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-    regs.r8 = static_cast<uint64_t>(-1);
-    regs.r9 = 0;
-    ::ptrace(PTRACE_SETREGS, t.tid, nullptr, &regs);
-    Stop stop = co_await t.resume_and_wait(PTRACE_SYSCALL);  // syscall entry
-    if (stop.kind == Stop::Kind::syscall) stop = co_await t.resume_and_wait(PTRACE_SYSCALL);  // exit
-    if (stop.kind != Stop::Kind::syscall) co_return Error::msg("the process died during set-up", ESRCH);
-    user_regs_struct after{};
-    ::ptrace(PTRACE_GETREGS, t.tid, nullptr, &after);
-    ::ptrace(PTRACE_POKETEXT, t.tid, saved.rip, code);
-    ::ptrace(PTRACE_SETREGS, t.tid, nullptr, &saved);
-    auto result = static_cast<long>(after.rax);
-    if (result < 0 && result > -4096) co_return Error::from_errno("mmap in the tracee", static_cast<int>(-result));
-    co_return static_cast<uint64_t>(result);
 }
 
 void Supervisor::maybe_finish() {

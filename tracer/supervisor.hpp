@@ -4,6 +4,7 @@
 #pragma once
 
 #include "tracer/debugger.hpp"
+#include "tracer/seccomp_listener.hpp"
 #include "tracer/syscall_router.hpp"
 #include "tracer/tracee.hpp"
 
@@ -12,6 +13,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@ struct LaunchSpec {
     std::string program;  // resolved path
     std::vector<std::string> argv;
     std::vector<std::string> env;  // NAME=value
+    bool sync_wake_up = true;      // ask the kernel for synchronous notification wake-ups
 };
 
 class Supervisor {
@@ -53,13 +56,18 @@ private:
     void on_group_stop(const std::shared_ptr<Tracee>& t, const Stop& stop);
     co::Task<void> handle_seccomp(std::shared_ptr<Tracee> t);
     co::Task<void> handle_exec(std::shared_ptr<Tracee> t);
-    co::Task<Result<uint64_t>> inject_scratch(Tracee& t);
+    void on_notification(const Notification& n);
+    co::Task<void> answer(Notification n, std::shared_ptr<Process> process, const SyscallRouter::Handler* handler);
+    std::shared_ptr<Process> process_of(pid_t tid);
+    // 32-bit syscalls are not redirected (warned once per process).
+    static bool leave_compat_alone(Process& process, uint32_t arch);
     void forward_signal(int signo);
     void maybe_finish();
 
     asio::io_context& io_;
     const SyscallRouter& router_;
     asio::posix::stream_descriptor signals_;
+    std::optional<SeccompListener> listener_;
     std::array<char, 128 * 16> signal_buffer_{};
     std::map<pid_t, std::shared_ptr<Tracee>> tracees_;
     std::map<pid_t, int> early_stops_;  // stops of new children reported before their parent's event

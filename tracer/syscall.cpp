@@ -2,7 +2,11 @@
 
 #include "wire/log.hpp"
 
+#include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
+
+#include <cstring>
 
 namespace mrd::tracer {
 
@@ -64,6 +68,35 @@ void Syscall::set_result(long result) {
             if (rewritten_.test(static_cast<size_t>(i))) arg_register(regs_, i) = args_[static_cast<size_t>(i)];
     }
     regs_.rax = static_cast<uint64_t>(result);
+    dirty_ = true;
+}
+
+co::Task<void> Syscall::map_scratch_and_restart() {
+    if (!load_registers()) co_return;
+    user_regs_struct saved = regs_;
+    regs_.orig_rax = SYS_mmap;
+    regs_.rdi = 0;
+    regs_.rsi = AddressSpace::kSize;
+    regs_.rdx = PROT_READ | PROT_WRITE;
+    regs_.r10 = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    regs_.r8 = static_cast<uint64_t>(-1);
+    regs_.r9 = 0;
+    rewritten_.reset();
+    dirty_ = true;
+    long mapped = co_await run();
+    if (!tracee_->alive) co_return;
+    if (mapped < 0 && mapped > -4096) {
+        log::error("pid ", tid(), ": mapping scratch memory failed (", std::strerror(static_cast<int>(-mapped)), "); the call fails");
+        regs_ = saved;
+        regs_.rax = static_cast<uint64_t>(mapped);
+        dirty_ = true;
+        co_return;
+    }
+    tracee_->mm->set_scratch(static_cast<uint64_t>(mapped));
+    // Back to the syscall instruction with the original registers: the call is made again.
+    regs_ = saved;
+    regs_.rip -= 2;
+    regs_.rax = saved.orig_rax;
     dirty_ = true;
 }
 

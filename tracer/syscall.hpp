@@ -1,6 +1,7 @@
-// One trapped syscall of one tracee, as a handler sees it: its arguments, and the means to rewrite
-// them, run it, change its result or skip it. Rewritten argument registers are restored when the
-// syscall returns, so the program sees its registers as the syscall ABI promises.
+// One syscall trapped at a ptrace stop, as a rewriting handler sees it: its arguments, and the means
+// to rewrite them, run it, change its result or skip it. Rewritten argument registers are restored
+// when the syscall returns, so the program sees its registers as the syscall ABI promises. Only the
+// few calls that no notification verdict can express take this path (see SyscallRouter).
 #pragma once
 
 #include "wire/co.hpp"
@@ -33,6 +34,10 @@ public:
     void set_result(long result);
     bool ran() const { return ran_; }
     bool skipped() const { return skipped_; }
+    // Rewritten arguments that do not fit in place go to scratch memory mapped into the address
+    // space on first need: the thread runs mmap in place of this syscall, which it then makes
+    // again (it is trapped anew and its handler finds the memory there).
+    co::Task<void> map_scratch_and_restart();
     // Applies pending register changes and lets the tracee continue. Called once, by the dispatcher.
     void finish();
 

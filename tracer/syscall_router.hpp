@@ -1,6 +1,7 @@
-// Which syscalls stop, and who handles them.
+// Which syscalls leave the kernel, how, and who handles them.
 #pragma once
 
+#include "tracer/notified_call.hpp"
 #include "tracer/syscall.hpp"
 
 #include <functional>
@@ -9,21 +10,38 @@
 
 namespace mrd::tracer {
 
+// A condition on one argument, checked in BPF so uninteresting calls never leave the kernel.
+struct ArgCondition {
+    unsigned arg;
+    bool equal;  // false: not equal
+    uint64_t value;
+};
+inline ArgCondition arg_nonzero(unsigned arg) { return {arg, false, 0}; }
+inline ArgCondition arg_equals(unsigned arg, uint64_t value) { return {arg, true, value}; }
+
 struct TracedSyscall {
+    enum class Path { notify, ptrace };
     int nr;
-    int nonzero_arg = -1;  // >= 0: stop only when this argument is non-zero (checked in BPF)
+    Path path = Path::notify;
+    std::vector<ArgCondition> conditions;
 };
 
 class SyscallRouter {
 public:
-    using Handler = std::function<co::Task<void>(Syscall&)>;
+    // Answered through seccomp user notification: the handler's verdict is the syscall's outcome.
+    using Handler = std::function<co::Task<Verdict>(Call&)>;
+    // Answered at a ptrace stop by rewriting the thread's registers (only where nothing else can).
+    using RewriteHandler = std::function<co::Task<void>(Syscall&)>;
 
-    void on(int nr, Handler handler, int nonzero_arg = -1);
+    void on(int nr, Handler handler, std::vector<ArgCondition> when = {});
+    void on_ptrace_stop(int nr, RewriteHandler handler);
     const Handler* find(long nr) const;
+    const RewriteHandler* find_rewrite(long nr) const;
     std::vector<TracedSyscall> traced() const;
 
 private:
-    std::map<long, std::pair<Handler, int>> handlers_;
+    std::map<long, std::pair<Handler, std::vector<ArgCondition>>> handlers_;
+    std::map<long, RewriteHandler> rewrites_;
 };
 
 }  // namespace mrd::tracer

@@ -16,7 +16,13 @@ Status read_memory(pid_t tid, uint64_t addr, void* out, size_t len) {
 
 Status write_memory(pid_t tid, uint64_t addr, const void* data, size_t len) {
     iovec local{const_cast<void*>(data), len}, remote{reinterpret_cast<void*>(addr), len};
-    if (::process_vm_writev(tid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len)) return {};
+    ssize_t n = ::process_vm_writev(tid, &local, 1, &remote, 1, 0);
+    if (n == static_cast<ssize_t>(len)) return {};
+    return Error::from_errno("writing tracee memory", n < 0 ? errno : EFAULT);
+}
+
+Status poke_memory(pid_t tid, uint64_t addr, const void* data, size_t len) {
+    if (write_memory(tid, addr, data, len)) return {};
     const char* src = static_cast<const char*>(data);
     for (size_t off = 0; off < len; off += sizeof(long)) {
         long word = 0;

@@ -12,8 +12,11 @@
 namespace mrd::tracer {
 
 Status read_memory(pid_t tid, uint64_t addr, void* out, size_t len);
-// Falls back to PTRACE_POKEDATA, which can write read-only pages (FOLL_FORCE).
+// As the kernel writes a syscall's results: EFAULT where the program could not write.
 Status write_memory(pid_t tid, uint64_t addr, const void* data, size_t len);
+// As a debugger writes: read-only pages too (PTRACE_POKEDATA uses FOLL_FORCE). The thread must be
+// in a ptrace stop.
+Status poke_memory(pid_t tid, uint64_t addr, const void* data, size_t len);
 // A NUL-terminated string of at most max bytes, read without crossing into unmapped pages.
 Result<std::string> read_string(pid_t tid, uint64_t addr, size_t max = 4096);
 

@@ -18,18 +18,22 @@ using wire::SocketAddress;
 std::optional<SocketInfo> inspect_socket(Process& process, int fd) {
     UniqueFd dup = process.duplicate(fd);
     if (!dup) return std::nullopt;
+    return inspect_socket(dup.get());
+}
+
+std::optional<SocketInfo> inspect_socket(int socket) {
     SocketInfo info;
     socklen_t len = sizeof(int);
-    if (::getsockopt(dup.get(), SOL_SOCKET, SO_DOMAIN, &info.domain, &len) != 0) return std::nullopt;
+    if (::getsockopt(socket, SOL_SOCKET, SO_DOMAIN, &info.domain, &len) != 0) return std::nullopt;
     len = sizeof(int);
-    ::getsockopt(dup.get(), SOL_SOCKET, SO_TYPE, &info.type, &len);
+    ::getsockopt(socket, SOL_SOCKET, SO_TYPE, &info.type, &len);
     len = sizeof(int);
-    ::getsockopt(dup.get(), SOL_SOCKET, SO_PROTOCOL, &info.protocol, &len);
+    ::getsockopt(socket, SOL_SOCKET, SO_PROTOCOL, &info.protocol, &len);
     sockaddr_storage ss{};
     len = sizeof ss;
-    if (::getsockname(dup.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.local = wire::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    if (::getsockname(socket, reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.local = wire::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     len = sizeof ss;
-    if (::getpeername(dup.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.peer = wire::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    if (::getpeername(socket, reinterpret_cast<sockaddr*>(&ss), &len) == 0) info.peer = wire::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     return info;
 }
 
@@ -77,17 +81,6 @@ Status write_sockaddr_result(pid_t tid, uint64_t addr, uint64_t len_addr, uint32
         if (auto st = write_memory(tid, addr, sockaddr.data(), n); !st) return st;
     auto full = static_cast<socklen_t>(sockaddr.size());
     return write_memory(tid, len_addr, &full, sizeof full);
-}
-
-void translate_returned_address(pid_t tid, uint64_t addr, uint64_t len_addr, socklen_t capacity,
-                                const std::function<std::optional<SocketAddress>(const SocketAddress&)>& translate) {
-    auto written = read_value<socklen_t>(tid, len_addr);
-    if (!written) return;
-    auto seen = read_sockaddr(tid, addr, std::min(*written, capacity));
-    if (!seen) return;
-    auto translated = translate(seen->address);
-    if (!translated) return;
-    (void)write_sockaddr_result(tid, addr, len_addr, capacity, make_sockaddr(*translated, seen->family));
 }
 
 }  // namespace mrd::tracer

@@ -24,6 +24,8 @@ struct SocketInfo {
 
 // nullopt when fd is not a socket (or the process is gone).
 std::optional<SocketInfo> inspect_socket(Process& process, int fd);
+// The same for a socket of ours (a duplicate of the program's).
+std::optional<SocketInfo> inspect_socket(int socket);
 
 // An AF_INET/AF_INET6 sockaddr read from tracee memory.
 struct TraceeAddress {
@@ -39,10 +41,5 @@ std::vector<char> make_sockaddr(const wire::SocketAddress& address, int family);
 // Writes a sockaddr the way the kernel returns one: truncated to the caller's buffer, with the full
 // length stored at len_addr.
 Status write_sockaddr_result(pid_t tid, uint64_t addr, uint64_t len_addr, uint32_t capacity, const std::vector<char>& sockaddr);
-// After a syscall wrote an address for the program (accept, getpeername, recvfrom...): when
-// translate knows it, the program sees the translation instead. capacity: the buffer size the program
-// passed (read before the call).
-void translate_returned_address(pid_t tid, uint64_t addr, uint64_t len_addr, socklen_t capacity,
-                                const std::function<std::optional<wire::SocketAddress>(const wire::SocketAddress&)>& translate);
 
 }  // namespace mrd::tracer
