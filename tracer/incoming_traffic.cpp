@@ -44,8 +44,20 @@ std::vector<SocketAddress> local_bind_candidates(const SocketAddress& requested,
 }
 
 // Binds the program's own socket (through a duplicate) to the first candidate that works: no probe,
-// so no race with another process taking the port in between. 0, or the first attempt's -errno.
+// so no race with another process taking the port in between. SO_REUSEADDR is off meanwhile: with
+// it, two sessions could both bind the port, and the second would fail in listen() where no other
+// candidate can be tried. 0, or the first attempt's -errno.
 long bind_first(int socket, int family, const std::vector<SocketAddress>& candidates, SocketAddress& bound) {
+    int reuse = 0, off = 0;
+    socklen_t len = sizeof reuse;
+    ::getsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &reuse, &len);
+    if (reuse) ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &off, sizeof off);
+    struct Restore {
+        int socket, reuse;
+        ~Restore() {
+            if (reuse) ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+        }
+    } restore{socket, reuse};
     long first_error = 0;
     for (auto& candidate : candidates) {
         auto bytes = make_sockaddr(candidate, family);
