@@ -158,46 +158,67 @@ Status FileSyscalls::install(SyscallRouter& router, bool track_writes) {
         if (!local) return local.error();
         synthetic_files_[path] = *local;
     }
-    auto on = [&](int nr, auto handler, std::vector<ArgCondition> when = {}) {
-        router.on(nr, [this, handler](Call& c) { return handler(this, c); }, std::move(when));
+    // Each call with the path arguments (dirfd, path) to check for a quick local verdict.
+    struct PathArgs {
+        int dirfd, path;
     };
-    on(SYS_open, [](FileSyscalls* f, Call& c) { return f->open(c, -1, 0, 1, false, false); });
-    on(SYS_openat, [](FileSyscalls* f, Call& c) { return f->open(c, 0, 1, 2, false, false); });
-    on(SYS_openat2, [](FileSyscalls* f, Call& c) { return f->open(c, 0, 1, 2, false, true); });
-    on(SYS_creat, [](FileSyscalls* f, Call& c) { return f->open(c, -1, 0, -1, true, false); });
-    on(SYS_stat, [](FileSyscalls* f, Call& c) { return f->stat(c, -1, 0, 1, -1, true, false); });
-    on(SYS_lstat, [](FileSyscalls* f, Call& c) { return f->stat(c, -1, 0, 1, -1, false, false); });
-    on(SYS_newfstatat, [](FileSyscalls* f, Call& c) { return f->stat(c, 0, 1, 2, 3, true, false); });
-    on(SYS_statx, [](FileSyscalls* f, Call& c) { return f->stat(c, 0, 1, 4, 2, true, true); });
-    on(SYS_statfs, [](FileSyscalls* f, Call& c) { return f->statfs(c, false); });
-    on(SYS_fstatfs, [](FileSyscalls* f, Call& c) { return f->statfs(c, true); });
-    on(SYS_access, [](FileSyscalls* f, Call& c) { return f->access(c, -1, 0, 1, -1); });
-    on(SYS_faccessat, [](FileSyscalls* f, Call& c) { return f->access(c, 0, 1, 2, -1); });
-    on(SYS_faccessat2, [](FileSyscalls* f, Call& c) { return f->access(c, 0, 1, 2, 3); });
-    on(SYS_readlink, [](FileSyscalls* f, Call& c) { return f->readlink(c, -1, 0, 1, 2); });
-    on(SYS_readlinkat, [](FileSyscalls* f, Call& c) { return f->readlink(c, 0, 1, 2, 3); });
+    auto on = [&](int nr, auto handler, std::vector<PathArgs> paths, std::function<bool(const Notification&)> writes) {
+        router.on(nr, [this, handler](Call& c) { return handler(this, c); }, {}, [this, paths, writes](const Notification& n) {
+            bool write = writes(n);
+            for (auto [dirfd, path] : paths)
+                if (!certainly_local(n, dirfd, path, write)) return false;
+            return true;
+        });
+    };
+    auto reads = [](const Notification&) { return false; };
+    auto changes = [](const Notification&) { return true; };
+    auto open_flags = [](int arg) { return [arg](const Notification& n) { return opens_for_writing(static_cast<long>(n.args[arg])); }; };
+    on(SYS_open, [](FileSyscalls* f, Call& c) { return f->open(c, -1, 0, 1, false, false); }, {{-1, 0}}, open_flags(1));
+    on(SYS_openat, [](FileSyscalls* f, Call& c) { return f->open(c, 0, 1, 2, false, false); }, {{0, 1}}, open_flags(2));
+    on(SYS_openat2, [](FileSyscalls* f, Call& c) { return f->open(c, 0, 1, 2, false, true); }, {{0, 1}}, [](const Notification& n) {
+        auto how = read_value<open_how>(n.tid, n.args[2]);
+        return !how || opens_for_writing(static_cast<long>(how->flags));
+    });
+    on(SYS_creat, [](FileSyscalls* f, Call& c) { return f->open(c, -1, 0, -1, true, false); }, {{-1, 0}}, changes);
+    on(SYS_stat, [](FileSyscalls* f, Call& c) { return f->stat(c, -1, 0, 1, -1, true, false); }, {{-1, 0}}, reads);
+    on(SYS_lstat, [](FileSyscalls* f, Call& c) { return f->stat(c, -1, 0, 1, -1, false, false); }, {{-1, 0}}, reads);
+    on(SYS_newfstatat, [](FileSyscalls* f, Call& c) { return f->stat(c, 0, 1, 2, 3, true, false); }, {{0, 1}}, reads);
+    on(SYS_statx, [](FileSyscalls* f, Call& c) { return f->stat(c, 0, 1, 4, 2, true, true); }, {{0, 1}}, reads);
+    on(SYS_statfs, [](FileSyscalls* f, Call& c) { return f->statfs(c, false); }, {{-1, 0}}, reads);
+    router.on(SYS_fstatfs, [this](Call& c) { return statfs(c, true); }, {}, [this](const Notification& n) {
+        auto target = link_of("/proc/" + std::to_string(n.tid) + "/fd/" + std::to_string(static_cast<int>(n.args[0])));
+        return !target || !fs_.remote_path(*target);
+    });
+    on(SYS_access, [](FileSyscalls* f, Call& c) { return f->access(c, -1, 0, 1, -1); }, {{-1, 0}}, reads);
+    on(SYS_faccessat, [](FileSyscalls* f, Call& c) { return f->access(c, 0, 1, 2, -1); }, {{0, 1}}, reads);
+    on(SYS_faccessat2, [](FileSyscalls* f, Call& c) { return f->access(c, 0, 1, 2, 3); }, {{0, 1}}, reads);
+    on(SYS_readlink, [](FileSyscalls* f, Call& c) { return f->readlink(c, -1, 0, 1, 2); }, {{-1, 0}}, reads);
+    on(SYS_readlinkat, [](FileSyscalls* f, Call& c) { return f->readlink(c, 0, 1, 2, 3); }, {{0, 1}}, reads);
     router.on_ptrace_stop(SYS_chdir, [this](Syscall& c) { return chdir(c); });
-    on(SYS_getcwd, [](FileSyscalls* f, Call& c) { return f->getcwd(c); });
-    on(SYS_mkdir, [](FileSyscalls* f, Call& c) { return f->mkdir(c, -1, 0, 1); });
-    on(SYS_mkdirat, [](FileSyscalls* f, Call& c) { return f->mkdir(c, 0, 1, 2); });
-    on(SYS_unlink, [](FileSyscalls* f, Call& c) { return f->unlink(c, -1, 0, -1, false); });
-    on(SYS_rmdir, [](FileSyscalls* f, Call& c) { return f->unlink(c, -1, 0, -1, true); });
-    on(SYS_unlinkat, [](FileSyscalls* f, Call& c) { return f->unlink(c, 0, 1, 2, false); });
-    on(SYS_rename, [](FileSyscalls* f, Call& c) { return f->rename(c, -1, 0, -1, 1, -1); });
-    on(SYS_renameat, [](FileSyscalls* f, Call& c) { return f->rename(c, 0, 1, 2, 3, -1); });
-    on(SYS_renameat2, [](FileSyscalls* f, Call& c) { return f->rename(c, 0, 1, 2, 3, 4); });
-    on(SYS_truncate, [](FileSyscalls* f, Call& c) { return f->truncate(c); });
+    router.on(SYS_getcwd, [this](Call& c) { return getcwd(c); }, {}, [this](const Notification& n) {
+        auto cwd = link_of("/proc/" + std::to_string(n.tid) + "/cwd");
+        return !cwd || !fs_.remote_path(*cwd);
+    });
+    on(SYS_mkdir, [](FileSyscalls* f, Call& c) { return f->mkdir(c, -1, 0, 1); }, {{-1, 0}}, changes);
+    on(SYS_mkdirat, [](FileSyscalls* f, Call& c) { return f->mkdir(c, 0, 1, 2); }, {{0, 1}}, changes);
+    on(SYS_unlink, [](FileSyscalls* f, Call& c) { return f->unlink(c, -1, 0, -1, false); }, {{-1, 0}}, changes);
+    on(SYS_rmdir, [](FileSyscalls* f, Call& c) { return f->unlink(c, -1, 0, -1, true); }, {{-1, 0}}, changes);
+    on(SYS_unlinkat, [](FileSyscalls* f, Call& c) { return f->unlink(c, 0, 1, 2, false); }, {{0, 1}}, changes);
+    on(SYS_rename, [](FileSyscalls* f, Call& c) { return f->rename(c, -1, 0, -1, 1, -1); }, {{-1, 0}, {-1, 1}}, changes);
+    on(SYS_renameat, [](FileSyscalls* f, Call& c) { return f->rename(c, 0, 1, 2, 3, -1); }, {{0, 1}, {2, 3}}, changes);
+    on(SYS_renameat2, [](FileSyscalls* f, Call& c) { return f->rename(c, 0, 1, 2, 3, 4); }, {{0, 1}, {2, 3}}, changes);
+    on(SYS_truncate, [](FileSyscalls* f, Call& c) { return f->truncate(c); }, {{-1, 0}}, changes);
     // Extended attributes of remote files: none (ls -l asks for ACLs and SELinux labels).
-    on(SYS_getxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, false); });
-    on(SYS_lgetxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, false); });
-    on(SYS_listxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, true); });
-    on(SYS_llistxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, true); });
+    on(SYS_getxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, false); }, {{-1, 0}}, reads);
+    on(SYS_lgetxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, false); }, {{-1, 0}}, reads);
+    on(SYS_listxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, true); }, {{-1, 0}}, reads);
+    on(SYS_llistxattr, [](FileSyscalls* f, Call& c) { return f->xattr(c, true); }, {{-1, 0}}, reads);
     if (track_writes) {
-        on(SYS_close, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::close); });
-        on(SYS_fsync, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::sync); });
-        on(SYS_fdatasync, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::sync); });
-        on(SYS_dup2, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::dup); });
-        on(SYS_dup3, [](FileSyscalls* f, Call& c) { return f->close_or_sync(c, Closing::dup); });
+        router.on(SYS_close, [this](Call& c) { return close_or_sync(c, Closing::close); });
+        router.on(SYS_fsync, [this](Call& c) { return close_or_sync(c, Closing::sync); });
+        router.on(SYS_fdatasync, [this](Call& c) { return close_or_sync(c, Closing::sync); });
+        router.on(SYS_dup2, [this](Call& c) { return close_or_sync(c, Closing::dup); });
+        router.on(SYS_dup3, [this](Call& c) { return close_or_sync(c, Closing::dup); });
     }
     return {};
 }
@@ -241,6 +262,13 @@ std::optional<FileSyscalls::Path> FileSyscalls::resolve(Call& call, int dirfd_ar
     auto given = call.read_string(call.arg(path_arg));
     if (!given) return std::nullopt;  // EFAULT, ENAMETOOLONG: the kernel says so itself
     return resolve(call.tid(), dirfd_arg >= 0 ? call.fd_arg(dirfd_arg) : AT_FDCWD, *given, write);
+}
+
+bool FileSyscalls::certainly_local(const Notification& n, int dirfd_arg, int path_arg, bool write) const {
+    auto given = read_string(n.tid, n.args[static_cast<size_t>(path_arg)], PATH_MAX);
+    if (!given) return true;  // the kernel reports the bad pointer
+    auto p = resolve(n.tid, dirfd_arg >= 0 ? static_cast<int>(n.args[static_cast<size_t>(dirfd_arg)]) : AT_FDCWD, *given, write);
+    return !p || (p->route == Route::local && !p->acted_on_here());
 }
 
 std::string FileSyscalls::local_file(const Path& p) const {

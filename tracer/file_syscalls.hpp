@@ -57,6 +57,8 @@ private:
     // nullopt: the kernel's business as it stands (an unreadable path: EFAULT; an fd-based call...).
     std::optional<Path> resolve(pid_t tid, int dirfd, const std::string& given, bool write) const;
     std::optional<Path> resolve(Call& call, int dirfd_arg, int path_arg, bool write) const;
+    // On the listener's thread: the call's path stays local as given (reads only immutable state).
+    bool certainly_local(const Notification& n, int dirfd_arg, int path_arg, bool write) const;
     // The local file a route that stays on this machine names (the made-up file's copy, or the path).
     std::string local_file(const Path& p) const;
 

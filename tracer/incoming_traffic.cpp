@@ -199,13 +199,18 @@ co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_
     tcp::endpoint endpoint(asio::ip::make_address(it->second.ip, ec), it->second.port);
     tcp::socket socket(io_);
     socket.open(endpoint.protocol(), ec);
+    // Bound first, so accept() can show the real peer the moment the connection is queued.
+    if (!ec) socket.bind(tcp::endpoint(endpoint.address().is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
+                                                                   : asio::ip::address(asio::ip::address_v4::loopback()), 0), ec);
+    SocketAddress local = ec ? SocketAddress{} : from_endpoint(socket.local_endpoint(ec));
+    if (!ec) map_.add_peer(local, peer);
     if (!ec) ec = co_await co::connect(socket, endpoint);
     if (ec) {
+        map_.remove_peer(local);
         log::warn("incoming connection for port ", port, ": the program does not accept (", ec.message(), ")");
         co_return std::nullopt;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    map_.add_peer(from_endpoint(socket.local_endpoint(ec)), peer);  // accept() shows the real peer
     co_return std::move(socket);
 }
 

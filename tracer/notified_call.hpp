@@ -20,6 +20,15 @@ namespace mrd::tracer {
 
 class SeccompListener;
 
+// A trapped syscall as the kernel reported it.
+struct Notification {
+    uint64_t id;
+    pid_t tid;  // the thread, as this supervisor's PID namespace numbers it
+    uint32_t arch;
+    long nr;
+    std::array<uint64_t, 6> args;
+};
+
 // What a trapped syscall does once its handler has decided.
 struct Verdict {
     enum class Kind { local, result, install_fd };

@@ -131,7 +131,8 @@ Result<pid_t> Supervisor::launch(const LaunchSpec& spec, const std::vector<sock_
     UniqueFd listener(static_cast<int>(::syscall(SYS_pidfd_getfd, process->pidfd(), child_report[1], 0)));
     if (!listener) return give_up(Error::from_errno("taking the seccomp listener (pidfd_getfd)"));
     listener_.emplace(io_, std::move(listener), spec.sync_wake_up);
-    listener_->start([this](const Notification& n) { on_notification(n); });
+    listener_->start([this](const Notification& n) { return router_.certainly_local(n); },
+                     [this](const Notification& n) { on_notification(n); });
     if (::write(go_write.get(), "g", 1) != 1) return give_up(Error::from_errno("starting the program"));
     go_write.reset();
 

@@ -33,14 +33,25 @@ public:
     // Answered at a ptrace stop by rewriting the thread's registers (only where nothing else can).
     using RewriteHandler = std::function<co::Task<void>(Syscall&)>;
 
-    void on(int nr, Handler handler, std::vector<ArgCondition> when = {});
+    // A check that a call certainly runs as made, answered without the event loop. It runs on the
+    // notification listener's thread, so it may read only what never changes during the session.
+    using QuickCheck = std::function<bool(const Notification&)>;
+
+    void on(int nr, Handler handler, std::vector<ArgCondition> when = {}, QuickCheck quick = {});
     void on_ptrace_stop(int nr, RewriteHandler handler);
     const Handler* find(long nr) const;
+    // Thread-safe once the program runs (the routes no longer change).
+    bool certainly_local(const Notification& n) const;
     const RewriteHandler* find_rewrite(long nr) const;
     std::vector<TracedSyscall> traced() const;
 
 private:
-    std::map<long, std::pair<Handler, std::vector<ArgCondition>>> handlers_;
+    struct Route {
+        Handler handler;
+        std::vector<ArgCondition> when;
+        QuickCheck quick;
+    };
+    std::map<long, Route> handlers_;
     std::map<long, RewriteHandler> rewrites_;
 };
 
