@@ -12,7 +12,7 @@
 #include "wire/log.hpp"
 #include "wire/unique_fd.hpp"
 
-#include <poll.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -167,18 +167,25 @@ co::Task<Verdict> IncomingTraffic::accept(Call& call) {
     if (!capacity) co_return Verdict::local();  // EFAULT from the kernel
     int flags = call.nr() == SYS_accept4 ? static_cast<int>(call.arg(3)) : 0;
     if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) co_return Verdict::local();  // EINVAL from the kernel
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    UniqueFd accepted;
     for (;;) {
-        pollfd p{listener.get(), POLLIN, 0};
-        if (::poll(&p, 1, 0) == 1) break;
-        if (is_nonblocking(listener.get())) co_return Verdict::local();  // EAGAIN from the kernel
+        // Never blocking here (another thread of the program may take the connection first): the
+        // listener is non-blocking for the moment of this accept.
+        int fl = ::fcntl(listener.get(), F_GETFL);
+        bool nonblocking = fl >= 0 && (fl & O_NONBLOCK);
+        if (!nonblocking) ::fcntl(listener.get(), F_SETFL, fl | O_NONBLOCK);
+        peer_len = sizeof peer;
+        accepted.reset(::accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC | (flags & SOCK_NONBLOCK)));
+        int error = errno;
+        if (!nonblocking) ::fcntl(listener.get(), F_SETFL, fl);
+        if (accepted) break;
+        if (error != EAGAIN || nonblocking) co_return Verdict::error(error);
         auto ready = co_await wait_ready(io_, call, listener.get(), false, socket_timeout(listener.get(), SO_RCVTIMEO));
         if (ready == Readiness::timed_out) co_return Verdict::error(EAGAIN);
         if (ready == Readiness::abandoned) co_return Verdict::error(EINTR);  // nobody hears it; a restart asks anew
     }
-    sockaddr_storage peer{};
-    socklen_t peer_len = sizeof peer;
-    UniqueFd accepted(::accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC | (flags & SOCK_NONBLOCK)));
-    if (!accepted) co_return Verdict::error(errno);
     auto seen = from_sockaddr(reinterpret_cast<sockaddr*>(&peer), peer_len);
     auto real = seen ? map_.remote_of(*seen) : std::nullopt;
     auto name = real ? make_sockaddr(*real, peer.ss_family) : std::vector<char>();

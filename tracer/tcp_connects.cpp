@@ -94,7 +94,7 @@ co::Task<Verdict> TcpConnects::connect(Call& call, UniqueFd socket, const Socket
         log::error("connect to ", to_string(remote), ": no loopback listener for it (", ec.message(), "); the call fails");
         co_return Verdict::error(ENOBUFS);
     }
-    if (!call.waiting()) co_return Verdict::local();  // the thread gave up: leave its socket alone
+    if (!call.waiting()) co_return Verdict::error(EINTR);  // the thread gave up (nobody hears this): leave its socket alone
 
     // Into SYN_SENT toward the sink, without blocking here whatever the socket's mode.
     auto sink_sockaddr = make_sockaddr(attempt->sink_address, info.domain);
