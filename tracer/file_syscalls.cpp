@@ -27,9 +27,6 @@ namespace {
 
 int errno_of(const Error& e) { return e.code ? e.code : EIO; }
 
-// A syscall the supervisor made itself, as the kernel would have answered the program.
-long kernel_result(long r) { return r < 0 ? -errno : r; }
-
 timespec to_timespec(int64_t ns) { return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}; }
 
 struct stat to_stat(const FileStatInfo& st) {

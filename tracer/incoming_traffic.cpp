@@ -25,8 +25,6 @@ using asio::ip::tcp;
 
 namespace {
 
-long kernel_result(long r) { return r < 0 ? -errno : r; }
-
 // As mirrord does: the requested address if possible, else the same port on loopback (the program
 // may ask for an address of the target's), else any port.
 std::vector<SocketAddress> local_bind_candidates(const SocketAddress& requested, std::optional<uint16_t> fixed_port) {

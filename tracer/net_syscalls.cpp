@@ -25,8 +25,6 @@ bool wants_ipv6_interceptor(const SocketInfo& info, const SocketAddress& dest) {
     return info.domain == AF_INET6 && dest.ip.find(':') != std::string::npos;
 }
 
-long kernel_result(long r) { return r < 0 ? -errno : r; }
-
 // The program's iovec array.
 std::optional<std::vector<iovec>> read_iovecs(const Call& call, uint64_t addr, size_t count) {
     if (count > IOV_MAX) return std::nullopt;
@@ -140,41 +138,42 @@ co::Task<Verdict> NetSyscalls::send_for(Call& call, int socket, msghdr& message,
     }
 }
 
-co::Task<Verdict> NetSyscalls::sendto(Call& call) {
-    auto dest = read_sockaddr(call.tid(), call.arg(4), call.arg(5));
-    if (!dest || map_.is_interceptor(dest->address)) co_return Verdict::local();
+Result<std::optional<NetSyscalls::RemoteDatagram>> NetSyscalls::remote_datagram(Call& call, const TraceeAddress& dest) {
+    using Outcome = std::optional<RemoteDatagram>;
+    if (map_.is_interceptor(dest.address)) return Outcome();
     UniqueFd socket = call.duplicate(call.fd_arg(0));
     auto info = socket ? inspect_socket(socket.get()) : std::nullopt;
-    if (!info || !is_inet(info->domain) || info->type != SOCK_DGRAM) co_return Verdict::local();
-    if (policy_.route(Transport::udp, dest->address) == Route::local) co_return Verdict::local();
-    auto relay = interceptors_.udp_for(dest->address, wants_ipv6_interceptor(*info, dest->address));
+    if (!info || !is_inet(info->domain) || info->type != SOCK_DGRAM) return Outcome();
+    if (policy_.route(Transport::udp, dest.address) == Route::local) return Outcome();
+    auto relay = interceptors_.udp_for(dest.address, wants_ipv6_interceptor(*info, dest.address));
     if (!relay) {
-        log::error("sendto ", to_string(dest->address), ": ", relay.error().message, "; the call fails");
-        co_return Verdict::error(ENETUNREACH);
+        log::error("datagram to ", to_string(dest.address), ": ", relay.error().message, "; the call fails");
+        return Error::msg(relay.error().message, ENETUNREACH);
     }
+    return Outcome(RemoteDatagram{std::move(socket), make_sockaddr(*relay, info->domain)});
+}
+
+co::Task<Verdict> NetSyscalls::sendto(Call& call) {
+    auto dest = read_sockaddr(call.tid(), call.arg(4), call.arg(5));
+    auto remote = dest ? remote_datagram(call, *dest) : Result<std::optional<RemoteDatagram>>(std::nullopt);
+    if (!remote) co_return Verdict::error(remote.error().code);
+    if (!*remote) co_return Verdict::local();
     if (call.arg(2) > kMaxDatagram) co_return Verdict::error(EMSGSIZE);
     std::vector<char> data(call.arg(2));
     if (!data.empty() && !call.read_bytes(call.arg(1), data.data(), data.size())) co_return Verdict::error(EFAULT);
-    auto name = make_sockaddr(*relay, info->domain);
+    auto& name = (*remote)->relay;
     iovec one{data.data(), data.size()};
     msghdr message{name.data(), static_cast<socklen_t>(name.size()), &one, 1, nullptr, 0, 0};
-    co_return co_await send_for(call, socket.get(), message, static_cast<int>(call.arg(3)));
+    co_return co_await send_for(call, (*remote)->socket.get(), message, static_cast<int>(call.arg(3)));
 }
 
 co::Task<Verdict> NetSyscalls::sendmsg(Call& call) {
     auto header = call.read<msghdr>(call.arg(1));
     if (!header || !header->msg_name) co_return Verdict::local();
     auto dest = read_sockaddr(call.tid(), reinterpret_cast<uint64_t>(header->msg_name), header->msg_namelen);
-    if (!dest || map_.is_interceptor(dest->address)) co_return Verdict::local();
-    UniqueFd socket = call.duplicate(call.fd_arg(0));
-    auto info = socket ? inspect_socket(socket.get()) : std::nullopt;
-    if (!info || !is_inet(info->domain) || info->type != SOCK_DGRAM) co_return Verdict::local();
-    if (policy_.route(Transport::udp, dest->address) == Route::local) co_return Verdict::local();
-    auto relay = interceptors_.udp_for(dest->address, wants_ipv6_interceptor(*info, dest->address));
-    if (!relay) {
-        log::error("sendmsg ", to_string(dest->address), ": ", relay.error().message, "; the call fails");
-        co_return Verdict::error(ENETUNREACH);
-    }
+    auto remote = dest ? remote_datagram(call, *dest) : Result<std::optional<RemoteDatagram>>(std::nullopt);
+    if (!remote) co_return Verdict::error(remote.error().code);
+    if (!*remote) co_return Verdict::local();
     // The same message, its data and control gathered here, addressed to the relay.
     auto iov = read_iovecs(call, reinterpret_cast<uint64_t>(header->msg_iov), header->msg_iovlen);
     if (!iov) co_return Verdict::error(header->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT);
@@ -182,10 +181,10 @@ co::Task<Verdict> NetSyscalls::sendmsg(Call& call) {
     if (!gather(call, *iov, data)) co_return Verdict::error(EFAULT);
     if (!control.empty() && !call.read_bytes(reinterpret_cast<uint64_t>(header->msg_control), control.data(), control.size()))
         co_return Verdict::error(EFAULT);
-    auto name = make_sockaddr(*relay, info->domain);
+    auto& name = (*remote)->relay;
     iovec one{data.data(), data.size()};
     msghdr message{name.data(), static_cast<socklen_t>(name.size()), &one, 1, control.empty() ? nullptr : control.data(), control.size(), 0};
-    co_return co_await send_for(call, socket.get(), message, static_cast<int>(call.arg(2)));
+    co_return co_await send_for(call, (*remote)->socket.get(), message, static_cast<int>(call.arg(2)));
 }
 
 co::Task<std::optional<Verdict>> NetSyscalls::until_relayed_datagram(Call& call, int socket, int flags) {

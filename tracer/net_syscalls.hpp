@@ -28,8 +28,13 @@ private:
     co::Task<Verdict> recvmsg(Call& call);
     co::Task<Verdict> peer_or_sock_name(Call& call, bool peer);
     co::Task<Verdict> socket_error(Call& call);
-    // The relay a datagram to dest goes to, when dest is remote for this socket (a UDP socket).
-    std::optional<wire::SocketAddress> datagram_relay(int socket, const TraceeAddress& dest, int& family);
+    // A datagram of the program's socket (argument 0) to dest, when it goes to the target: the
+    // socket and the relay's sockaddr. nullopt: it stays local; an error: the call fails with it.
+    struct RemoteDatagram {
+        UniqueFd socket;
+        std::vector<char> relay;
+    };
+    Result<std::optional<RemoteDatagram>> remote_datagram(Call& call, const TraceeAddress& dest);
     // Sends on the program's socket as the kernel would for the thread: a blocking socket waits for
     // room (interruptibly, SO_SNDTIMEO honoured).
     co::Task<Verdict> send_for(Call& call, int socket, msghdr& message, int flags);

@@ -12,6 +12,7 @@
 #include <limits.h>
 
 #include <array>
+#include <cerrno>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,10 @@
 namespace mrd::tracer {
 
 class SeccompListener;
+
+// A syscall the supervisor made itself for the program, as the kernel would have answered the
+// program: -errno on failure.
+inline long kernel_result(long r) { return r < 0 ? -errno : r; }
 
 // A trapped syscall as the kernel reported it.
 struct Notification {
