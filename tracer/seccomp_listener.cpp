@@ -45,7 +45,9 @@ void SeccompListener::run() {
     size_t size = sizeof(seccomp_notif);
     if (::syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) == 0) size = std::max<size_t>(size, sizes.seccomp_notif);
     std::vector<char> buffer(size);
-    constexpr auto kSpin = std::chrono::microseconds(30);
+    // Measured here without synchronous wake-ups (python's import line): 30 us of polling 250 ms,
+    // 300 us 204 ms, 1 ms 186 ms, native 125 ms. Half a millisecond of one CPU after each answer.
+    constexpr auto kSpin = std::chrono::microseconds(500);
     auto spin_until = std::chrono::steady_clock::time_point();
     for (;;) {
         pollfd fds[2] = {{fd_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};

@@ -7,8 +7,8 @@
 // more than a native one; through the event loop's epoll the wake-up is an ordinary cross-CPU one,
 // ten times dearer. That thread answers at once what is certainly local (a quick check that reads
 // only what never changes during the session); everything else goes to the event loop. Without
-// synchronous wake-ups it polls the listener for a short while after each answer, since a thread
-// that made one trapped call tends to make another.
+// synchronous wake-ups it polls the listener for half a millisecond after each answer, since a
+// thread that made one trapped call tends to make another soon.
 #pragma once
 
 #include "tracer/notified_call.hpp"
