@@ -186,9 +186,11 @@ void Supervisor::forward_signal(int signo) {
 }
 
 void Supervisor::reap() {
-    // A tracee that just stopped tends to stop again soon. Polling a little before going back to
-    // sleep in epoll saves a cross-CPU wake-up per trapped syscall (about 40 -> 25 us here).
-    constexpr auto kSpin = std::chrono::microseconds(30);
+    // A tracee that just stopped tends to stop again soon (fork, the child's first stop, exec, exit,
+    // the parent's SIGCHLD: five stops per command a shell runs). Polling before going back to sleep
+    // in epoll saves a cross-CPU wake-up each time. Measured here, 100 execs from bash: 30 us of
+    // polling 1.6x native, 500 us 1.3x. Trapped syscalls are not ptrace stops: this is not per call.
+    constexpr auto kSpin = std::chrono::microseconds(500);
     auto spin_until = std::chrono::steady_clock::now() + kSpin;
     for (;;) {
         int status = 0;
