@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 namespace mrd::tracer {
@@ -20,9 +21,13 @@ using namespace mrd::wire;
 namespace fs = std::filesystem;
 
 std::string normalize_path(const std::string& path) {
-    std::vector<std::string> parts;
-    std::istringstream in(path);
-    for (std::string part; std::getline(in, part, '/');) {
+    // On every trapped path: plain scanning, no streams.
+    std::vector<std::string_view> parts;
+    std::string_view rest(path);
+    while (!rest.empty()) {
+        size_t slash = rest.find('/');
+        std::string_view part = rest.substr(0, slash);
+        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
         if (part.empty() || part == ".") continue;
         if (part == "..") {
             if (!parts.empty()) parts.pop_back();
@@ -30,9 +35,14 @@ std::string normalize_path(const std::string& path) {
         }
         parts.push_back(part);
     }
+    if (parts.empty()) return "/";
     std::string out;
-    for (auto& p : parts) out += "/" + p;
-    return out.empty() ? "/" : out;
+    out.reserve(path.size());
+    for (auto part : parts) {
+        out += '/';
+        out += part;
+    }
+    return out;
 }
 
 namespace {
