@@ -295,7 +295,12 @@ ExitStatus exec_command(const ExecOptions& options) {
         const char* sync = std::getenv("MIRRORD_SYNC_WAKE_UP");
         LaunchSpec launch{*program, options.command, to_envp(*env), !(sync && std::string(sync) == "0")};
         auto pid = supervisor.launch(launch, *filter);
-        if (!pid) co_return fail(pid.error());
+        if (!pid) {
+            fail(pid.error());
+            // As a shell says it: 127 not found, 126 found but not executable.
+            if (supervisor.exec_errno()) exit_status = supervisor.exec_errno() == ENOENT ? 127 : 126;
+            co_return;
+        }
         if (options.gdb) {
             auto debugger = start_gdb(gdb_address, *program);
             if (!debugger) co_return fail(debugger.error());

@@ -138,6 +138,7 @@ Result<pid_t> Supervisor::launch(const LaunchSpec& spec, const std::vector<sock_
 
     if (read_report(child_report)) {
         reap();  // collect the failed child
+        exec_errno_ = child_report[0];
         return Error::from_errno("cannot execute " + spec.program, child_report[0]);
     }
     return pid;

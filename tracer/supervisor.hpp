@@ -45,6 +45,8 @@ public:
     void set_debugger(Debugger* debugger) { debugger_ = debugger; }
     std::vector<std::shared_ptr<Tracee>> threads_of(pid_t pid) const;
     pid_t main_pid() const { return main_pid_; }
+    // After launch failed because the program could not be executed: execve's errno, else 0.
+    int exec_errno() const { return exec_errno_; }
 
 private:
     void read_signals();
@@ -79,6 +81,7 @@ private:
     int main_status_ = 0;
     int main_signal_ = 0;
     bool finished_ = false;
+    int exec_errno_ = 0;
 };
 
 }  // namespace mrd::tracer

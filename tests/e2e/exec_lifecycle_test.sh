@@ -31,6 +31,15 @@ check_contains "SIGKILL too" "rc=137" "$out"
 out=$(mirrord_exec -- no-such-command-xyz 2>&1); rc=$?
 check_eq "a missing command exits 127" "127" "$rc"
 check_contains "and says so" "no-such-command-xyz: command not found" "$out"
+out=$(mirrord_exec -- /no/such/program 2>&1); rc=$?
+check_eq "a missing program given by path exits 127, as in a shell" "127" "$rc"
+printf 'not a program\n' >"$WORK/not-executable"
+out=$(mirrord_exec -- "$WORK/not-executable" 2>&1); rc=$?
+check_eq "a file that is not executable exits 126" "126" "$rc"
+check_contains "and says why" "Permission denied" "$out"
+printf '\x7fELF garbage' >"$WORK/bad-binary"; chmod +x "$WORK/bad-binary"
+out=$(mirrord_exec -- "$WORK/bad-binary" 2>&1); rc=$?
+check_eq "a binary the kernel cannot run exits 126" "126" "$rc"
 out=$("$MIRRORD" exec --target pid/999999 -- true 2>&1); rc=$?
 check_eq "a missing target pid fails" "1" "$rc"
 check_contains "with a clear message" "no such process" "$out"
