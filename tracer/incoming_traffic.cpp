@@ -141,6 +141,8 @@ co::Task<Verdict> IncomingTraffic::listen(Call& call) {
     else if (local.ip == "::") local.ip = "::1";
     const Listener listener = it->second;
     listening_[listener.remote_port] = local;
+    watched_.push_back({call.shared_process(), call.fd_arg(0), socket_id(socket.get()), listener.remote_port});
+    if (!watching_) watch_listeners();
     map_.add_local(*info->local, listener.requested);  // getsockname() shows what the program asked for
     if (subscribed_.count(listener.remote_port)) co_return Verdict::result(0);
     // The program is held until the target's traffic is on its way, so it is ready when listen() returns.
@@ -192,6 +194,43 @@ co::Task<Verdict> IncomingTraffic::accept(Call& call) {
     co_return Verdict::install(std::move(accepted), (flags & SOCK_CLOEXEC) != 0);
 }
 
+void IncomingTraffic::watch_listeners() {
+    watching_ = true;
+    watch_timer_.expires_after(std::chrono::seconds(1));
+    watch_timer_.async_wait([this](std::error_code ec) {
+        if (ec) return;
+        check_listeners();
+        if (watched_.empty()) watching_ = false;
+        else watch_listeners();
+    });
+}
+
+void IncomingTraffic::check_listeners() {
+    std::set<uint16_t> closed;
+    for (auto it = watched_.begin(); it != watched_.end();) {
+        UniqueFd socket = it->process->duplicate(it->fd);
+        if (socket && socket_id(socket.get()) == it->socket) {
+            ++it;
+            continue;
+        }
+        closed.insert(it->remote_port);
+        bound_.erase(it->socket);
+        it = watched_.erase(it);
+    }
+    for (uint16_t port : closed) {
+        bool still = std::any_of(watched_.begin(), watched_.end(), [port](const Watched& w) { return w.remote_port == port; });
+        if (still) continue;
+        listening_.erase(port);
+        if (subscribed_.erase(port)) co::spawn(unsubscribe(port));
+    }
+}
+
+co::Task<void> IncomingTraffic::unsubscribe(uint16_t port) {
+    log::info("port ", port, ": the program closed its listener; the target's traffic goes to its own app again");
+    auto done = co_await agent_.call<PortUnsubscribe>(port);
+    if (auto* e = std::get_if<ErrorReply>(&done)) log::warn("port ", port, ": unsubscribing: ", e->message);
+}
+
 void IncomingTraffic::on_agent_message(Message& message) {
     if (auto* m = std::get_if<IncomingConnection>(&message)) co::spawn(deliver_connection(std::move(*m)));
     else if (auto* r = std::get_if<HttpRequest>(&message)) co::spawn(deliver_request(std::move(*r)));
@@ -212,7 +251,8 @@ co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_
     if (!ec) ec = co_await co::connect(socket, endpoint);
     if (ec) {
         map_.remove_peer(local);
-        log::warn("incoming connection for port ", port, ": the program does not accept (", ec.message(), ")");
+        check_listeners();  // refused: perhaps closed just now, and the port goes back to the target's app
+        if (listening_.count(port)) log::warn("incoming connection for port ", port, ": the program does not accept (", ec.message(), ")");
         co_return std::nullopt;
     }
     socket.set_option(tcp::no_delay(true), ec);

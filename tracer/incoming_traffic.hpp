@@ -13,6 +13,7 @@
 
 #include <map>
 #include <set>
+#include <vector>
 
 namespace mrd::tracer {
 
@@ -42,6 +43,17 @@ private:
     // standing for peer.
     co::Task<std::optional<asio::ip::tcp::socket>> connect_to_program(uint16_t port, const wire::SocketAddress& peer);
     bool ignored(const wire::SocketAddress& requested, uint16_t remote_port) const;
+    // A listener the target's traffic goes to, checked every second: once the program has closed
+    // it, the port is given back to the target's app (as mirrord unsubscribes on close).
+    struct Watched {
+        std::shared_ptr<Process> process;
+        int fd;
+        uint64_t socket;
+        uint16_t remote_port;
+    };
+    void watch_listeners();
+    void check_listeners();
+    co::Task<void> unsubscribe(uint16_t port);
 
     asio::io_context& io_;
     AgentClient& agent_;
@@ -50,6 +62,9 @@ private:
     std::map<uint64_t, Listener> bound_;          // by socket inode
     std::map<uint16_t, wire::SocketAddress> listening_;         // target port -> where the program listens
     std::set<uint16_t> subscribed_;
+    std::vector<Watched> watched_;
+    asio::steady_timer watch_timer_{io_};
+    bool watching_ = false;
 };
 
 }  // namespace mrd::tracer

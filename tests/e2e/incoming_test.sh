@@ -40,6 +40,30 @@ stop "$rival_PID"
 stop "$thief_PID"
 until_contains "pod's own app" from_cluster http://10.77.0.2/ && pass "when the session ends, the pod's app gets its traffic back" || fail "traffic not restored"
 
+# A program that closes its stolen listener gives the port back at once, while it runs on.
+cat >"$WORK/closer.py" <<'PY'
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 80))
+s.listen()
+c, _ = s.accept()
+c.recv(4096)
+c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\ncloser\n")
+c.close()
+s.close()
+print("closed", flush=True)
+time.sleep(30)
+PY
+"$MIRRORD" exec --agent "$AGENT_ADDR" --steal -- python3 "$WORK/closer.py" >"$WORK/closer.out" 2>"$WORK/closer.err" &
+closer_PID=$!
+BACKGROUND_PIDS+=($closer_PID)
+until_contains "closer" from_cluster http://10.77.0.2/ && pass "a stolen port reaches the local listener" || fail "closer: $(cat "$WORK/closer.err")"
+until_contains "pod's own app" from_cluster http://10.77.0.2/ && pass "closing the listener gives the port back to the pod's app, the program still running" || fail "still stolen after close: $(from_cluster http://10.77.0.2/)"
+kill -0 "$closer_PID" 2>/dev/null && pass "... (it is)" || fail "the program ended early: $(cat "$WORK/closer.err")"
+check_not_contains "a delivery refused by the closed listener is not reported as an error" "does not accept" "$(cat "$WORK/closer.err")"
+stop "$closer_PID"
+
 # Two sessions with different header filters at once.
 echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"header_filter": "^X-User: alice$"}}}}}' >"$WORK/alice.json"
 echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"header_filter": "^X-User: bob$"}}}}}' >"$WORK/bob.json"
