@@ -270,7 +270,7 @@ bool FileSyscalls::certainly_local(const Notification& n, int dirfd_arg, int pat
 
 std::string FileSyscalls::local_file(const Path& p) const {
     if (p.route == Route::synthetic) return synthetic_files_.at(p.as_given);
-    return p.as_given;
+    return p.remote;
 }
 
 co::Task<Verdict> FileSyscalls::open(Call& call, int dirfd_arg, int path_arg, int flags_arg, bool creat, bool openat2) {
@@ -291,7 +291,7 @@ co::Task<Verdict> FileSyscalls::open(Call& call, int dirfd_arg, int path_arg, in
     switch (p->route) {
         case Route::local:
             if (!p->acted_on_here()) co_return Verdict::local();
-            co_return open_for(call.tid(), p->as_given, flags, mode);
+            co_return open_for(call.tid(), p->remote, flags, mode);
         case Route::not_found:
             co_return Verdict::error(ENOENT);
         case Route::synthetic:
@@ -425,7 +425,7 @@ co::Task<void> FileSyscalls::chdir(Syscall& call) {
     if (p->route == Route::synthetic) co_return call.set_result(-ENOTDIR);
     // The new path needs memory in the program's address space: scratch memory, mapped on first need.
     if (!call.tracee().mm->has_scratch()) co_return co_await call.map_scratch_and_restart();
-    std::string target = p->as_given;
+    std::string target = p->remote;
     if (p->route != Route::local) {
         // Into the local copy of the directory: relative paths then resolve among its copies.
         auto local = co_await fs_.fetch(p->remote);
@@ -464,7 +464,7 @@ co::Task<Verdict> FileSyscalls::mkdir(Call& call, int dirfd_arg, int path_arg, i
         default:
             if (!p->acted_on_here()) co_return Verdict::local();
             ScopedUmask mask(umask_of(call.tid()));
-            co_return Verdict::result(kernel_result(::mkdir(p->as_given.c_str(), mode)));
+            co_return Verdict::result(kernel_result(::mkdir(p->remote.c_str(), mode)));
     }
     Status st = co_await fs_.mkdir(p->remote, mode & ~umask_of(call.tid()) & 07777);
     co_return st ? Verdict::result(0) : Verdict::error(errno_of(st.error()));
@@ -479,7 +479,7 @@ co::Task<Verdict> FileSyscalls::unlink(Call& call, int dirfd_arg, int path_arg, 
         case Route::not_found: co_return Verdict::error(ENOENT);
         default:
             if (!p->acted_on_here()) co_return Verdict::local();
-            co_return Verdict::result(kernel_result(rmdir ? ::rmdir(p->as_given.c_str()) : ::unlink(p->as_given.c_str())));
+            co_return Verdict::result(kernel_result(rmdir ? ::rmdir(p->remote.c_str()) : ::unlink(p->remote.c_str())));
     }
     Status st = co_await fs_.unlink(p->remote, rmdir);
     co_return st ? Verdict::result(0) : Verdict::error(errno_of(st.error()));
@@ -490,12 +490,14 @@ co::Task<Verdict> FileSyscalls::rename(Call& call, int olddir_arg, int old_arg, 
     auto to = resolve(call, newdir_arg, new_arg, true);
     bool from_remote = from && from->route == Route::remote_write;
     bool to_remote = to && to->route == Route::remote_write;
+    uint32_t flags = flags_arg >= 0 ? static_cast<uint32_t>(call.arg(flags_arg)) : 0;
     if (!from_remote && !to_remote) {
-        if ((from && from->via_copy) || (to && to->via_copy)) co_return Verdict::error(EXDEV);
-        co_return Verdict::local();  // local to local
+        bool here = (from && from->acted_on_here()) || (to && to->acted_on_here());
+        if (!here) co_return Verdict::local();  // local to local, as given
+        if (!from || !to || from->route != Route::local || to->route != Route::local) co_return Verdict::error(EXDEV);
+        co_return Verdict::result(kernel_result(::renameat2(AT_FDCWD, from->remote.c_str(), AT_FDCWD, to->remote.c_str(), flags)));
     }
     if (from_remote != to_remote) co_return Verdict::error(EXDEV);  // as across file systems
-    uint32_t flags = flags_arg >= 0 ? static_cast<uint32_t>(call.arg(flags_arg)) : 0;
     Status st = co_await fs_.rename(from->remote, to->remote, flags);
     co_return st ? Verdict::result(0) : Verdict::error(errno_of(st.error()));
 }
@@ -509,7 +511,7 @@ co::Task<Verdict> FileSyscalls::truncate(Call& call) {
         case Route::not_found: co_return Verdict::error(ENOENT);
         default:
             if (!p->acted_on_here()) co_return Verdict::local();
-            co_return Verdict::result(kernel_result(::truncate(p->as_given.c_str(), length)));
+            co_return Verdict::result(kernel_result(::truncate(p->remote.c_str(), length)));
     }
     Status st = co_await fs_.truncate(p->remote, length);
     co_return st ? Verdict::result(0) : Verdict::error(errno_of(st.error()));

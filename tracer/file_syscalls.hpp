@@ -49,8 +49,9 @@ public:
         bool via_copy = false;     // reached through a directory of local copies
         bool climbs_remote = false;  // "/remote/dir/.." style: only the normalized form makes sense here
         Route route = Route::local;
-        // A local path the kernel would not find as given: the supervisor acts on as_given.
-        bool acted_on_here() const { return route == Route::local && (via_copy || climbs_remote); }
+        // A local path the kernel would not find as given (reached through a copy directory, or
+        // mapped by feature.fs.mapping): the supervisor acts on `remote`, the path it stands for.
+        bool acted_on_here() const { return route == Route::local && (via_copy || climbs_remote || remote != as_given); }
     };
 
 private:

@@ -110,6 +110,15 @@ check_contains "localwithoverrides: everything else local" "/app/config.yaml: No
 echo '{"feature": {"fs": {"mapping": {"^/mapped/(.*)$": "/app/$1"}}}}' >"$WORK/map.json"
 out=$(mirrord_exec -f "$WORK/map.json" -- cat /mapped/data/record-1.txt 2>&1)
 check_eq "mapping" "changed" "$out"
+# A mapped path that stays local (/tmp is local by default) is used mapped by every operation.
+mkdir -p "$WORK/mapped-here"
+echo "{\"feature\": {\"fs\": {\"mapping\": {\"^/scratch/(.*)$\": \"$WORK/mapped-here/\$1\"}}}}" >"$WORK/map-local.json"
+out=$(mirrord_exec -f "$WORK/map-local.json" -- sh -c 'mkdir /scratch/dir && echo made >/scratch/dir/file && mv /scratch/dir/file /scratch/dir/moved && cat /scratch/dir/moved && ls /scratch/dir && rm /scratch/dir/moved && rmdir /scratch/dir && echo removed' 2>&1)
+check_eq "mapping: mkdir, create, rename, read, list, unlink, rmdir of a mapped local path" "made
+moved
+removed" "$out"
+check_eq "... all at the mapped path" "" "$(ls -A "$WORK/mapped-here")"
+[ -e /scratch ] && fail "the unmapped path was used" || pass "... none at the path as given"
 out=$(mirrord_exec --fs-mode local -- cat /app/config.yaml 2>&1)
 check_contains "--fs-mode local" "No such file or directory" "$out"
 finish
