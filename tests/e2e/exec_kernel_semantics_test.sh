@@ -113,7 +113,8 @@ run go-ok -- "$PROGRAMS/go_dial" backend:80 2s
 run python -- python3 "$WORK/python_connect.py"
 run java -- java "$WORK/ConnectTimeout.java" 10.77.0.10 82
 run java-ok -- java "$WORK/ConnectTimeout.java" backend 80
-# The agent gives up its attempt once the program has.
+# The agent gives up its attempt once the program has (checked every 500 ms).
+sleep 1
 ip netns exec "$POD_NS" ss -Htn state syn-sent dst 10.77.0.10 >"$WORK/syn-sent"
 python3 "$WORK/interrupt_after.py" 1.5 "$MIRRORD" exec --agent "$AGENT_ADDR" -- python3 -c 'import socket; socket.create_connection(("10.77.0.10", 82))' >"$WORK/sigint-python"
 python3 "$WORK/interrupt_after.py" 1.5 "$MIRRORD" exec --agent "$AGENT_ADDR" -- curl -sS http://10.77.0.10:82/ >"$WORK/sigint-curl"
@@ -139,28 +140,29 @@ LAPTOP
 WORK=$WORK MIRRORD=$MIRRORD AGENT_ADDR=$AGENT_ADDR PROGRAMS=$PROGRAMS POD_NS="$SANDBOX_NAME-pod" timeout 500 unshare -n bash "$WORK/laptop.sh"
 result() { cat "$WORK/$1" 2>/dev/null; }
 
-check_contains "node: the connect timeout fires on time" "timeout after 2 s" "$(result node)"
+# "On time": within half a second of the timeout (the suite runs two tests at once on two CPUs).
+check_matches "node: the connect timeout fires on time" "timeout after 2(\.[0-4])? s" "$(result node)"
 ticks=$(grep -o '[0-9]* ticks' "$WORK/node" | cut -d' ' -f1)
 [ "${ticks:-0}" -ge 15 ] && pass "node: the event loop kept ticking ($ticks ticks of 100 ms)" || fail "node: the event loop stalled: $(result node)"
-check_eq "Go net.DialTimeout fires on time" "timeout after 2s" "$(result go)"
+check_matches "Go net.DialTimeout fires on time" "^timeout after 2(\.[0-4])?s$" "$(result go)"
 check_contains "Go: a refusal in the pod is a refusal" "connect: connection refused" "$(result go-refused)"
 check_contains "Go: a connection that works" "connected to 10.77.0.10:80" "$(result go-ok)"
 py=$(result python)
-check_contains "python socket.settimeout fires on time" "settimeout fired after 1.5 s" "$py"
-check_contains "python asyncio.wait_for fires on time" "wait_for fired after 1.5 s" "$py"
+check_matches "python socket.settimeout fires on time" "settimeout fired after (1\.[5-9]|2\.0) s" "$py"
+check_matches "python asyncio.wait_for fires on time" "wait_for fired after (1\.[5-9]|2\.0) s" "$py"
 check_contains "python asyncio: refused" "asyncio refused 111" "$py"
 check_contains "python asyncio: a connection that works" "asyncio got hello from backend; you are 10.77.0.2" "$py"
-check_contains "SO_SNDTIMEO: EINPROGRESS after the timeout" "SO_SNDTIMEO: connect gives 115 after 1.0 s" "$py"
+check_matches "SO_SNDTIMEO: EINPROGRESS after the timeout" "SO_SNDTIMEO: connect gives 115 after 1\.[0-4] s" "$py"
 check_contains "a blocking connect gets the pod's refusal" "blocking refused: 111" "$py"
 check_contains "a non-blocking connect: EINPROGRESS, then EALREADY" "non-blocking: 115 then 114" "$py"
 check_contains "... and not writable while the pod's connect is pending" "writable while connecting: False" "$py"
 check_contains "SO_ERROR is the pod's errno, once" "SO_ERROR 111 then 0" "$py"
-check_eq "Java's connect timeout fires on time" "timeout after 2.0 s" "$(result java)"
+check_matches "Java's connect timeout fires on time" "^timeout after 2\.[0-4] s$" "$(result java)"
 check_contains "Java: a connection that works" "connected to backend/10.77.0.10:80" "$(result java-ok)"
 check_eq "the agent's attempts end with the program's" "" "$(result syn-sent)"
 for p in python curl go; do
     out=$(result "sigint-$p")
-    if [[ "$out" =~ ^status\ (-2|130|2),\ 0\.[0-9]\ s ]]; then pass "Ctrl-C ends $p blocked in a connect at once ($out)"; else fail "Ctrl-C and $p: $out"; fi
+    if [[ "$out" =~ ^status\ (-2|130|2),\ (0\.[0-9]|1\.0)\ s ]]; then pass "Ctrl-C ends $p blocked in a connect at once ($out)"; else fail "Ctrl-C and $p: $out"; fi
 done
 check_contains "io_uring_setup fails with ENOSYS" "io_uring unavailable (Function not implemented)" "$(result uring)"
 check_contains "... and the fallback reads the pod's file" "only the pod has this file" "$(result uring)"

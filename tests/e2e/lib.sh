@@ -44,6 +44,10 @@ check_eq() {
 check_contains() {
     if [[ "$3" == *"$2"* ]]; then pass "$1"; else fail "$1: [$2] not in [$3]"; fi
 }
+# check_matches DESCRIPTION REGEX TEXT: TEXT (any of its lines) matches the extended regex
+check_matches() {
+    if grep -Eq -- "$2" <<<"$3"; then pass "$1"; else fail "$1: /$2/ does not match [$3]"; fi
+}
 check_not_contains() {
     if [[ "$3" != *"$2"* ]]; then pass "$1"; else fail "$1: [$2] unexpectedly in [$3]"; fi
 }
