@@ -8,6 +8,7 @@
 #include "tracer/agent_client.hpp"
 #include "tracer/outgoing_policy.hpp"
 
+#include <atomic>
 #include <map>
 #include <memory>
 
@@ -24,13 +25,14 @@ public:
     void add_local(const wire::SocketAddress& local, const wire::SocketAddress& remote_local);
     void remove_local(const wire::SocketAddress& local);
     std::optional<wire::SocketAddress> local_of(const wire::SocketAddress& local) const;
-    // Whether any UDP interceptor exists: only then do received datagrams need their source rewritten.
-    bool any_datagram_peers() const { return datagram_peers_ > 0; }
-    void count_datagram_peer() { ++datagram_peers_; }
+    // Whether any UDP interceptor exists: only then do received datagrams need their source
+    // rewritten. Read on the notification listener's thread too, hence atomic.
+    bool any_datagram_peers() const { return datagram_peers_.load(std::memory_order_relaxed) > 0; }
+    void count_datagram_peer() { datagram_peers_.fetch_add(1, std::memory_order_relaxed); }
 
 private:
     std::map<std::pair<std::string, uint16_t>, wire::SocketAddress> peers_, locals_;
-    size_t datagram_peers_ = 0;
+    std::atomic<size_t> datagram_peers_{0};
 };
 
 class Interceptors {

@@ -69,8 +69,10 @@ void NetSyscalls::install(SyscallRouter& router) {
     router.on(SYS_connect, [this](Call& c) { return connect(c); });
     router.on(SYS_sendto, [this](Call& c) { return sendto(c); }, {arg_nonzero(4)});    // only with a destination
     router.on(SYS_sendmsg, [this](Call& c) { return sendmsg(c); });
-    router.on(SYS_recvfrom, [this](Call& c) { return recvfrom(c); }, {arg_nonzero(4)});  // only asking for the source
-    router.on(SYS_recvmsg, [this](Call& c) { return recvmsg(c); });
+    // Only asking for the source, and only once some datagrams come through a relay.
+    auto no_relayed_datagrams = [this](const Notification&) { return !map_.any_datagram_peers(); };
+    router.on(SYS_recvfrom, [this](Call& c) { return recvfrom(c); }, {arg_nonzero(4)}, no_relayed_datagrams);
+    router.on(SYS_recvmsg, [this](Call& c) { return recvmsg(c); }, {}, no_relayed_datagrams);
     router.on(SYS_getpeername, [this](Call& c) { return peer_or_sock_name(c, true); });
     router.on(SYS_getsockname, [this](Call& c) { return peer_or_sock_name(c, false); });
     router.on(SYS_getsockopt, [this](Call& c) { return socket_error(c); }, {arg_equals(1, SOL_SOCKET), arg_equals(2, SO_ERROR)});
