@@ -268,6 +268,12 @@ bool FileSyscalls::certainly_local(const Notification& n, int dirfd_arg, int pat
     return !p || (p->route == Route::local && !p->acted_on_here());
 }
 
+std::optional<Verdict> FileSyscalls::Path::settled() const {
+    if (route == Route::local) return Verdict::local();
+    if (route == Route::not_found) return Verdict::error(ENOENT);
+    return std::nullopt;
+}
+
 std::string FileSyscalls::local_file(const Path& p) const {
     if (p.route == Route::synthetic) return synthetic_files_.at(p.as_given);
     return p.remote;
@@ -334,7 +340,7 @@ co::Task<Verdict> FileSyscalls::stat(Call& call, int dirfd_arg, int path_arg, in
     auto p = resolve(call, dirfd_arg, path_arg, false);
     if (!p) co_return Verdict::local();
     uint64_t buf = call.arg(buf_arg);
-    if (p->route == Route::synthetic || p->acted_on_here()) {
+    if (p->on_local_file()) {
         std::string local = local_file(*p);
         if (statx) {
             struct statx sx{};
@@ -345,8 +351,7 @@ co::Task<Verdict> FileSyscalls::stat(Call& call, int dirfd_arg, int path_arg, in
         long r = kernel_result(::fstatat(AT_FDCWD, local.c_str(), &st, at_flags & ~AT_EMPTY_PATH));
         co_return r < 0 ? Verdict::result(r) : write_result(call, buf, st);
     }
-    if (p->route == Route::local) co_return Verdict::local();
-    if (p->route == Route::not_found) co_return Verdict::error(ENOENT);
+    if (auto settled = p->settled()) co_return std::move(*settled);
     auto st = co_await fs_.stat(p->remote, follow);
     if (!st) co_return Verdict::error(errno_of(st.error()));
     if (statx) co_return write_result(call, buf, to_statx(*st));
@@ -365,13 +370,12 @@ co::Task<Verdict> FileSyscalls::statfs(Call& call, bool by_fd) {
         p = resolve(call, -1, 0, false);
         if (!p) co_return Verdict::local();
     }
-    if (p->route == Route::synthetic || p->acted_on_here()) {
+    if (p->on_local_file()) {
         struct statfs st{};
         long r = kernel_result(::statfs(local_file(*p).c_str(), &st));
         co_return r < 0 ? Verdict::result(r) : write_result(call, call.arg(1), st);
     }
-    if (p->route == Route::local) co_return Verdict::local();
-    if (p->route == Route::not_found) co_return Verdict::error(ENOENT);
+    if (auto settled = p->settled()) co_return std::move(*settled);
     auto reply = co_await fs_.statfs(p->remote);
     if (!reply) co_return Verdict::error(errno_of(reply.error()));
     co_return write_result(call, call.arg(1), to_statfs(*reply));
@@ -381,12 +385,11 @@ co::Task<Verdict> FileSyscalls::access(Call& call, int dirfd_arg, int path_arg, 
     auto p = resolve(call, dirfd_arg, path_arg, false);
     if (!p) co_return Verdict::local();
     int mode = static_cast<int>(call.arg(mode_arg));
-    if (p->route == Route::synthetic || p->acted_on_here()) {
+    if (p->on_local_file()) {
         int flags = flags_arg >= 0 ? static_cast<int>(call.arg(flags_arg)) & ~AT_EMPTY_PATH : 0;
         co_return Verdict::result(kernel_result(::syscall(SYS_faccessat2, AT_FDCWD, local_file(*p).c_str(), mode, flags)));
     }
-    if (p->route == Route::local) co_return Verdict::local();
-    if (p->route == Route::not_found) co_return Verdict::error(ENOENT);
+    if (auto settled = p->settled()) co_return std::move(*settled);
     Status ok = co_await fs_.access(p->remote, mode);
     co_return ok ? Verdict::result(0) : Verdict::error(errno_of(ok.error()));
 }
@@ -397,15 +400,13 @@ co::Task<Verdict> FileSyscalls::readlink(Call& call, int dirfd_arg, int path_arg
     auto size = static_cast<int>(call.arg(size_arg));
     if (size <= 0) co_return Verdict::local();  // EINVAL from the kernel
     std::optional<std::string> target;
-    if (p->route == Route::synthetic || p->acted_on_here()) {
+    if (p->on_local_file()) {
         std::vector<char> buffer(static_cast<size_t>(std::min(size, PATH_MAX)));
         ssize_t n = ::readlink(local_file(*p).c_str(), buffer.data(), buffer.size());
         if (n < 0) co_return Verdict::error(errno);
         target = std::string(buffer.data(), static_cast<size_t>(n));
-    } else if (p->route == Route::local) {
-        co_return Verdict::local();
-    } else if (p->route == Route::not_found) {
-        co_return Verdict::error(ENOENT);
+    } else if (auto settled = p->settled()) {
+        co_return std::move(*settled);
     } else {
         auto remote = co_await fs_.readlink(p->remote);
         if (!remote) co_return Verdict::error(errno_of(remote.error()));
@@ -538,7 +539,7 @@ co::Task<Verdict> FileSyscalls::close_or_sync(Call& call, Closing kind) {
 co::Task<Verdict> FileSyscalls::xattr(Call& call, bool list) {
     auto p = resolve(call, -1, 0, false);
     if (!p) co_return Verdict::local();
-    if (p->route == Route::synthetic || p->acted_on_here()) {
+    if (p->on_local_file()) {
         // Asked of the local file itself, into a buffer of ours, then copied out.
         size_t size = std::min<uint64_t>(call.arg(list ? 2 : 3), 65536);
         std::vector<char> buffer(size);
@@ -557,8 +558,7 @@ co::Task<Verdict> FileSyscalls::xattr(Call& call, bool list) {
             co_return Verdict::error(EFAULT);
         co_return Verdict::result(n);
     }
-    if (p->route == Route::local) co_return Verdict::local();
-    if (p->route == Route::not_found) co_return Verdict::error(ENOENT);
+    if (auto settled = p->settled()) co_return std::move(*settled);
     co_return list ? Verdict::result(0) : Verdict::error(ENODATA);
 }
 

@@ -52,6 +52,11 @@ public:
         // A local path the kernel would not find as given (reached through a copy directory, or
         // mapped by feature.fs.mapping): the supervisor acts on `remote`, the path it stands for.
         bool acted_on_here() const { return route == Route::local && (via_copy || climbs_remote || remote != as_given); }
+        // Answered from a file on this machine by the supervisor: a made-up one, or acted_on_here.
+        bool on_local_file() const { return route == Route::synthetic || acted_on_here(); }
+        // The verdict of a path the kernel handles as given (local) or that does not exist here
+        // (not_found); nullopt for the rest.
+        std::optional<Verdict> settled() const;
     };
 
 private:

@@ -2,7 +2,6 @@
 
 #include "tracer/outgoing_policy.hpp"
 #include "tracer/socket_wait.hpp"
-#include "tracer/tcp_connects.hpp"
 #include "tracer/tracee_memory.hpp"
 #include "tracer/tracee_socket.hpp"
 #include "wire/address.hpp"
@@ -208,8 +207,7 @@ void IncomingTraffic::watch_listeners() {
 void IncomingTraffic::check_listeners() {
     std::set<uint16_t> closed;
     for (auto it = watched_.begin(); it != watched_.end();) {
-        UniqueFd socket = it->process->duplicate(it->fd);
-        if (socket && socket_id(socket.get()) == it->socket) {
+        if (same_socket(*it->process, it->fd, it->socket)) {
             ++it;
             continue;
         }

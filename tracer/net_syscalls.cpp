@@ -25,6 +25,14 @@ bool wants_ipv6_interceptor(const SocketInfo& info, const SocketAddress& dest) {
     return info.domain == AF_INET6 && dest.ip.find(':') != std::string::npos;
 }
 
+// The program's socket (argument 0), duplicated, when it is a UDP socket over IP; info describes it.
+UniqueFd udp_socket(Call& call, std::optional<SocketInfo>& info) {
+    UniqueFd socket = call.duplicate(call.fd_arg(0));
+    info = socket ? inspect_socket(socket.get()) : std::nullopt;
+    if (!info || !is_inet(info->domain) || info->type != SOCK_DGRAM) socket.reset();
+    return socket;
+}
+
 // The program's iovec array.
 std::optional<std::vector<iovec>> read_iovecs(const Call& call, uint64_t addr, size_t count) {
     if (count > IOV_MAX) return std::nullopt;
@@ -143,9 +151,9 @@ co::Task<Verdict> NetSyscalls::send_for(Call& call, int socket, msghdr& message,
 Result<std::optional<NetSyscalls::RemoteDatagram>> NetSyscalls::remote_datagram(Call& call, const TraceeAddress& dest) {
     using Outcome = std::optional<RemoteDatagram>;
     if (map_.is_interceptor(dest.address)) return Outcome();
-    UniqueFd socket = call.duplicate(call.fd_arg(0));
-    auto info = socket ? inspect_socket(socket.get()) : std::nullopt;
-    if (!info || !is_inet(info->domain) || info->type != SOCK_DGRAM) return Outcome();
+    std::optional<SocketInfo> info;
+    UniqueFd socket = udp_socket(call, info);
+    if (!socket) return Outcome();
     if (policy_.route(Transport::udp, dest.address) == Route::local) return Outcome();
     auto relay = interceptors_.udp_for(dest.address, wants_ipv6_interceptor(*info, dest.address));
     if (!relay) {
@@ -208,9 +216,9 @@ co::Task<std::optional<Verdict>> NetSyscalls::until_relayed_datagram(Call& call,
 
 co::Task<Verdict> NetSyscalls::recvfrom(Call& call) {
     if (!map_.any_datagram_peers()) co_return Verdict::local();
-    UniqueFd socket = call.duplicate(call.fd_arg(0));
-    auto info = socket ? inspect_socket(socket.get()) : std::nullopt;
-    if (!info || !is_inet(info->domain) || info->type != SOCK_DGRAM) co_return Verdict::local();
+    std::optional<SocketInfo> info;
+    UniqueFd socket = udp_socket(call, info);
+    if (!socket) co_return Verdict::local();
     auto capacity = call.read<socklen_t>(call.arg(5));
     if (!capacity) co_return Verdict::local();  // EFAULT from the kernel
     int flags = static_cast<int>(call.arg(3));
@@ -233,9 +241,9 @@ co::Task<Verdict> NetSyscalls::recvmsg(Call& call) {
     if (!map_.any_datagram_peers()) co_return Verdict::local();
     auto header = call.read<msghdr>(call.arg(1));
     if (!header || !header->msg_name) co_return Verdict::local();
-    UniqueFd socket = call.duplicate(call.fd_arg(0));
-    auto info = socket ? inspect_socket(socket.get()) : std::nullopt;
-    if (!info || !is_inet(info->domain) || info->type != SOCK_DGRAM) co_return Verdict::local();
+    std::optional<SocketInfo> info;
+    UniqueFd socket = udp_socket(call, info);
+    if (!socket) co_return Verdict::local();
     auto iov = read_iovecs(call, reinterpret_cast<uint64_t>(header->msg_iov), header->msg_iovlen);
     if (!iov) co_return Verdict::local();  // the kernel reports the bad vector
     int flags = static_cast<int>(call.arg(2));

@@ -7,7 +7,6 @@
 
 #include <fcntl.h>
 #include <linux/filter.h>
-#include <sys/stat.h>
 
 namespace mrd::tracer {
 
@@ -36,11 +35,6 @@ void consume_socket_error(int socket) {
 
 }  // namespace
 
-uint64_t socket_id(int socket) {
-    struct stat st{};
-    return ::fstat(socket, &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
-}
-
 struct TcpConnects::Attempt {
     explicit Attempt(asio::io_context& io) : sink(io), watch(io) {}
     std::shared_ptr<Process> process;
@@ -65,7 +59,7 @@ co::Task<Verdict> TcpConnects::connect(Call& call, UniqueFd socket, const Socket
         co_return Verdict::error(error);
     }
     int flags = ::fcntl(socket.get(), F_GETFL);
-    bool nonblocking = is_nonblocking(socket.get());
+    bool nonblocking = flags >= 0 && (flags & O_NONBLOCK);
     if (auto it = pending_.find(id); it != pending_.end()) {
         if (nonblocking) co_return Verdict::error(EALREADY);
         co_return co_await wait(it->second, socket_timeout(socket.get(), SO_SNDTIMEO));
@@ -135,33 +129,13 @@ co::Task<Verdict> TcpConnects::wait(std::shared_ptr<Attempt> attempt, std::optio
     if (error == 0) co_return Verdict::result(0);
     // A blocking connect reports its error itself, and that consumes it (sock_error()).
     if (failed_.erase(attempt->id))
-        if (UniqueFd socket = attempt->process->duplicate(attempt->fd); socket && socket_id(socket.get()) == attempt->id)
-            consume_socket_error(socket.get());
+        if (UniqueFd socket = same_socket(*attempt->process, attempt->fd, attempt->id)) consume_socket_error(socket.get());
     co_return Verdict::error(error);
 }
 
 co::Task<void> TcpConnects::run(std::shared_ptr<Attempt> attempt) {
     attempt->conn = agent_.new_connection_id();
-    // Cancelled in the target when the program closes the socket (or has exited).
-    auto check = std::make_shared<std::function<void()>>();
-    *check = [this, weak = std::weak_ptr<Attempt>(attempt), check_weak = std::weak_ptr<std::function<void()>>(check)]() {
-        auto a = weak.lock();
-        if (!a || a->done) return;
-        UniqueFd socket = a->process->duplicate(a->fd);
-        if (!socket || socket_id(socket.get()) != a->id) {
-            log::debug("connect to ", to_string(a->remote), ": the program closed its socket; cancelled");
-            agent_.send(Close{a->conn, ECONNABORTED});
-            return;
-        }
-        a->watch.expires_after(kWatchInterval);
-        a->watch.async_wait([check_weak](std::error_code ec) {
-            if (auto next = check_weak.lock(); next && !ec) (*next)();
-        });
-    };
-    attempt->watch.expires_after(kWatchInterval);
-    attempt->watch.async_wait([check](std::error_code ec) {
-        if (!ec) (*check)();
-    });
+    watch(attempt);
     auto connected = reply_as<Connected>(co_await agent_.call<TcpConnect>(attempt->conn, attempt->remote, kAgentConnectTimeoutMs));
     if (!connected) {
         log::debug("connect ", to_string(attempt->remote), ": ", connected.error().message);
@@ -176,6 +150,18 @@ co::Task<void> TcpConnects::run(std::shared_ptr<Attempt> attempt) {
     }
     interceptors_.attach_tcp(bridge, std::move(*socket), attempt->sink_address, attempt->program_local, *connected);
     finish(*attempt, 0);
+}
+
+void TcpConnects::watch(std::weak_ptr<Attempt> weak) {
+    auto attempt = weak.lock();
+    attempt->watch.expires_after(kWatchInterval);
+    attempt->watch.async_wait([this, weak](std::error_code ec) {
+        auto a = weak.lock();
+        if (ec || !a || a->done) return;
+        if (same_socket(*a->process, a->fd, a->id)) return watch(weak);
+        log::debug("connect to ", to_string(a->remote), ": the program closed its socket; cancelled");
+        agent_.send(Close{a->conn, ECONNABORTED});
+    });
 }
 
 co::Task<Result<tcp::socket>> TcpConnects::open_simultaneously(const Attempt& attempt) {
@@ -202,8 +188,7 @@ void TcpConnects::finish(Attempt& attempt, int error) {
     pending_.erase(attempt.id);
     if (error) {
         // Wake the program's pollers with an error; SO_ERROR will say which.
-        UniqueFd socket = attempt.process->duplicate(attempt.fd);
-        if (socket && socket_id(socket.get()) == attempt.id) {
+        if (UniqueFd socket = same_socket(*attempt.process, attempt.fd, attempt.id)) {
             sockaddr unspec{};
             unspec.sa_family = AF_UNSPEC;
             ::connect(socket.get(), &unspec, sizeof unspec);

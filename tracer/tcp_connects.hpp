@@ -43,6 +43,8 @@ public:
 private:
     struct Attempt;
     co::Task<void> run(std::shared_ptr<Attempt> attempt);
+    // Every half second: once the program no longer has the socket, the agent's attempt is cancelled.
+    void watch(std::weak_ptr<Attempt> attempt);
     co::Task<Verdict> wait(std::shared_ptr<Attempt> attempt, std::optional<std::chrono::milliseconds> timeout);
     // Completes the program's handshake from the sink's address; the connected socket, or an errno.
     co::Task<Result<asio::ip::tcp::socket>> open_simultaneously(const Attempt& attempt);
@@ -54,8 +56,5 @@ private:
     std::map<uint64_t, std::shared_ptr<Attempt>> pending_;  // by socket inode
     std::map<uint64_t, int> failed_;
 };
-
-// The inode of a socket (sockets have unique inode numbers while they exist).
-uint64_t socket_id(int socket);
 
 }  // namespace mrd::tracer

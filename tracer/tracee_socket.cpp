@@ -5,6 +5,7 @@
 #include "wire/unique_fd.hpp"
 
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <algorithm>
@@ -14,6 +15,17 @@
 namespace mrd::tracer {
 
 using wire::SocketAddress;
+
+uint64_t socket_id(int socket) {
+    struct stat st{};
+    return ::fstat(socket, &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+UniqueFd same_socket(Process& process, int fd, uint64_t id) {
+    UniqueFd dup = process.duplicate(fd);
+    if (dup && socket_id(dup.get()) != id) dup.reset();
+    return dup;
+}
 
 std::optional<SocketInfo> inspect_socket(Process& process, int fd) {
     UniqueFd dup = process.duplicate(fd);

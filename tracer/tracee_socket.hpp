@@ -22,6 +22,11 @@ struct SocketInfo {
     std::optional<wire::SocketAddress> peer;   // getpeername, when connected
 };
 
+// The inode of a socket (sockets have unique inode numbers while they exist); 0 for none.
+uint64_t socket_id(int socket);
+// The program's descriptor fd, duplicated, while it is still the socket id (not closed, not reused).
+UniqueFd same_socket(Process& process, int fd, uint64_t id);
+
 // nullopt when fd is not a socket (or the process is gone).
 std::optional<SocketInfo> inspect_socket(Process& process, int fd);
 // The same for a socket of ours (a duplicate of the program's).
