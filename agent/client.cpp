@@ -11,8 +11,9 @@ namespace {
 uint64_t g_next_client = 1;
 }  // namespace
 
-Client::Client(Context& ctx, Session::Socket socket, std::string peer, std::function<void(Client*)> on_gone)
-    : ctx_(ctx), peer_(std::move(peer)), on_gone_(std::move(on_gone)),
+Client::Client(Context& ctx, Session::Socket socket, std::string peer, std::function<void()> on_greeted,
+               std::function<void(Client*)> on_gone)
+    : ctx_(ctx), peer_(std::move(peer)), on_greeted_(std::move(on_greeted)), on_gone_(std::move(on_gone)),
       socket_(std::move(socket)), files_(std::make_shared<FileService>(ctx.target.root_fd())),
       file_strand_(asio::make_strand(ctx.pool)), id_(g_next_client++) {}
 
@@ -80,6 +81,7 @@ void Client::on_message(Envelope&& envelope) {
         }
         greeted_ = true;
         log::info("client ", peer_, " is ", hello->client);
+        if (on_greeted_) on_greeted_();
         return reply(id, HelloOk{kProtocolVersion, MIRRORD_VERSION, ctx_.hostname, ctx_.target.pid()});
     }
     if (connections_.route(m)) return;

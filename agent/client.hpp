@@ -13,7 +13,11 @@ namespace mrd::agent {
 
 class Client : public IncomingSink, public std::enable_shared_from_this<Client> {
 public:
-    Client(Context& ctx, wire::Session::Socket socket, std::string peer, std::function<void(Client*)> on_gone);
+    // on_greeted: the handshake succeeded (only sessions count as clients: a probe or a port scan
+    // that connects and closes does not); on_gone: the connection ended.
+    Client(Context& ctx, wire::Session::Socket socket, std::string peer, std::function<void()> on_greeted,
+           std::function<void(Client*)> on_gone);
+    bool greeted() const { return greeted_; }
     ~Client();
     void start();
     void stop();  // the agent is shutting down
@@ -33,6 +37,7 @@ private:
 
     Context& ctx_;
     std::string peer_;
+    std::function<void()> on_greeted_;
     std::function<void(Client*)> on_gone_;
     std::optional<wire::Session::Socket> socket_;  // until start() hands it to the session
     std::shared_ptr<wire::Session> session_;

@@ -14,13 +14,13 @@ using namespace mrd;
 int main(int argc, char** argv) {
     cxxopts::Options options("mirrord-agent", "Serves a target process's context (files, env, DNS, network) to mirrord");
     options.add_options()
-        ("listen", "where clients connect: tcp:HOST:PORT or unix:PATH (repeatable)",
-            cxxopts::value<std::vector<std::string>>()->default_value("tcp:0.0.0.0:61337"))
+        ("listen", "where clients connect: tcp:HOST:PORT ([::] is IPv6 and IPv4) or unix:PATH (repeatable)",
+            cxxopts::value<std::vector<std::string>>()->default_value("tcp:[::]:61337"))
         ("target-pid", "the target process; omit for targetless", cxxopts::value<int>())
         ("container-id", "the target container (containerd://..., cri-o://..., docker://...), found by its cgroup",
             cxxopts::value<std::string>())
         ("no-flush-connections", "do not reset connections established before a steal starts")
-        ("idle-timeout", "exit after this many seconds without a client (0: never)",
+        ("idle-timeout", "exit after this many seconds without a session (0: never)",
             cxxopts::value<int>()->default_value("60"))
         ("log-level", "error, warn, info, debug or trace", cxxopts::value<std::string>())
         ("version", "print the version")

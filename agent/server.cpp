@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace mrd::agent {
 
 Server::Server(asio::io_context& io, std::chrono::seconds idle_timeout)
@@ -38,6 +40,14 @@ Status Server::listen(const std::string& spec) {
     auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(io_);
     asio::ip::tcp::endpoint endpoint(address, static_cast<uint16_t>(port));
     acceptor->open(endpoint.protocol(), ec);
+    if (ec == asio::error::address_family_not_supported && address == asio::ip::address_v6::any()) {
+        // "[::]" on a node without IPv6: IPv4 only.
+        endpoint = asio::ip::tcp::endpoint(asio::ip::address_v4::any(), static_cast<uint16_t>(port));
+        acceptor->open(endpoint.protocol(), ec = {});
+    }
+    // "[::]" serves IPv4 too (IPv4-mapped), whatever the node's bindv6only says: single- and dual-stack clusters.
+    if (!ec && endpoint.address().is_v6() && endpoint.address().to_v6().is_unspecified())
+        acceptor->set_option(asio::ip::v6_only(false), ec);
     if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor->bind(endpoint, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
@@ -77,24 +87,35 @@ void Server::accept(Acceptor& acceptor) {
                 peer = wire::to_string(wire::from_endpoint(socket.remote_endpoint(ignored)));
             else
                 peer = "unix client #" + std::to_string(++unix_clients_);
-            auto client = std::make_shared<Client>(*ctx_, wire::Session::Socket(std::move(socket)), peer,
-                                                   [this](Client* gone) {
-                                                       std::erase_if(clients_, [gone](auto& c) { return c.get() == gone; });
-                                                       arm_idle_timer();
-                                                   });
+            auto client = std::make_shared<Client>(
+                *ctx_, wire::Session::Socket(std::move(socket)), peer, [this] {
+                    idle_armed_ = false;
+                    idle_timer_.cancel();
+                },
+                [this](Client* gone) {
+                    std::erase_if(clients_, [gone](auto& c) { return c.get() == gone; });
+                    arm_idle_timer();
+                });
             clients_.insert(client);
-            idle_timer_.cancel();
             client->start();
         }
         accept(acceptor);
     });
 }
 
+size_t Server::sessions() const {
+    return static_cast<size_t>(std::count_if(clients_.begin(), clients_.end(), [](auto& c) { return c->greeted(); }));
+}
+
 void Server::arm_idle_timer() {
-    if (!clients_.empty() || idle_timeout_.count() == 0 || stopping_) return;
+    // Already counting: a connection that comes and goes without a session does not restart it.
+    if (sessions() > 0 || idle_timeout_.count() == 0 || stopping_ || idle_armed_) return;
+    idle_armed_ = true;
     idle_timer_.expires_after(idle_timeout_);
     idle_timer_.async_wait([this](std::error_code ec) {
-        if (!ec && clients_.empty()) shutdown("no client for " + std::to_string(idle_timeout_.count()) + "s");
+        if (ec) return;
+        idle_armed_ = false;
+        if (sessions() == 0) shutdown("no session for " + std::to_string(idle_timeout_.count()) + "s");
     });
 }
 

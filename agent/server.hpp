@@ -1,5 +1,5 @@
 // Accepts clients on TCP and unix listeners and runs until the target exits, a signal arrives, or no
-// client has been connected for the idle timeout.
+// session (a client past the handshake) has been open for the idle timeout.
 #pragma once
 
 #include "agent/client.hpp"
@@ -23,6 +23,7 @@ public:
 private:
     template <class Acceptor> void accept(Acceptor& acceptor);
     void arm_idle_timer();
+    size_t sessions() const;  // clients that completed the handshake
 
     asio::io_context& io_;
     Context* ctx_ = nullptr;
@@ -37,6 +38,7 @@ private:
     asio::signal_set signals_;
     uint64_t unix_clients_ = 0;
     bool stopping_ = false;
+    bool idle_armed_ = false;
 };
 
 }  // namespace mrd::agent

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -115,6 +116,43 @@ TEST_CASE("agent: handshake") {
         bad.send_raw(header, 4);
         CHECK(bad.closed_by_peer(2000));
     }
+}
+
+TEST_CASE("agent: only sessions keep the agent alive; [::] serves IPv4 and IPv6") {
+    asio::io_context io;
+    asio::thread_pool pool{1};
+    auto target = std::move(agent::Target::targetless().value());
+    agent::Resolver resolver{target.root_fd()};
+    agent::Context ctx{io, pool, target, resolver, "test-host"};
+    agent::Server server{io, std::chrono::seconds(1)};
+    REQUIRE(server.listen("tcp:[::]:0").ok());
+    std::string address = server.addresses().at(0);
+    std::string port = address.substr(address.rfind(':') + 1);
+    server.start(ctx);
+    std::atomic<bool> stopped{false};
+    std::thread thread([&] {
+        io.run();
+        stopped = true;
+    });
+    {
+        BlockingClient v4("tcp:127.0.0.1:" + port), v6("tcp:[::1]:" + port);
+        CHECK(std::holds_alternative<HelloOk>(v4.request(Hello{kProtocolVersion, "v4"})));
+        CHECK(std::holds_alternative<HelloOk>(v6.request(Hello{kProtocolVersion, "v6"})));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        CHECK_FALSE(stopped);  // sessions open: no idle timeout
+    }
+    // A readiness probe's connect-and-close, many times a second, is not a session.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!stopped && std::chrono::steady_clock::now() < deadline) {
+        try {
+            BlockingClient probe("tcp:127.0.0.1:" + port);
+        } catch (const std::runtime_error&) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    CHECK(stopped);
+    thread.join();
+    pool.join();
 }
 
 TEST_CASE("agent: files") {

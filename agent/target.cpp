@@ -1,7 +1,10 @@
 #include "agent/target.hpp"
 
+#include "agent/container_process.hpp"
+
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -37,35 +40,29 @@ Result<Target> Target::of_pid(pid_t pid) {
     return t;
 }
 
-Result<pid_t> find_container_pid(const std::string& container_id, const std::string& proc_root) {
-    std::string id = container_id;
-    if (auto scheme = id.find("://"); scheme != std::string::npos) id = id.substr(scheme + 3);
-    if (id.size() < 12) return Error::msg("container id '" + container_id + "' is too short", EINVAL);
-    pid_t best = 0;
-    std::error_code ec;
-    for (auto& entry : std::filesystem::directory_iterator(proc_root, ec)) {
-        std::string name = entry.path().filename();
-        if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-        std::ifstream cgroup(entry.path() / "cgroup");
-        std::string text((std::istreambuf_iterator<char>(cgroup)), std::istreambuf_iterator<char>());
-        if (text.find(id) == std::string::npos) continue;
-        pid_t pid = static_cast<pid_t>(std::stol(name));
-        if (best == 0 || pid < best) best = pid;
-    }
-    if (best == 0) return Error::msg("no process of container " + container_id + " on this node (is the agent running with hostPID?)", ESRCH);
-    return best;
-}
-
 Result<Target> Target::of_container(const std::string& container_id) {
     auto pid = find_container_pid(container_id);
     if (!pid) return pid.error();
     return of_pid(*pid);
 }
 
+namespace {
+
+// Whether fd is the namespace this thread is already in (an ephemeral agent shares the pod's
+// network and UTS namespaces, and may lack the CAP_SYS_ADMIN that setns needs).
+bool already_in(int fd, const char* kind) {
+    struct stat ours {}, theirs {};
+    std::string self = std::string("/proc/thread-self/ns/") + kind;
+    return ::stat(self.c_str(), &ours) == 0 && ::fstat(fd, &theirs) == 0 && ours.st_dev == theirs.st_dev &&
+           ours.st_ino == theirs.st_ino;
+}
+
+}  // namespace
+
 Status Target::enter() const {
-    if (net_fd_ && ::setns(net_fd_.get(), CLONE_NEWNET) != 0)
+    if (net_fd_ && !already_in(net_fd_.get(), "net") && ::setns(net_fd_.get(), CLONE_NEWNET) != 0)
         return Error::from_errno("entering the network namespace of pid " + std::to_string(pid_));
-    if (uts_fd_ && ::setns(uts_fd_.get(), CLONE_NEWUTS) != 0)
+    if (uts_fd_ && !already_in(uts_fd_.get(), "uts") && ::setns(uts_fd_.get(), CLONE_NEWUTS) != 0)
         return Error::from_errno("entering the UTS namespace of pid " + std::to_string(pid_));
     return {};
 }

@@ -19,7 +19,7 @@ public:
     // Opens the namespaces and root of pid; nothing is entered yet.
     static Result<Target> of_pid(pid_t pid);
     // The main process of a container ("containerd://<id>", "cri-o://<id>", "docker://<id>" or the bare
-    // id), found by its cgroup among the host's processes (the agent runs with hostPID).
+    // id), found by its cgroup (agent/container_process.hpp).
     static Result<Target> of_container(const std::string& container_id);
 
     Target(Target&&) noexcept = default;
@@ -41,8 +41,5 @@ private:
     pid_t pid_ = 0;
     UniqueFd root_fd_, net_fd_, uts_fd_, pidfd_;
 };
-
-// The lowest PID whose cgroup names the container (its init), searched under proc_root.
-Result<pid_t> find_container_pid(const std::string& container_id, const std::string& proc_root = "/proc");
 
 }  // namespace mrd::agent

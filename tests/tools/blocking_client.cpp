@@ -25,8 +25,10 @@ BlockingClient::BlockingClient(const std::string& spec) {
     }
     std::string hp = spec.rfind("tcp:", 0) == 0 ? spec.substr(4) : spec;
     auto colon = hp.rfind(':');
+    std::string host = colon == std::string::npos ? "" : hp.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     addrinfo* ai = nullptr;
-    if (colon == std::string::npos || getaddrinfo(hp.substr(0, colon).c_str(), hp.substr(colon + 1).c_str(), nullptr, &ai) != 0)
+    if (colon == std::string::npos || getaddrinfo(host.c_str(), hp.substr(colon + 1).c_str(), nullptr, &ai) != 0)
         fail("bad address");
     fd_ = ::socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int rc = ::connect(fd_, ai->ai_addr, ai->ai_addrlen);
