@@ -1,7 +1,9 @@
 #include "k8s/agent_pod.hpp"
 
 #include "k8s/json_access.hpp"
+#include "wire/log.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -21,7 +23,8 @@ std::string random_suffix() {
 }
 
 json agent_command(const tracer::AgentConfig& config, const std::vector<std::string>& target_args) {
-    json cmd = {"mirrord-agent", "--listen", "tcp:0.0.0.0:" + std::to_string(kAgentPort), "--idle-timeout",
+    // [::] takes IPv4 too: IPv4-only, dual-stack and IPv6-only clusters alike.
+    json cmd = {"mirrord-agent", "--listen", "tcp:[::]:" + std::to_string(kAgentPort), "--idle-timeout",
                 std::to_string(config.communication_timeout), "--log-level", config.log_level == "info" ? "warn" : config.log_level};
     for (auto& a : target_args) cmd.push_back(a);
     if (!config.flush_connections) cmd.push_back("--no-flush-connections");
@@ -61,7 +64,6 @@ json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, 
            {"securityContext", security_context(config)},
            {"resources", resources(config)},
            {"ports", {{{"containerPort", kAgentPort}}}},
-           {"readinessProbe", {{"tcpSocket", {{"port", kAgentPort}}}, {"periodSeconds", 1}}},
            {"volumeMounts", {{{"name", "host-run"}, {"mountPath", "/host/run"}}, {{"name", "host-var"}, {"mountPath", "/host/var"}}}}}}},
     };
     if (!config.service_account.empty()) pod_spec["serviceAccountName"] = config.service_account;
@@ -81,13 +83,19 @@ json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, 
 }
 
 json agent_ephemeral_container(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name) {
-    // Sharing the target container's PID namespace, the target is PID 1 and its network is ours.
+    // In the target container's PID namespace, or the pod's when it shares one (where PID 1 is the
+    // pause container): the target is found by its id either way. Root whatever the pod's
+    // securityContext says, for the capabilities to be effective.
+    json security = security_context(config);
+    security["runAsUser"] = 0;
+    security["runAsGroup"] = 0;
+    security["runAsNonRoot"] = false;
     return {{"name", name},
             {"image", config.image},
             {"imagePullPolicy", config.image_pull_policy},
             {"targetContainerName", target.container},
-            {"command", agent_command(config, {"--target-pid", "1"})},
-            {"securityContext", security_context(config)}};
+            {"command", agent_command(config, {"--container-id", target.container_id})},
+            {"securityContext", security}};
 }
 
 std::optional<std::string> pod_failure(const json& pod, const std::string& container) {
@@ -111,57 +119,101 @@ std::optional<std::string> pod_failure(const json& pod, const std::string& conta
     return std::nullopt;
 }
 
-Result<AgentPod> start_agent(ApiClient& api, const ResolvedTarget& target, const tracer::AgentConfig& config,
-                             const std::function<void(const std::string&)>& progress) {
+AgentLease::~AgentLease() {
+    if (auto st = api_->remove("/apis/batch/v1/namespaces/" + namespace_ + "/jobs/" + job_ + "?propagationPolicy=Background"); !st)
+        log::warn("could not delete the agent job ", job_, " (its ttlSecondsAfterFinished will): ", st.error().message);
+}
+
+namespace {
+
+bool has_ready_line(const std::string& log) { return log.find(kAgentReadyLine) != std::string::npos; }
+
+// Until the agent says it listens: its log, followed (a pod can be Running long before).
+Result<bool> wait_for_ready_line(ApiClient& api, const AgentPod& agent, std::chrono::seconds quiet) {
+    std::string log;
+    return api.follow("/api/v1/namespaces/" + agent.namespace_ + "/pods/" + agent.pod + "/log?container=" +
+                          url_escape(agent.container) + "&follow=true",
+                      [&](std::string_view data) {
+                          log.append(data);
+                          return !has_ready_line(log);
+                      },
+                      quiet);
+}
+
+bool container_running(const json& pod, const std::string& container) {
+    for (const char* statuses : {"/status/containerStatuses", "/status/ephemeralContainerStatuses"})
+        for (auto& cs : list(pod, statuses))
+            if (text(cs, "/name") == container && field(cs, "/state/running").is_object()) return true;
+    return false;
+}
+
+}  // namespace
+
+Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const ResolvedTarget& target, const tracer::AgentConfig& config,
+                             const AgentWait& wait) {
     std::string name = "mirrord-agent-" + random_suffix();
     AgentPod agent;
-    std::string ns;
     if (config.ephemeral) {
-        ns = target.namespace_;
+        agent.namespace_ = target.namespace_;
         json patch = {{"spec", {{"ephemeralContainers", {agent_ephemeral_container(target, config, name)}}}}};
-        auto r = api.patch("/api/v1/namespaces/" + ns + "/pods/" + target.pod + "/ephemeralcontainers", patch,
-                           "application/strategic-merge-patch+json");
+        auto r = api->patch("/api/v1/namespaces/" + agent.namespace_ + "/pods/" + target.pod + "/ephemeralcontainers", patch,
+                            "application/strategic-merge-patch+json");
         if (!r) return r.error().context("adding the agent as an ephemeral container to pod/" + target.pod);
-        agent = AgentPod{ns, target.pod, kAgentPort, ""};
+        agent.pod = target.pod;
+        agent.container = name;
     } else {
-        ns = config.namespace_.empty() ? target.namespace_ : config.namespace_;
-        auto r = api.post("/apis/batch/v1/namespaces/" + ns + "/jobs", agent_job(target, config, name));
-        if (!r) return r.error().context("creating the agent job in namespace " + ns);
-        agent = AgentPod{ns, "", kAgentPort, name};
+        agent.namespace_ = config.namespace_.empty() ? target.namespace_ : config.namespace_;
+        auto r = api->post("/apis/batch/v1/namespaces/" + agent.namespace_ + "/jobs", agent_job(target, config, name));
+        if (!r) return r.error().context("creating the agent job in namespace " + agent.namespace_);
+        agent.job = name;
+        agent.container = "mirrord-agent";
+        // From here on, any way out of the session (an error below, the end, Ctrl-C) deletes the Job.
+        agent.lease = std::make_shared<AgentLease>(api, agent.namespace_, name);
     }
+    const std::string& ns = agent.namespace_;
 
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.startup_timeout);
     std::string last_state;
     for (;;) {
+        if (wait.interrupted()) return Error::msg("interrupted while the agent was starting", EINTR);
         json pod;
         if (agent.job.empty()) {
-            auto p = api.get("/api/v1/namespaces/" + ns + "/pods/" + agent.pod);
+            auto p = api->get("/api/v1/namespaces/" + ns + "/pods/" + agent.pod);
             if (!p) return p.error();
             pod = *p;
-            if (auto failure = pod_failure(pod, name)) return Error::msg("the agent cannot start: " + *failure, EIO);
-            for (auto& cs : list(pod, "/status/ephemeralContainerStatuses"))
-                if (text(cs, "/name") == name && field(cs, "/state/running").is_object()) return agent;
         } else {
-            auto pods = api.get("/api/v1/namespaces/" + ns + "/pods?labelSelector=" + url_escape("job-name=" + name));
+            auto pods = api->get("/api/v1/namespaces/" + ns + "/pods?labelSelector=" + url_escape("job-name=" + name));
             if (!pods) return pods.error();
             if (!list(*pods, "/items").empty()) {
                 pod = list(*pods, "/items")[0];
                 agent.pod = text(pod, "/metadata/name");
-                if (auto failure = pod_failure(pod, "mirrord-agent")) return Error::msg("the agent cannot start: " + *failure, EIO);
-                for (auto& c : list(pod, "/status/conditions"))
-                    if (text(c, "/type") == "Ready" && text(c, "/status") == "True") return agent;
             } else {
                 // No pod: a policy may have refused it; the job's events say so.
-                auto events = api.get("/api/v1/namespaces/" + ns + "/events?fieldSelector=" + url_escape("involvedObject.name=" + name));
+                auto events = api->get("/api/v1/namespaces/" + ns + "/events?fieldSelector=" + url_escape("involvedObject.name=" + name));
                 if (events)
                     for (auto& e : list(*events, "/items"))
                         if (text(e, "/reason") == "FailedCreate")
                             return Error::msg("the agent pod was not created: " + text(e, "/message"), EACCES);
             }
         }
+        if (!pod.is_null()) {
+            if (auto failure = pod_failure(pod, agent.container)) {
+                std::string security = object(pod, "/spec/securityContext").dump();
+                return Error::msg("the agent cannot start: " + *failure +
+                                      (agent.job.empty() && security != "{}" ? " (the pod's securityContext: " + security + ")" : ""),
+                                  EIO);
+            }
+            if (container_running(pod, agent.container)) {
+                auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
+                auto ready = wait_for_ready_line(*api, agent, std::clamp(left, std::chrono::seconds(1), std::chrono::seconds(2)));
+                if (!ready) return ready.error().context("reading the agent's log");
+                if (*ready) return agent;
+            }
+        }
         std::string state = pod.is_null() ? "waiting for the agent pod to be scheduled"
-                                          : "agent pod " + text(pod, "/status/phase", "Pending");
-        if (state != last_state) progress(state);
+                            : container_running(pod, agent.container) ? "waiting for the agent to listen"
+                                                                       : "agent pod " + text(pod, "/status/phase", "Pending");
+        if (state != last_state) wait.progress(state);
         last_state = state;
         if (std::chrono::steady_clock::now() > deadline)
             return Error::msg("the agent did not start within " + std::to_string(config.startup_timeout) + "s (" + state +

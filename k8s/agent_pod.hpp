@@ -1,6 +1,6 @@
 // Starting mirrord-agent next to a target: a Job pinned to the target's node (hostPID, so it can find
 // the target's container by its id and enter its namespaces), or an ephemeral container in the
-// target pod (agent.ephemeral). Waits until it runs, with clear errors for what commonly goes
+// target pod (agent.ephemeral). Waits until it listens, with clear errors for what commonly goes
 // wrong: an image that cannot be pulled, a policy that forbids the pod, a crash, a timeout.
 #pragma once
 
@@ -13,21 +13,46 @@
 namespace mrd::k8s {
 
 inline constexpr uint16_t kAgentPort = 61337;
+// What the agent prints once it listens (agent/main.cpp); read from its log.
+inline constexpr const char* kAgentReadyLine = "mirrord-agent ready:";
+
+// Deletes the agent's Job (and, in the background, its pod) when the last holder lets go: at the
+// session's end, on Ctrl-C, on an error. If the CLI is killed, the agent's idle timeout ends it and
+// the Job's ttlSecondsAfterFinished removes it.
+class AgentLease {
+public:
+    AgentLease(std::shared_ptr<ApiClient> api, std::string namespace_, std::string job)
+        : api_(std::move(api)), namespace_(std::move(namespace_)), job_(std::move(job)) {}
+    ~AgentLease();
+    AgentLease(const AgentLease&) = delete;
+    AgentLease& operator=(const AgentLease&) = delete;
+
+private:
+    std::shared_ptr<ApiClient> api_;
+    std::string namespace_, job_;
+};
 
 struct AgentPod {
     std::string namespace_;
     std::string pod;
+    std::string container;  // the agent's container in that pod
     uint16_t port = kAgentPort;
     std::string job;  // empty for an ephemeral container
+    std::shared_ptr<AgentLease> lease;  // none for an ephemeral container: it ends with its session
+};
+
+struct AgentWait {
+    std::function<void(const std::string&)> progress;  // a short status line while waiting
+    std::function<bool()> interrupted;                 // Ctrl-C, SIGTERM: give up (and delete the Job)
 };
 
 // The Job mirrord creates for target (exposed for tests and `--print`-style inspection).
 nlohmann::json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name);
 nlohmann::json agent_ephemeral_container(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name);
 
-// progress: called with a short status line while waiting ("pulling the agent image...").
-Result<AgentPod> start_agent(ApiClient& api, const ResolvedTarget& target, const tracer::AgentConfig& config,
-                             const std::function<void(const std::string&)>& progress);
+// Ready when the agent's log says it listens, not merely when its container runs.
+Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const ResolvedTarget& target, const tracer::AgentConfig& config,
+                             const AgentWait& wait);
 
 // The reason a pod cannot start, if its status shows one (ImagePullBackOff...).
 std::optional<std::string> pod_failure(const nlohmann::json& pod, const std::string& container);

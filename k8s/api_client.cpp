@@ -148,4 +148,32 @@ Status ApiClient::remove(const std::string& path) {
     return {};
 }
 
+Result<bool> ApiClient::follow(const std::string& path, const std::function<bool(std::string_view)>& on_data,
+                               std::chrono::seconds quiet) {
+    bool stopped = false;
+    std::string error_body;
+    int status = 0;
+    http_->set_read_timeout(quiet);
+    auto r = http_->Get(
+        path.c_str(), httplib::Headers{},
+        [&](const httplib::Response& response) {
+            status = response.status;
+            return true;
+        },
+        [&](const char* data, size_t size) {
+            if (status < 200 || status >= 300) {
+                error_body.append(data, size);
+                return true;
+            }
+            stopped = !on_data(std::string_view(data, size));
+            return !stopped;
+        });
+    http_->set_read_timeout(30);
+    if (stopped) return true;
+    if (!r && r.error() == httplib::Error::Read) return false;  // quiet for too long
+    auto res = result("GET " + path, r ? r->status : 0, error_body, r ? "" : httplib::to_string(r.error()));
+    if (!res) return res.error();
+    return false;
+}
+
 }  // namespace mrd::k8s

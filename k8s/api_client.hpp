@@ -6,7 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 namespace httplib { class ClientImpl; }
 
@@ -22,6 +25,9 @@ public:
     // A strategic-merge or JSON-merge patch, by content type.
     Result<nlohmann::json> patch(const std::string& path, const nlohmann::json& body, const std::string& content_type);
     Status remove(const std::string& path);
+    // A streaming GET (pods/log?follow=true): on_data gets the body as it arrives and returns false
+    // to stop. Ends after `quiet` without data; true when on_data stopped it.
+    Result<bool> follow(const std::string& path, const std::function<bool(std::string_view)>& on_data, std::chrono::seconds quiet);
 
     const Credentials& credentials() const { return credentials_; }
     bool verify_server() const { return !insecure_; }

@@ -55,9 +55,40 @@ Result<std::string> data_or_file(const json& obj, const std::string& data_key, c
     return std::string();
 }
 
+// kubectl reads a key left empty ("namespace:") or set to null as absent.
+json without_nulls(const json& j) {
+    if (j.is_object()) {
+        json out = json::object();
+        for (auto& [k, v] : j.items())
+            if (!v.is_null()) out[k] = without_nulls(v);
+        return out;
+    }
+    if (j.is_array()) {
+        json out = json::array();
+        for (auto& v : j) out.push_back(without_nulls(v));
+        return out;
+    }
+    return j;
+}
+
+Result<Credentials> resolve(const std::vector<json>& docs, const std::string& chosen, const std::string& base);
+
 }  // namespace
 
-Result<Credentials> resolve_kubeconfig(const std::vector<json>& docs, const std::string& chosen, const std::string& base) {
+Result<Credentials> resolve_kubeconfig(const std::vector<json>& documents, const std::string& chosen, const std::string& base) {
+    std::vector<json> docs;
+    for (auto& d : documents) docs.push_back(without_nulls(d));
+    try {
+        return resolve(docs, chosen, base);
+    } catch (const json::exception& e) {
+        // A value of the wrong type (a number where a name belongs...).
+        return Error::msg(std::string("kubeconfig: unexpected value: ") + e.what(), EINVAL);
+    }
+}
+
+namespace {
+
+Result<Credentials> resolve(const std::vector<json>& docs, const std::string& chosen, const std::string& base) {
     std::string context = chosen;
     for (auto& doc : docs)
         if (context.empty() && doc.contains("current-context") && doc["current-context"].is_string())
@@ -107,6 +138,8 @@ Result<Credentials> resolve_kubeconfig(const std::vector<json>& docs, const std:
     }
     return c;
 }
+
+}  // namespace
 
 Result<Credentials> load_kubeconfig(const KubeconfigOptions& options) {
     std::vector<std::string> paths;

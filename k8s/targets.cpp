@@ -41,21 +41,85 @@ std::string collection(const std::string& kind, const std::string& ns) {
     return p.replace(p.find("{ns}"), 4, ns);
 }
 
-bool pod_ready(const json& pod) {
-    if (text(pod, "/status/phase") != "Running") return false;
-    if (!field(pod, "/metadata/deletionTimestamp").is_null()) return false;
-    for (auto& c : list(pod, "/status/conditions"))
-        if (text(c, "/type") == "Ready") return text(c, "/status") == "True";
-    return true;
+// Running and not on its way out (a pod being deleted still runs for its grace period).
+bool pod_running(const json& pod) {
+    return text(pod, "/status/phase") == "Running" && field(pod, "/metadata/deletionTimestamp").is_null();
 }
 
-Result<json> first_ready_pod(ApiClient& api, const std::string& ns, const std::string& selector, const std::string& what) {
+const json& container_status(const json& pod, const std::string& container) {
+    static const json none;
+    for (auto& cs : list(pod, "/status/containerStatuses"))
+        if (text(cs, "/name") == container) return cs;
+    return none;
+}
+
+// The container a session targets: the one named, else the pod's default-container annotation (as
+// kubectl uses it), else the first that is not a mesh or serving sidecar.
+Result<std::string> choose_container(const json& pod, const std::string& wanted) {
+    std::vector<std::string> containers;
+    for (auto& c : list(pod, "/spec/containers")) containers.push_back(text(c, "/name"));
+    auto has = [&](const std::string& c) { return std::find(containers.begin(), containers.end(), c) != containers.end(); };
+    std::string name = text(pod, "/metadata/name");
+    if (!wanted.empty()) {
+        if (!has(wanted)) return Error::msg("pod/" + name + " has no container '" + wanted + "'", ENOENT);
+        return wanted;
+    }
+    std::string annotated = text(pod, "/metadata/annotations/kubectl.kubernetes.io~1default-container");
+    if (!annotated.empty() && has(annotated)) return annotated;
+    for (auto& c : containers)
+        if (!is_mesh_sidecar(c)) return c;
+    return Error::msg("pod/" + name + " has only sidecar containers (" + std::to_string(containers.size()) + ")", ENOENT);
+}
+
+// Why this pod cannot be the target now, if it cannot.
+std::optional<std::string> not_targetable(const json& pod, const std::string& container) {
+    std::string name = "pod/" + text(pod, "/metadata/name");
+    if (!field(pod, "/metadata/deletionTimestamp").is_null()) return name + " is being deleted";
+    if (text(pod, "/status/phase") != "Running") return name + " is not running (" + text(pod, "/status/phase", "no status") + ")";
+    const json& cs = container_status(pod, container);
+    if (text(cs, "/containerID").empty() || !field(cs, "/state/running").is_object())
+        return "container " + container + " of " + name + " is not running";
+    if (field(cs, "/ready") != true) return "container " + container + " of " + name + " is not ready";
+    return std::nullopt;
+}
+
+struct Chosen {
+    json pod;
+    std::string container;
+};
+
+Result<Chosen> first_targetable_pod(ApiClient& api, const std::string& ns, const std::string& selector, const std::string& what,
+                                    const std::string& wanted) {
     if (selector.empty()) return Error::msg(what + " has no selector", EINVAL);
     auto pods = api.get(collection("pod", ns) + "?labelSelector=" + url_escape(selector));
     if (!pods) return pods.error().context(what);
-    for (auto& pod : list(*pods, "/items"))
-        if (pod_ready(pod)) return pod;
-    return Error::msg(what + " has no running and ready pod (selector " + selector + ")", ENOENT);
+    std::string why = "no pod matches";
+    for (auto& pod : list(*pods, "/items")) {
+        auto container = choose_container(pod, wanted);
+        if (!container) {
+            why = container.error().message;
+            continue;
+        }
+        auto problem = not_targetable(pod, *container);
+        if (!problem) return Chosen{pod, *container};
+        why = *problem;
+    }
+    return Error::msg(what + " has no running pod with a ready target container (selector " + selector + "; " + why + ")", ENOENT);
+}
+
+// The selector of a workload, following an Argo Rollout's workloadRef to the Deployment it reuses.
+Result<std::string> workload_selector(ApiClient& api, const json& workload, const std::string& ns, const std::string& what) {
+    const json& ref = object(workload, "/spec/workloadRef");
+    if (object(workload, "/spec/selector").empty() && !ref.empty()) {
+        std::string kind = text(ref, "/kind");
+        std::transform(kind.begin(), kind.end(), kind.begin(), ::tolower);
+        if (kind != "deployment" && kind != "replicaset")
+            return Error::msg(what + ": workloadRef to a " + text(ref, "/kind") + " is not supported", ENOTSUP);
+        auto referenced = api.get(collection(kind, ns) + "/" + text(ref, "/name"));
+        if (!referenced) return referenced.error().context(what + " (its workloadRef)");
+        return label_selector(object(*referenced, "/spec/selector"));
+    }
+    return label_selector(object(workload, "/spec/selector"));
 }
 
 }  // namespace
@@ -63,7 +127,8 @@ Result<json> first_ready_pod(ApiClient& api, const std::string& ns, const std::s
 bool is_mesh_sidecar(const std::string& c) {
     static const char* const sidecars[] = {"istio-proxy", "istio-init", "linkerd-proxy", "linkerd-init", "vault-agent",
                                            "vault-agent-init", "kuma-sidecar", "kuma-init", "consul-connect-envoy-sidecar",
-                                           "envoy-sidecar", "aws-appmesh-envoy", "dapr", "daprd"};
+                                           "envoy-sidecar", "aws-appmesh-envoy", "dapr", "daprd", "queue-proxy",
+                                           "istio-validation", "cloudsql-proxy", "datadog-agent"};
     return std::any_of(std::begin(sidecars), std::end(sidecars), [&](const char* s) { return c == s; });
 }
 
@@ -111,10 +176,14 @@ std::string label_selector(const json& selector) {
 
 Result<ResolvedTarget> resolve_target(ApiClient& api, const TargetSpec& spec, const std::string& ns) {
     std::string what = spec.kind + "/" + spec.name;
-    Result<json> pod = Error::msg("", 0);
+    Result<Chosen> chosen = Error::msg("", 0);
     if (spec.kind == "pod") {
-        pod = api.get(collection("pod", ns) + "/" + spec.name);
-        if (pod && !pod_ready(*pod)) return Error::msg("pod/" + spec.name + " is not running and ready", EAGAIN);
+        auto pod = api.get(collection("pod", ns) + "/" + spec.name);
+        if (!pod) return pod.error();
+        auto container = choose_container(*pod, spec.container);
+        if (!container) return container.error();
+        if (auto problem = not_targetable(*pod, *container)) return Error::msg(*problem, EAGAIN);
+        chosen = Chosen{*pod, *container};
     } else if (spec.kind == "cronjob") {
         auto jobs = api.get(collection("job", ns));
         if (!jobs) return jobs.error().context(what);
@@ -125,36 +194,24 @@ Result<ResolvedTarget> resolve_target(ApiClient& api, const TargetSpec& spec, co
                     text(job, "/metadata/creationTimestamp") >= text(newest, "/metadata/creationTimestamp"))
                     newest = job;
         if (newest.is_null()) return Error::msg(what + " has no job running", ENOENT);
-        pod = first_ready_pod(api, ns, label_selector(object(newest, "/spec/selector")), what);
+        chosen = first_targetable_pod(api, ns, label_selector(object(newest, "/spec/selector")), what, spec.container);
     } else {
         auto owner = api.get(collection(spec.kind, ns) + "/" + spec.name);
         if (!owner) return owner.error().context(what);
-        pod = first_ready_pod(api, ns, label_selector(object((*owner), "/spec/selector")), what);
+        auto selector = workload_selector(api, *owner, ns, what);
+        if (!selector) return selector.error();
+        chosen = first_targetable_pod(api, ns, *selector, what, spec.container);
     }
-    if (!pod) return pod.error();
+    if (!chosen) return chosen.error();
 
+    const json& pod = chosen->pod;
     ResolvedTarget t;
     t.namespace_ = ns;
-    t.pod = text((*pod), "/metadata/name");
-    t.node = text((*pod), "/spec/nodeName");
-    t.pod_ip = text((*pod), "/status/podIP");
-    std::vector<std::string> containers;
-    for (auto& c : list((*pod), "/spec/containers")) containers.push_back(text(c, "/name"));
-    if (!spec.container.empty()) {
-        if (std::find(containers.begin(), containers.end(), spec.container) == containers.end())
-            return Error::msg("pod/" + t.pod + " has no container '" + spec.container + "'", ENOENT);
-        t.container = spec.container;
-    } else {
-        for (auto& c : containers)
-            if (!is_mesh_sidecar(c)) {
-                t.container = c;
-                break;
-            }
-        if (t.container.empty()) return Error::msg("pod/" + t.pod + " has only mesh sidecar containers", ENOENT);
-    }
-    for (auto& cs : list((*pod), "/status/containerStatuses"))
-        if (text(cs, "/name") == t.container) t.container_id = text(cs, "/containerID");
-    if (t.container_id.empty()) return Error::msg("container " + t.container + " of pod/" + t.pod + " is not running", EAGAIN);
+    t.pod = text(pod, "/metadata/name");
+    t.node = text(pod, "/spec/nodeName");
+    t.pod_ip = text(pod, "/status/podIP");
+    t.container = chosen->container;
+    t.container_id = text(container_status(pod, t.container), "/containerID");
     return t;
 }
 
@@ -163,7 +220,7 @@ Result<std::vector<std::string>> list_targets(ApiClient& api, const std::string&
     auto pods = api.get(collection("pod", ns));
     if (!pods) return pods.error();
     for (auto& pod : list(*pods, "/items")) {
-        if (!pod_ready(pod)) continue;
+        if (!pod_running(pod)) continue;
         std::string name = text(pod, "/metadata/name");
         out.push_back("pod/" + name);
         auto containers = list(pod, "/spec/containers");

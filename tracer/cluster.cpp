@@ -4,6 +4,7 @@
 #include "k8s/targets.hpp"
 #include "wire/log.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -24,6 +25,13 @@ void progress(const std::string& state) {
     static int frame = 0;
     if (::isatty(STDERR_FILENO)) std::cerr << "\r\033[K" << frames[frame++ % 4] << " mirrord: " << state << std::flush;
     else log::info(state);
+}
+
+// Ctrl-C, SIGTERM or a hang-up while starting (the supervisor keeps them blocked until it reads them).
+bool interrupted() {
+    sigset_t pending;
+    ::sigpending(&pending);
+    return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGHUP) == 1;
 }
 
 void progress_done() {
@@ -59,7 +67,7 @@ Result<std::string> start_cluster_agent_unchecked(const Config& config, asio::io
         return target.error().context("target " + config.target.path);
     }
     progress("starting the agent for pod/" + target->pod + " (container " + target->container + ")");
-    auto agent = k8s::start_agent(**api, *target, config.agent, progress);
+    auto agent = k8s::start_agent(*api, *target, config.agent, {progress, interrupted});
     progress_done();
     if (!agent) return agent.error();
     log::info("agent ", agent->pod, " is running in namespace ", agent->namespace_);
