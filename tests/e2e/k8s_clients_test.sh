@@ -24,7 +24,7 @@ check_contains "kubectl logs: the default-container annotation" "worker listenin
 
 python_client() {
     /usr/bin/python3 - "$KUBECONFIG" <<'PY'
-import sys
+import json, sys
 from kubernetes import client, config, watch
 config.load_kube_config(config_file=sys.argv[1])
 core, apps = client.CoreV1Api(), client.AppsV1Api()
@@ -41,6 +41,18 @@ except client.exceptions.ApiException as e:
 events = sum(1 for _ in watch.Watch().stream(core.list_namespaced_pod, "shop", timeout_seconds=1))
 print("watch events:", events)
 print("server:", client.VersionApi().get_code().git_version)
+batch = client.BatchV1Api()
+def job(name, containers):
+    return client.V1Job(metadata=client.V1ObjectMeta(name=name), spec=client.V1JobSpec(
+        template=client.V1PodTemplateSpec(spec=client.V1PodSpec(containers=containers, restart_policy="Never"))))
+batch.create_namespaced_job("shop", job("hello", [client.V1Container(name="c", image="busybox")]))
+for name, containers in (("hello", [client.V1Container(name="c", image="busybox")]), ("empty", [])):
+    try:
+        batch.create_namespaced_job("shop", job(name, containers))
+    except client.exceptions.ApiException as e:
+        print(f"create {name}:", e.status, json.loads(e.body)["reason"])
+batch.delete_namespaced_job("hello", "shop", propagation_policy="Background")
+print("jobs left:", [j.metadata.name for j in batch.list_namespaced_job("shop").items])
 PY
 }
 out=$(python_client 2>&1)
@@ -50,6 +62,10 @@ check_contains "... reads a deployment" "deployment selector: {'app': 'api'}" "$
 check_contains "... a 404 as an ApiException" "missing deployment: 404" "$out"
 check_matches "... watches" "watch events: [1-9]" "$out"
 check_contains "... the version" "server: v1.32.0" "$out"
+check_contains "... creates a job; again: 409 AlreadyExists" "create hello: 409 AlreadyExists" "$out"
+check_contains "... a job without containers: 422 Invalid" "create empty: 422 Invalid" "$out"
+check_contains "... deletes it with a propagation policy" "jobs/shop/hello propagationPolicy=Background" "$(cat "$K/record/deleted.log")"
+check_contains "... and it is gone" "jobs left: ['report-28001']" "$out"
 
 # A mirrord session's agent, seen and reached with kubectl while the session runs.
 "$MIRRORD" exec --target deploy/api -- sleep 10 >"$WORK/session.out" 2>&1 &
@@ -90,7 +106,7 @@ wait "$SESSION"
 check_eq "the session ends well" "0" "$?"
 out=$(kc get jobs -o name 2>&1)
 check_not_contains "the session's end deleted its agent Job" "mirrord-agent" "$out"
-check_contains "... with its pods (propagationPolicy=Background)" "propagationPolicy=Background" "$(cat "$K/record/deleted.log")"
+check_matches "... with its pods (propagationPolicy=Background)" "^jobs/shop/mirrord-agent-[a-z0-9]+ propagationPolicy=Background" "$(cat "$K/record/deleted.log")"
 check_eq "... and kubectl sees no agent pod" "" "$(kc get pods -l app=mirrord -o name 2>&1)"
 
 out=$(kc delete pod old-pending 2>&1)

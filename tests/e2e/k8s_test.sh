@@ -5,67 +5,15 @@
 # agent Job, the ephemeral container, port-forward over WebSocket, `mirrord ls`, and the errors.
 source "$(dirname "$0")/lib.sh"
 sandbox_up
-K=$WORK/k8s
-mkdir -p "$K/record"
-
-# A CA, a server certificate for 127.0.0.1, a client certificate.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=test-ca" -keyout "$K/ca.key" -out "$K/ca.crt" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$K/server.key" -out "$K/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$K/san.ext"
-openssl x509 -req -in "$K/server.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreateserial -days 2 -extfile "$K/san.ext" -out "$K/server.crt" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=developer" -keyout "$K/client.key" -out "$K/client.csr" 2>/dev/null
-openssl x509 -req -in "$K/client.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreateserial -days 2 -out "$K/client.crt" 2>/dev/null
-
-PORT=$(free_port)
-/usr/bin/python3 "$ROOT/tests/k8s/fake_apiserver.py" --port "$PORT" --cert "$K/server.crt" --key "$K/server.key" --ca "$K/ca.crt" \
-    --pod-pid "$POD_PID" --agent "$AGENT" --record "$K/record" --rbac "$ROOT/k8s/manifests/rbac.yaml" \
-    >"$K/apiserver.out" 2>"$K/apiserver.err" &
-BACKGROUND_PIDS+=($!)
-for _ in $(seq 100); do grep -q ready "$K/apiserver.out" 2>/dev/null && break; sleep 0.1; done
-
-b64() { base64 -w0 "$1"; }
-kubeconfig() {  # kubeconfig FILE USER-YAML [CLUSTER-EXTRA]
-    cat >"$1" <<YAML
-apiVersion: v1
-kind: Config
-current-context: test
-contexts:
-- name: test
-  context: {cluster: fake, user: dev, namespace: shop}
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:$PORT
-${3:-    certificate-authority-data: $(b64 "$K/ca.crt")}
-users:
-- name: dev
-  user:
-$2
-YAML
-}
-kubeconfig "$K/token.yaml" "    token: test-token"
-kubeconfig "$K/cert.yaml" "    client-certificate-data: $(b64 "$K/client.crt")
-    client-key-data: $(b64 "$K/client.key")"
-cat >"$K/plugin.sh" <<'SH'
-#!/bin/sh
-echo '{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"test-token"}}'
-SH
-chmod +x "$K/plugin.sh"
-kubeconfig "$K/exec.yaml" "    exec:
-      apiVersion: client.authentication.k8s.io/v1beta1
-      command: $K/plugin.sh"
-kubeconfig "$K/readonly.yaml" "    token: readonly-token"
-kubeconfig "$K/rbac.yaml" "    token: rbac-token"
-kubeconfig "$K/noca.yaml" "    token: test-token" "    insecure-skip-tls-verify: false"
+source "$(dirname "$0")/k8s_lib.sh"
 
 export KUBECONFIG=$K/token.yaml
 out=$("$MIRRORD" ls 2>&1)
 check_contains "mirrord ls lists pods" "pod/api-7d9f8c-x2v4q" "$out"
 check_contains "... containers of multi-container pods" "pod/api-7d9f8c-x2v4q/container/app" "$out"
-check_contains "... deployments, rollouts, statefulsets, cronjobs, services" "deployment/api
-rollout/web
-statefulset/db
-cronjob/report" "$out"
+for t in deployment/api rollout/web statefulset/db cronjob/report service/api; do
+    check_matches "... $t" "^$t\$" "$out"
+done
 check_contains "... as JSON" '"deployment/api"' "$("$MIRRORD" ls --json 2>&1)"
 
 out=$("$MIRRORD" exec --target deploy/api -- sh -c 'curl -sS http://backend/; cat /app/config.yaml | head -2; echo "$SECRET_TOKEN"; hostname' 2>&1)
@@ -84,6 +32,11 @@ check_eq "with the capabilities it needs" "['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRAC
     "$(jq_ "d['spec']['template']['spec']['containers'][0]['securityContext']['capabilities']['add']")"
 check_eq "cleaned up after it finishes" "1" "$(jq_ "d['spec']['ttlSecondsAfterFinished']")"
 check_eq "mounting the runtime sockets" "['/run', '/var']" "$(jq_ "[v['hostPath']['path'] for v in d['spec']['template']['spec']['volumes']]")"
+check_eq "no readiness probe (its connections would keep an idle agent alive)" "False" \
+    "$(jq_ "'readinessProbe' in d['spec']['template']['spec']['containers'][0]")"
+check_eq "the agent listens on IPv6 and IPv4" "tcp:[::]:61337" "$(tail -1 "$K/record/listen.log")"
+check_contains "the session's end deleted the agent Job, with its pods" \
+    "jobs/shop/$(jq_ "d['metadata']['name']") propagationPolicy=Background" "$(cat "$K/record/deleted.log")"
 
 cat >"$K/agent.json" <<JSON
 {"agent": {"image": "registry.example/mirrord-agent:9", "ttl": 5, "labels": {"team": "shop"},
@@ -101,10 +54,70 @@ check_eq "agent.service_account" "mirrord" "$(jq_ "d['spec']['template']['spec']
 check_eq "agent.resources" "256Mi" "$(jq_ "d['spec']['template']['spec']['containers'][0]['resources']['limits']['memory']")"
 check_eq "agent.privileged" "True" "$(jq_ "d['spec']['template']['spec']['containers'][0]['securityContext']['privileged']")"
 
-for target in service/api statefulset/db rollout/web replicaset/api-7d9f8c cronjob/report job/report-28001; do
+for target in service/api statefulset/db rollout/web rollout/web-ref replicaset/api-7d9f8c cronjob/report job/report-28001; do
     out=$("$MIRRORD" exec --target "$target" -- curl -sS http://backend/ 2>&1)
     check_eq "target $target" "hello from backend; you are 10.77.0.2" "$out"
 done
+
+# Which pod and container: the target container must be running and ready, on a pod not being
+# deleted; the default-container annotation; Knative's queue-proxy skipped like mesh sidecars.
+container_id() { python3 -c 'import sys; print("containerd://" + (sys.argv[1].encode().hex() * 64)[:64])' "$1"; }
+target_of() {  # target_of TARGET: the container id the agent was started for
+    "$MIRRORD" exec --target "$1" -- true >"$WORK/target.out" 2>&1 || cat "$WORK/target.out" >&2
+    tail -1 "$K/record/targets.log"
+}
+check_eq "kubectl.kubernetes.io/default-container" "--container-id $(container_id annotatedworker)" "$(target_of pod/annotated)"
+check_eq "Knative's queue-proxy is skipped" "--container-id $(container_id knative-00001user-container)" "$(target_of pod/knative-00001)"
+check_eq "deploy: not a pod being deleted, nor one whose container is not ready" \
+    "--container-id $(container_id half-c-readyapp)" "$(target_of deploy/half)"
+expect_failure() {  # expect_failure DESCRIPTION TEXT MIRRORD-ARGS...
+    local what=$1 text=$2; shift 2
+    local t0=$(date +%s)
+    out=$("$@" 2>&1); rc=$?
+    check_eq "$what: exit status" "1" "$rc"
+    check_contains "$what: message" "$text" "$out"
+    [ $(( $(date +%s) - t0 )) -lt 20 ] || fail "$what took too long"
+}
+expect_failure "a deployment whose only pod's container is not ready" "container app of pod/sick-0 is not ready" \
+    "$MIRRORD" exec --target deploy/sick -- true
+expect_failure "a pod whose container is not ready" "container app of pod/sick-0 is not ready" \
+    "$MIRRORD" exec --target pod/sick-0 -- true
+
+# The agent's lifetime is the session's: Ctrl-C and SIGTERM delete it too, while it starts or runs.
+cat >"$WORK/signal_after.py" <<'PY'
+import signal, subprocess, sys, time
+p = subprocess.Popen(sys.argv[3:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+time.sleep(float(sys.argv[2]))
+p.send_signal(getattr(signal, sys.argv[1]))
+sent = time.time()
+try:
+    rc = p.wait(timeout=20)
+    print("exited %.0f s after the signal" % (time.time() - sent))
+except subprocess.TimeoutExpired:
+    p.kill()
+    print("still running 20 s after the signal")
+PY
+jobs_deleted() { grep -c "^jobs/$1/" "$K/record/deleted.log" 2>/dev/null; }
+before=$(jobs_deleted shop)
+out=$(python3 "$WORK/signal_after.py" SIGINT 3 "$MIRRORD" exec --target deploy/api -- sleep 30)
+check_eq "Ctrl-C during a session ends it" "exited 0 s after the signal" "$out"
+check_eq "... and deletes its agent Job" "$((before + 1))" "$(jobs_deleted shop)"
+echo '{"agent": {"startup_timeout": 30}}' >"$K/patient.json"
+out=$(python3 "$WORK/signal_after.py" SIGTERM 2 "$MIRRORD" exec -f "$K/patient.json" -a slow --target deploy/api -- true)
+check_eq "SIGTERM while the agent is starting ends mirrord" "exited 0 s after the signal" "$out"
+check_eq "... and deletes the Job" "1" "$(jobs_deleted slow)"
+# Killed with SIGKILL, mirrord cannot clean up: the agent ends itself once its session is gone
+# (communication_timeout) and the Job's ttlSecondsAfterFinished removes it.
+echo '{"agent": {"communication_timeout": 2, "ttl": 1}}' >"$K/short.json"
+"$MIRRORD" exec -f "$K/short.json" --target deploy/api -- sleep 60 >"$WORK/killed.out" 2>&1 &
+killed=$!
+for _ in $(seq 100); do grep -q "^--container-id" "$K/record/targets.log" && [ "$(wc -l <"$K/record/agents.pid")" -gt "${agents_before:-0}" ] && break; sleep 0.1; done
+sleep 2
+kill -9 "$killed"
+wait "$killed" 2>/dev/null
+for _ in $(seq 150); do grep -q "by ttlSecondsAfterFinished" "$K/record/deleted.log" && break; sleep 0.1; done
+check_contains "mirrord killed with SIGKILL: the agent exits by itself and its Job goes after its TTL" \
+    "by ttlSecondsAfterFinished" "$(cat "$K/record/deleted.log")"
 
 # The RBAC manifest grants exactly enough: every call of a whole session, checked against it.
 out=$(KUBECONFIG=$K/rbac.yaml "$MIRRORD" exec --target deploy/api -- curl -sS http://backend/ 2>&1)
@@ -122,19 +135,15 @@ check_eq "exec credential plugin" "hello from backend; you are 10.77.0.2" "$out"
 out=$("$MIRRORD" exec --ephemeral-container --target deploy/api -- curl -sS http://backend/ 2>&1)
 check_eq "agent as an ephemeral container" "hello from backend; you are 10.77.0.2" "$out"
 check_contains "... targeting the app container" '"targetContainerName": "app"' "$(cat "$K/record/ephemeral.json")"
+check_eq "... found by its container id in the shared PID namespace (not PID 1, maybe the pause container)" \
+    "--container-id containerd://$(printf '4f1e0c3a9b7d2e6f8a1b3c5d7e9f0a2b%.0s' 1 2)" "$(tail -1 "$K/record/targets.log")"
+check_contains "... as root whatever the pod's securityContext says" '"runAsUser": 0' "$(cat "$K/record/ephemeral.json")"
+check_contains "... " '"runAsNonRoot": false' "$(cat "$K/record/ephemeral.json")"
 
 # What goes wrong, said clearly, quickly, with a non-zero exit.
-expect_failure() {  # expect_failure DESCRIPTION TEXT MIRRORD-ARGS...
-    local what=$1 text=$2; shift 2
-    local t0=$(date +%s)
-    out=$("$@" 2>&1); rc=$?
-    check_eq "$what: exit status" "1" "$rc"
-    check_contains "$what: message" "$text" "$out"
-    [ $(( $(date +%s) - t0 )) -lt 20 ] || fail "$what took too long"
-}
 expect_failure "missing deployment" 'deployments.apps "nope" not found' "$MIRRORD" exec --target deploy/nope -- true
 expect_failure "missing container" "has no container 'sidecar'" "$MIRRORD" exec --target pod/api-7d9f8c-x2v4q/container/sidecar -- true
-expect_failure "pod not running" "is not running and ready" "$MIRRORD" exec --target pod/old-pending -- true
+expect_failure "pod not running" "pod/old-pending is not running (Pending)" "$MIRRORD" exec --target pod/old-pending -- true
 expect_failure "image that cannot be pulled" "ImagePullBackOff" "$MIRRORD" exec -i bad-image --target deploy/api -- true
 expect_failure "forbidden to create the agent" 'cannot create resource "jobs"' env KUBECONFIG="$K/readonly.yaml" "$MIRRORD" exec --target deploy/api -- true
 echo '{"agent": {"startup_timeout": 2}}' >"$K/fast.json"
@@ -145,4 +154,22 @@ out=$(KUBECONFIG=$K/noca.yaml "$MIRRORD" exec --accept-invalid-certificates --ta
 check_eq "--accept-invalid-certificates" "hello from backend; you are 10.77.0.2" "$out"
 expect_failure "no kubeconfig" "no kubeconfig found" env KUBECONFIG="$K/none.yaml" "$MIRRORD" exec --target deploy/api -- true
 expect_failure "bad target syntax" "is not <kind>/<name>" "$MIRRORD" exec --target deploy/ -- true
+# kubectl reads keys left empty (null) as absent: so does mirrord.
+cat >"$K/nulls.yaml" <<YAML
+apiVersion: v1
+kind: Config
+preferences: {}
+current-context: test
+contexts:
+- name: test
+  context: {cluster: fake, user: dev, namespace: }
+clusters:
+- name: fake
+  cluster: {server: "https://127.0.0.1:$PORT", certificate-authority-data: $(b64 "$K/ca.crt"), proxy-url: }
+users:
+- name: dev
+  user: {token: test-token, client-certificate: , exec: }
+YAML
+out=$(KUBECONFIG=$K/nulls.yaml "$MIRRORD" ls -n shop 2>&1)
+check_contains "a kubeconfig with null values" "deployment/api" "$out"
 finish

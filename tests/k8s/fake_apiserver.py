@@ -17,9 +17,11 @@ token "readonly-token" may read but not create (403); "rbac-token" may do what t
 in --rbac grants."""
 import argparse
 import copy
+import faulthandler
 import http.server
 import json
 import os
+import signal
 import socket
 import socketserver
 import ssl
@@ -268,8 +270,8 @@ def container_state(agent):
 def refresh(obj):
     """Pod and job status as the kubelet and the job controller would report them now."""
     meta = obj["metadata"]
-    if obj["kind"] == "Pod" and meta["name"].startswith("mirrord-agent-") and "job-name" in meta.get("labels", {}):
-        container = obj["spec"]["containers"][0]
+    container = obj["spec"]["containers"][0] if obj["kind"] == "Pod" else {}
+    if obj["kind"] == "Pod" and ((meta["namespace"], meta["name"], container.get("name")) in AGENTS or container.get("image") == "bad-image"):
         if container["image"] == "bad-image":
             obj["status"] = {"phase": "Pending", "containerStatuses": [
                 {"name": container["name"], "image": "bad-image", "imageID": "", "ready": False, "restartCount": 0,
@@ -378,13 +380,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return dict(x[0] for x in cert["subject"]).get("commonName") if cert else None
 
     def body(self):
-        length = int(self.headers.get("Content-Length", "0"))
         try:
-            return json.loads(self.rfile.read(length) or b"{}")
+            return json.loads(self.raw or b"{}")
         except ValueError:
             return None
 
     def handle_any(self, method):
+        # Read whatever the request carries, answered or not: on a kept-alive connection an unread
+        # body would be taken for the next request.
+        self.raw = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
         url = urllib.parse.urlparse(self.path)
         url = url._replace(path=url.path.rstrip("/") or "/")
         query = urllib.parse.parse_qs(url.query)
@@ -448,6 +452,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             items = [refresh(o) for o in select(req.gv, req.resource, req.ns, req.query)]
             return 200, {"kind": kind_of(req.gv, req.resource) + "List", "apiVersion": req.gv,
                          "metadata": {"resourceVersion": str(REVISION[0])}, "items": items}
+        if req.method in ("POST", "PATCH") and "json" not in self.headers.get("Content-Type", ""):
+            # kubectl sends built-in types as protobuf, which this stand-in does not decode: say so as the API would.
+            return status(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media "
+                                                       f"types include: application/json, application/merge-patch+json")
         if req.method == "POST" and not req.name:
             return self.create(req, self.body())
         if req.method == "PATCH" and req.resource == "pods" and req.sub == "ephemeralcontainers":
@@ -488,8 +496,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
                                                                  "uid": job["metadata"]["uid"], "controller": True}]},
                                "spec": pod_spec, "status": {"phase": "Pending"}})
-            if containers[0]["image"] != "bad-image":
-                run_agent(req.ns, pod_name, containers[0]["name"], containers[0]["command"])
+            command = containers[0].get("command") or []
+            if containers[0]["image"] != "bad-image" and command[:1] == ["mirrord-agent"]:
+                run_agent(req.ns, pod_name, containers[0]["name"], command)
         return 201, job
 
     def add_ephemeral(self, req, key, patch):
@@ -710,6 +719,7 @@ def main():
         for doc in yaml.safe_load_all(open(args.rbac)):
             if doc and doc.get("kind") == "ClusterRole":
                 RBAC_RULES.extend(doc["rules"])
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: every thread's stack, on stderr
     seed()
     threading.Thread(target=janitor, daemon=True).start()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -99,6 +99,15 @@ class SocketStream:
         self.sock.sendall(data)
 
 
+def close(sock):
+    """shutdown first: close() alone leaves the connection open while another thread is in recv()."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
 def channel_port_forward(ws, port, connect):
     """v4.channel.k8s.io port-forward: channel 0 data, 1 errors; each channel's first frame the port."""
     upstream = connect()
@@ -131,7 +140,7 @@ def channel_port_forward(ws, port, connect):
             break
         if message[:1] == b"\x00" and len(message) > 1:
             upstream.sendall(message[1:])
-    upstream.close()
+    close(upstream)
 
 
 # The SPDY/3 header compression dictionary (the draft's section 2.6.10.1): length-prefixed names
@@ -220,7 +229,7 @@ class SpdyPortForward:
         except (EOFError, OSError, zlib.error):
             pass
         for sock in list(self.upstream.values()):
-            sock.close()
+            close(sock)
 
     def _on_control(self, kind, flags, body):
         if kind == SYN_STREAM:
@@ -237,7 +246,7 @@ class SpdyPortForward:
         elif kind == RST_STREAM:
             sock = self.upstream.pop(struct.unpack(">I", body[:4])[0] & 0x7FFFFFFF, None)
             if sock:
-                sock.close()
+                close(sock)
         elif kind == GOAWAY:
             return False
         return True  # SETTINGS, WINDOW_UPDATE, HEADERS: nothing to do
