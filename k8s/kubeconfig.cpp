@@ -55,29 +55,13 @@ Result<std::string> data_or_file(const json& obj, const std::string& data_key, c
     return std::string();
 }
 
-// kubectl reads a key left empty ("namespace:") or set to null as absent.
-json without_nulls(const json& j) {
-    if (j.is_object()) {
-        json out = json::object();
-        for (auto& [k, v] : j.items())
-            if (!v.is_null()) out[k] = without_nulls(v);
-        return out;
-    }
-    if (j.is_array()) {
-        json out = json::array();
-        for (auto& v : j) out.push_back(without_nulls(v));
-        return out;
-    }
-    return j;
-}
-
 Result<Credentials> resolve(const std::vector<json>& docs, const std::string& chosen, const std::string& base);
 
 }  // namespace
 
 Result<Credentials> resolve_kubeconfig(const std::vector<json>& documents, const std::string& chosen, const std::string& base) {
     std::vector<json> docs;
-    for (auto& d : documents) docs.push_back(without_nulls(d));
+    for (auto& d : documents) docs.push_back(wire::without_nulls(d));  // null reads as absent, as in kubectl
     try {
         return resolve(docs, chosen, base);
     } catch (const json::exception& e) {

@@ -270,11 +270,13 @@ Result<std::string> target_path(const json& v) {
     std::string kind, name, container;
     for (auto& [k, value] : v.items()) {
         if (k == "container") container = value.get<std::string>();
+        else if (k == "labels") continue;  // the schema check warns that they are ignored
         else if (value.is_string()) {
             kind = k;
             name = value.get<std::string>();
         }
     }
+    if (kind.empty() && v.contains("labels")) return std::string();  // targetless, with the warning
     if (kind.empty()) return Error::msg("target.path object names no target", EINVAL);
     std::replace(kind.begin(), kind.end(), '_', '-');
     std::string path = (kind == "cron-job" ? "cronjob" : kind == "stateful-set" ? "statefulset"
@@ -469,8 +471,43 @@ Result<nlohmann::json> read_config_document(const std::string& path) {
     return doc;
 }
 
-Result<Config> build_config(const nlohmann::json& document, const std::map<std::string, std::string>& env) {
+namespace {
+
+// mirrord's shorthands in their full form, so that one schema and one reader serve both: null for
+// "absent", a target object in place of {"path": ...}, "network"/"incoming"/"http_filter" as
+// booleans, a single port for a list of ports.
+json normalized(const json& input) {
+    json d = wire::without_nulls(input);
+    if (!d.is_object()) return d;
+    if (d.contains("target") && d["target"].is_object() && !d["target"].empty() && !d["target"].contains("path") &&
+        !d["target"].contains("namespace"))
+        d["target"] = {{"path", d["target"]}};
+    if (!d.contains("feature") || !d["feature"].is_object()) return d;
+    json& feature = d["feature"];
+    if (feature.contains("network") && feature["network"].is_boolean())
+        feature["network"] = feature["network"].get<bool>() ? json::object()
+                                                            : json{{"incoming", "off"}, {"outgoing", false}, {"dns", false}};
+    if (!feature.contains("network") || !feature["network"].is_object()) return d;
+    json& network = feature["network"];
+    if (network.contains("incoming") && network["incoming"].is_boolean())
+        network["incoming"] = network["incoming"].get<bool>() ? "mirror" : "off";
+    if (network.contains("incoming") && network["incoming"].is_object()) {
+        json& incoming = network["incoming"];
+        if (incoming.contains("http_filter") && incoming["http_filter"].is_boolean()) incoming.erase("http_filter");
+        if (incoming.contains("http_filter") && incoming["http_filter"].is_object()) {
+            json& ports = incoming["http_filter"]["ports"];
+            if (ports.is_number()) ports = json::array({ports});
+            if (ports.is_null()) incoming["http_filter"].erase("ports");
+        }
+    }
+    return d;
+}
+
+}  // namespace
+
+Result<Config> build_config(const nlohmann::json& input, const std::map<std::string, std::string>& env) {
     Config c;
+    json document = normalized(input);
     SchemaProblems problems = check_schema(document);
     if (!problems.errors.empty()) {
         std::string all;

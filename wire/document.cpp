@@ -85,4 +85,19 @@ Result<nlohmann::json> parse_document(const std::string& text, const std::string
     return Error::msg("unknown configuration format '" + format + "' (use .json, .toml, .yaml or .yml)", EINVAL);
 }
 
+nlohmann::json without_nulls(const nlohmann::json& j) {
+    if (j.is_object()) {
+        nlohmann::json out = nlohmann::json::object();
+        for (auto& [k, v] : j.items())
+            if (!v.is_null()) out[k] = without_nulls(v);
+        return out;
+    }
+    if (j.is_array()) {
+        nlohmann::json out = nlohmann::json::array();
+        for (auto& v : j) out.push_back(without_nulls(v));
+        return out;
+    }
+    return j;
+}
+
 }  // namespace mrd::wire

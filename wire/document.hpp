@@ -13,4 +13,8 @@ namespace mrd::wire {
 // would read them; quoted scalars stay strings.
 Result<nlohmann::json> parse_document(const std::string& text, const std::string& format);
 
+// The document without its null members: kubectl and mirrord read a key set to null (or left
+// empty in YAML) as absent.
+nlohmann::json without_nulls(const nlohmann::json& document);
+
 }  // namespace mrd::wire
