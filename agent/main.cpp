@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
         ("no-flush-connections", "do not reset connections established before a steal starts")
         ("idle-timeout", "exit after this many seconds without a session (0: never)",
             cxxopts::value<int>()->default_value("60"))
-        ("log-level", "error, warn, info, debug or trace", cxxopts::value<std::string>())
+        ("log-level", "error, warn, info, debug, trace, or a RUST_LOG filter as mirrord's (warn,mirrord=debug)",
+            cxxopts::value<std::string>())
         ("version", "print the version")
         ("h,help", "show this help");
     cxxopts::ParseResult args;
@@ -43,12 +44,10 @@ int main(int argc, char** argv) {
     }
     log::set_prefix("mirrord-agent");
     if (args.count("log-level")) {
-        log::Level level;
-        if (!log::parse_level(args["log-level"].as<std::string>(), level)) {
-            std::cerr << "mirrord-agent: unknown log level '" << args["log-level"].as<std::string>() << "'\n";
-            return 2;
-        }
-        log::set_level(level);
+        // Never a reason not to serve: what cannot be read is skipped with a warning.
+        std::string skipped;
+        log::set_level(log::level_from_filter(args["log-level"].as<std::string>(), log::Level::info, &skipped));
+        if (!skipped.empty()) log::warn("log level: skipped '", skipped, "'");
     }
     int idle = args["idle-timeout"].as<int>();
     if (idle < 0) {

@@ -375,13 +375,31 @@ Status apply_environment(const std::map<std::string, std::string>& env, Config& 
     struct ListVar { const char* name; std::vector<std::string>* field; };
     for (auto [name, field] : {ListVar{"MIRRORD_OVERRIDE_ENV_VARS_INCLUDE", &c.env.include}, {"MIRRORD_OVERRIDE_ENV_VARS_EXCLUDE", &c.env.exclude},
                                {"MIRRORD_FILE_READ_WRITE_PATTERN", &c.fs.read_write}, {"MIRRORD_FILE_READ_ONLY_PATTERN", &c.fs.read_only},
-                               {"MIRRORD_FILE_LOCAL_PATTERN", &c.fs.local}}) {
+                               {"MIRRORD_FILE_LOCAL_PATTERN", &c.fs.local},
+                               {"MIRRORD_OUTGOING_REMOTE_UNIX_STREAMS", &c.outgoing.unix_streams}}) {
         if (auto* v = get(name)) {
             auto items = string_list(json(*v), name);
             if (!items) return items.error();
+            if (auto st = check_regexes(*items, name); !st) return st;
             *field = *items;
         }
     }
+    if (get("MIRRORD_AGENT_IMAGE_REGISTRY") || get("MIRRORD_AGENT_IMAGE_TAG")) {
+        auto colon = c.agent.image.rfind(':');
+        std::string registry = c.agent.image.substr(0, colon), tag = colon == std::string::npos ? "latest" : c.agent.image.substr(colon + 1);
+        if (auto* v = get("MIRRORD_AGENT_IMAGE_REGISTRY")) registry = *v;
+        if (auto* v = get("MIRRORD_AGENT_IMAGE_TAG")) tag = *v;
+        c.agent.image = registry + ":" + tag;
+    }
+    // mirrord's variables for settings this implementation does not have: said, never silent.
+    for (const char* name : {"MIRRORD_SKIP_PROCESSES", "MIRRORD_TELEMETRY", "MIRRORD_AGENT_JSON_LOG", "MIRRORD_AGENT_EXCLUDE_FROM_MESH",
+                             "MIRRORD_AGENT_CLEAN_IPTABLES_ON_START", "MIRRORD_AGENT_HTTP_DETECTION_TIMEOUT",
+                             "MIRRORD_AGENT_EXTERNAL_IP_FIX", "MIRRORD_ENV_LOAD_FROM_PROCESS", "MIRRORD_OPERATOR_ENABLE", "MIRRORD_KEY",
+                             "MIRRORD_SKIP_BUILD_TOOLS", "MIRRORD_SKIP_EXTRA_BUILD_TOOLS", "MIRRORD_SKIP_SIP",
+                             "MIRRORD_HTTP_HEADER_FILTER_JQ", "MIRRORD_MULTI_CLUSTER", "MIRRORD_OPERATOR_ON_CONCURRENT_STEAL",
+                             "MIRRORD_FILE_OPS", "MIRRORD_FILE_RO_OPS", "MIRRORD_PROXY", "MIRRORD_API", "MIRRORD_PREVIEW_IMAGE",
+                             "MIRRORD_PREVIEW_TTL_MINS", "MIRRORD_PREVIEW_TTL_SECS", "MIRRORD_PREVIEW_REPLICAS"})
+        if (get(name)) c.warnings.push_back(std::string(name) + " is a mirrord setting this implementation ignores");
     if (auto* v = get("MIRRORD_FILE_MODE")) {
         auto mode = fs_mode(*v);
         if (!mode) return mode.error();
@@ -555,13 +573,15 @@ Result<Config> load_config(const std::string& path) {
         if (eq != std::string::npos && entry.rfind("MIRRORD_", 0) == 0) env[entry.substr(0, eq)] = entry.substr(eq + 1);
     }
     json document = json::object();
-    if (!path.empty()) {
-        auto doc = read_config_document(path);
+    // The flag first, then MIRRORD_CONFIG_FILE, as mirrord.
+    std::string file = !path.empty() ? path : env.count("MIRRORD_CONFIG_FILE") ? env["MIRRORD_CONFIG_FILE"] : "";
+    if (!file.empty()) {
+        auto doc = read_config_document(file);
         if (!doc) return doc.error();
         document = *doc;
     }
     auto config = build_config(document, env);
-    if (!config) return path.empty() ? config.error() : config.error().context(path);
+    if (!config) return file.empty() ? config.error() : config.error().context(file);
     return config;
 }
 

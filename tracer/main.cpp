@@ -4,6 +4,7 @@
 //   mirrord --version
 #include "tracer/cluster.hpp"
 #include "tracer/exec_command.hpp"
+#include "tracer/resolved_config.hpp"
 #include "wire/log.hpp"
 #include "wire/process_tuning.hpp"
 
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <iostream>
+#include <map>
 #include <set>
 
 using namespace mrd;
@@ -21,16 +23,20 @@ namespace {
 constexpr const char* kUsage =
     "usage: mirrord exec [OPTIONS] [--] COMMAND [ARGS...]\n"
     "       mirrord ls [-n NAMESPACE] [-f CONFIG] [--json]\n"
-    "       mirrord verify-config FILE\n"
+    "       mirrord verify-config [--ide] [--resolved] FILE\n"
     "       mirrord --version\n"
     "Run `mirrord exec --help` for the options.\n";
 
+constexpr const char* kDefaultConfigFile = "./.mirrord/mirrord.json";  // -f without a value, as mirrord
+
+// mirrord 3.250's `exec` flags, short forms included, and this implementation's own.
 cxxopts::Options exec_options() {
     cxxopts::Options o("mirrord exec", "Run COMMAND with the target's network, files, environment and hostname");
     o.add_options()
         ("t,target", "the target: pid/N, container/NAME, targetless (Kubernetes: pod/x, deploy/x, ...)", cxxopts::value<std::string>())
         ("n,target-namespace", "the target's namespace", cxxopts::value<std::string>())
-        ("f,config-file", "mirrord.json, .toml or .yaml", cxxopts::value<std::string>())
+        ("f,config-file", "mirrord.json, .toml or .yaml (alone: ./.mirrord/mirrord.json; also MIRRORD_CONFIG_FILE)",
+            cxxopts::value<std::string>()->implicit_value(kDefaultConfigFile))
         ("agent", "use the agent at this address (unix:PATH or HOST:PORT) instead of starting one", cxxopts::value<std::string>())
         ("fs-mode", "local, localwithoverrides, read or write", cxxopts::value<std::string>())
         ("steal", "steal incoming traffic instead of mirroring it")
@@ -38,34 +44,49 @@ cxxopts::Options exec_options() {
         ("no-tcp-outgoing", "outgoing TCP stays local")
         ("no-udp-outgoing", "outgoing UDP stays local")
         ("no-remote-dns", "resolve names locally")
-        ("override-env-vars-include", "remote variables to take (;-separated wildcards)", cxxopts::value<std::string>())
-        ("override-env-vars-exclude", "remote variables to leave out (;-separated wildcards)", cxxopts::value<std::string>())
+        ("s,override-env-vars-include", "remote variables to take (;-separated wildcards)", cxxopts::value<std::string>())
+        ("x,override-env-vars-exclude", "remote variables to leave out (;-separated wildcards)", cxxopts::value<std::string>())
+        ("env-file", "a .env file whose variables override the target's", cxxopts::value<std::string>())
         ("a,agent-namespace", "namespace for the agent", cxxopts::value<std::string>())
         ("i,agent-image", "agent image", cxxopts::value<std::string>())
-        ("l,agent-log-level", "the agent's log level", cxxopts::value<std::string>())
+        ("l,agent-log-level", "the agent's log level (mirrord's RUST_LOG filters too)", cxxopts::value<std::string>())
+        ("agent-ttl", "seconds the agent's finished Job is kept", cxxopts::value<int>())
+        ("agent-startup-timeout", "seconds to wait for the agent to start", cxxopts::value<int>())
+        ("e,ephemeral-container", "run the agent as an ephemeral container")
         ("context", "kubeconfig context", cxxopts::value<std::string>())
         ("kubeconfig", "kubeconfig file", cxxopts::value<std::string>())
-        ("accept-invalid-certificates", "do not verify the API server's certificate")
-        ("ephemeral-container", "run the agent as an ephemeral container")
+        ("c,accept-invalid-certificates", "do not verify the API server's certificate (=false to verify)",
+            cxxopts::value<std::string>()->implicit_value("true"))
+        ("k,key", "a name for this session (mirrord's operator uses it; ignored here)", cxxopts::value<std::string>())
+        ("skip-processes", "processes mirrord would leave local (ignored here)", cxxopts::value<std::string>())
+        ("no-telemetry", "no telemetry (there is none)")
+        ("disable-version-check", "no version check (there is none)")
         ("gdbserver", "serve the GDB remote protocol on HOST:PORT (the program waits for gdb)", cxxopts::value<std::string>())
         ("gdb", "debug the program with gdb in this terminal")
-        ("log-level", "error, warn, info, debug or trace (also MIRRORD_LOG)", cxxopts::value<std::string>())
+        ("log-level", "error, warn, info, debug or trace (also MIRRORD_LOG, RUST_LOG)", cxxopts::value<std::string>())
         ("h,help", "show this help");
     return o;
 }
 
 // mirrord's CLI takes the program as the first non-option argument; everything from there (or
-// after "--") belongs to the program.
-std::pair<std::vector<std::string>, std::vector<std::string>> split_command(int argc, char** argv, const cxxopts::Options& o) {
+// after "--") belongs to the program. Options with an optional value are rewritten as
+// "--name=value" or "--name": -c takes one only with "=" (as mirrord's require_equals); -f also
+// takes the next argument when it is not an option (as clap's optional values do).
+std::pair<std::vector<std::string>, std::vector<std::string>> split_command(int argc, char** argv, const cxxopts::Options& o,
+                                                                            int first = 2) {
     std::set<std::string> with_value;
+    std::map<std::string, std::string> optional_value;  // "-f", "--config-file" -> "config-file"
     for (const auto& group : o.groups())
-        for (const auto& opt : o.group_help(group).options)
-            if (!opt.is_boolean) {
-                with_value.insert("--" + opt.l.front());
-                if (!opt.s.empty()) with_value.insert("-" + opt.s);
+        for (const auto& opt : o.group_help(group).options) {
+            std::vector<std::string> names = {"--" + opt.l.front()};
+            if (!opt.s.empty()) names.push_back("-" + opt.s);
+            for (auto& n : names) {
+                if (opt.has_implicit) optional_value[n] = opt.l.front();
+                else if (!opt.is_boolean) with_value.insert(n);
             }
+        }
     std::vector<std::string> ours = {argv[0]}, command;
-    for (int i = 2; i < argc; ++i) {
+    for (int i = first; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--") {
             command.assign(argv + i + 1, argv + argc);
@@ -75,37 +96,81 @@ std::pair<std::vector<std::string>, std::vector<std::string>> split_command(int 
             command.assign(argv + i, argv + argc);
             break;
         }
+        std::string name = a.substr(0, a.find('='));
+        if (auto opt = optional_value.find(name); opt != optional_value.end()) {
+            if (a.size() > name.size()) ours.push_back("--" + opt->second + a.substr(name.size()));
+            else if (opt->second == "config-file" && i + 1 < argc && argv[i + 1][0] != '-' && std::string(argv[i + 1]) != "--")
+                ours.push_back("--config-file=" + std::string(argv[++i]));
+            else ours.push_back("--" + opt->second);
+            continue;
+        }
         ours.push_back(a);
-        if (with_value.count(a) && a.find('=') == std::string::npos && i + 1 < argc) ours.push_back(argv[++i]);
+        if (with_value.count(a) && i + 1 < argc) ours.push_back(argv[++i]);
     }
     return {ours, command};
 }
 
+Result<bool> boolean_flag(const std::string& flag, const std::string& value) {
+    if (value == "true") return true;
+    if (value == "false") return false;
+    return Error::msg("--" + flag + " takes true or false, not '" + value + "'", EINVAL);
+}
+
+// mirrord's output: {"type": "Success", "config": {target}, "warnings", "compatible_target_types",
+// "resolved_config" (--resolved)} or {"type": "Fail", "errors"}. --ide is mirrord's IDE mode, where
+// an empty target is not final: nothing here depends on it.
 int verify_config(int argc, char** argv) {
-    if (argc != 3) {
-        std::cerr << "usage: mirrord verify-config FILE\n";
+    std::string path;
+    bool resolved = false;
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--resolved") resolved = true;
+        else if (a == "--ide") continue;
+        else if (a.rfind("-", 0) != 0 && path.empty()) path = a;
+        else {
+            std::cerr << "usage: mirrord verify-config [--ide] [--resolved] FILE\n";
+            return 2;
+        }
+    }
+    if (path.empty()) {
+        std::cerr << "usage: mirrord verify-config [--ide] [--resolved] FILE\n";
         return 2;
     }
-    auto config = load_config(argv[2]);
+    auto config = load_config(path);
     nlohmann::json out;
-    if (config) {
-        out = {{"type", "Success"}, {"warnings", config->warnings}};
+    if (!config) {
+        out = {{"type", "Fail"}, {"errors", {config.error().message}}};
         std::cout << out.dump(2) << std::endl;
-        return 0;
+        return 1;
     }
-    out = {{"type", "Fail"}, {"errors", {config.error().message}}};
+    out = {{"type", "Success"},
+           {"config", {{"path", target_object(config->target.path)},
+                       {"namespace", config->target.namespace_.empty() ? nlohmann::json() : nlohmann::json(config->target.namespace_)}}},
+           {"warnings", config->warnings},
+           {"compatible_target_types", {"targetless", "pod", "deployment", "rollout", "job", "cronjob", "statefulset", "service",
+                                        "replicaset"}}};
+    if (resolved) out["resolved_config"] = resolved_config(*config);
     std::cout << out.dump(2) << std::endl;
-    return 1;
+    return 0;
 }
 
 int ls(int argc, char** argv) {
     cxxopts::Options o("mirrord ls", "List the targets of a namespace");
-    o.add_options()("n,namespace", "namespace", cxxopts::value<std::string>())("f,config-file", "config file", cxxopts::value<std::string>())
+    o.add_options()("n,namespace", "namespace", cxxopts::value<std::string>())
+        ("f,config-file", "config file (alone: ./.mirrord/mirrord.json)", cxxopts::value<std::string>()->implicit_value(kDefaultConfigFile))
         ("context", "kubeconfig context", cxxopts::value<std::string>())("kubeconfig", "kubeconfig file", cxxopts::value<std::string>())
-        ("accept-invalid-certificates", "do not verify the API server's certificate")("json", "print a JSON list")("h,help", "help");
+        ("c,accept-invalid-certificates", "do not verify the API server's certificate", cxxopts::value<std::string>()->implicit_value("true"))
+        ("json", "print a JSON list")("h,help", "help");
+    auto [ours, rest] = split_command(argc, argv, o);
+    if (!rest.empty()) {
+        std::cerr << "mirrord ls: unexpected argument '" << rest[0] << "'\n";
+        return 2;
+    }
+    std::vector<char*> args;
+    for (auto& a : ours) args.push_back(a.data());
     cxxopts::ParseResult p;
     try {
-        p = o.parse(argc - 1, argv + 1);
+        p = o.parse(static_cast<int>(args.size()), args.data());
     } catch (const cxxopts::exceptions::exception& e) {
         std::cerr << "mirrord ls: " << e.what() << "\n";
         return 2;
@@ -122,7 +187,14 @@ int ls(int argc, char** argv) {
     if (p.count("namespace")) config->target.namespace_ = p["namespace"].as<std::string>();
     if (p.count("context")) config->kube_context = p["context"].as<std::string>();
     if (p.count("kubeconfig")) config->kubeconfig = p["kubeconfig"].as<std::string>();
-    if (p.count("accept-invalid-certificates")) config->accept_invalid_certificates = true;
+    if (p.count("accept-invalid-certificates")) {
+        auto accept = boolean_flag("accept-invalid-certificates", p["accept-invalid-certificates"].as<std::string>());
+        if (!accept) {
+            std::cerr << "mirrord ls: " << accept.error().message << "\n";
+            return 2;
+        }
+        config->accept_invalid_certificates = *accept;
+    }
     return list_targets_command(*config, p.count("json") > 0);
 }
 
@@ -194,8 +266,20 @@ int exec(int argc, char** argv) {
     if (parsed.count("agent-log-level")) c.agent.log_level = parsed["agent-log-level"].as<std::string>();
     if (parsed.count("context")) c.kube_context = parsed["context"].as<std::string>();
     if (parsed.count("kubeconfig")) c.kubeconfig = parsed["kubeconfig"].as<std::string>();
-    if (parsed.count("accept-invalid-certificates")) c.accept_invalid_certificates = true;
+    if (parsed.count("accept-invalid-certificates")) {
+        auto accept = boolean_flag("accept-invalid-certificates", parsed["accept-invalid-certificates"].as<std::string>());
+        if (!accept) {
+            std::cerr << "mirrord exec: " << accept.error().message << "\n";
+            return 2;
+        }
+        c.accept_invalid_certificates = *accept;
+    }
     if (parsed.count("ephemeral-container")) c.agent.ephemeral = true;
+    if (parsed.count("env-file")) c.env.env_file = parsed["env-file"].as<std::string>();
+    if (parsed.count("agent-ttl")) c.agent.ttl = parsed["agent-ttl"].as<int>();
+    if (parsed.count("agent-startup-timeout")) c.agent.startup_timeout = parsed["agent-startup-timeout"].as<int>();
+    for (const char* ignored : {"key", "skip-processes"})
+        if (parsed.count(ignored)) c.warnings.push_back(std::string("--") + ignored + " is a mirrord setting this implementation ignores");
 
     ExecOptions exec{c, parsed.count("agent") ? parsed["agent"].as<std::string>() : "", command,
                      parsed.count("gdbserver") ? parsed["gdbserver"].as<std::string>() : "", parsed.count("gdb") > 0};

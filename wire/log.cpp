@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
+#include <string>
 
 namespace mrd::log {
 namespace {
@@ -12,6 +14,7 @@ namespace {
 Level initial_level() {
     Level lvl = Level::warn;
     if (const char* env = std::getenv("MIRRORD_LOG")) parse_level(env, lvl);
+    else if (const char* rust = std::getenv("RUST_LOG")) lvl = level_from_filter(rust, lvl);
     return lvl;
 }
 
@@ -45,6 +48,40 @@ bool parse_level(std::string_view text, Level& out) {
             return true;
         }
     return false;
+}
+
+Level level_from_filter(std::string_view filter, Level fallback, std::string* skipped) {
+    std::optional<Level> found;
+    size_t start = 0;
+    while (start <= filter.size()) {
+        size_t comma = filter.find(',', start);
+        std::string directive(filter.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+        start = comma == std::string_view::npos ? filter.size() + 1 : comma + 1;
+        directive.erase(0, directive.find_first_not_of(" \t"));
+        directive.erase(directive.find_last_not_of(" \t") + 1);
+        if (directive.empty()) continue;
+        std::string target, level_text;
+        if (auto eq = directive.rfind('='); eq != std::string::npos) {
+            target = directive.substr(0, eq);
+            level_text = directive.substr(eq + 1);
+        } else {
+            Level probe;
+            std::string lower = directive;
+            for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (parse_level(lower, probe) || lower == "off") level_text = directive;
+            else target = directive, level_text = "trace";  // a bare target: everything from it
+        }
+        if (auto span = target.find('['); span != std::string::npos) target.resize(span);  // span filters
+        for (auto& c : level_text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        Level level = Level::error;
+        if (level_text != "off" && !parse_level(level_text, level)) {
+            if (skipped) *skipped += (skipped->empty() ? "" : ", ") + directive;
+            continue;
+        }
+        if (!target.empty() && target.rfind("mirrord", 0) != 0) continue;  // another crate's
+        if (!found || level > *found) found = level;
+    }
+    return found.value_or(fallback);
 }
 
 void set_prefix(std::string prefix) {

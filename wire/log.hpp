@@ -1,5 +1,5 @@
-// Leveled logging to stderr, safe from several threads. The level comes from the program's flags or
-// MIRRORD_LOG (error, warn, info, debug, trace).
+// Leveled logging to stderr, safe from several threads. The level comes from the program's flags,
+// MIRRORD_LOG (error, warn, info, debug, trace) or RUST_LOG (mirrord's filters, below).
 #pragma once
 
 #include <sstream>
@@ -13,6 +13,11 @@ enum class Level { error = 0, warn, info, debug, trace };
 void set_level(Level level);
 Level level();
 bool parse_level(std::string_view text, Level& out);
+// A RUST_LOG-style filter as mirrord takes it ("warn,mirrord=debug", "mirrord_agent=trace", "info"):
+// the most verbose level among the directives for all targets or for mirrord's own ("mirrord",
+// "mirrord_agent", "mirrord::..."); fallback when none applies. Directives that cannot be read
+// are skipped (listed in `skipped`), as tracing's EnvFilter skips them.
+Level level_from_filter(std::string_view filter, Level fallback, std::string* skipped = nullptr);
 void set_prefix(std::string prefix);  // e.g. "mirrord-agent"
 void write(Level level, const std::string& text);
 

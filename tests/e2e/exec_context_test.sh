@@ -75,4 +75,40 @@ check_eq "verify-config fails on it" "1" "$rc"
 check_contains "verify-config says why" '"type": "Fail"' "$out"
 out=$("$MIRRORD" verify-config "$WORK/env.toml"); rc=$?
 check_eq "verify-config accepts a good file" "0" "$rc"
+
+# mirrord's CLI: short flags, -f without a value, MIRRORD_CONFIG_FILE, flags above env above file.
+out=$(mirrord_exec -s 'SECRET_*' -- sh -c 'echo "$SECRET_TOKEN|${POD_NAME:-unset}"' 2>&1)
+check_eq "-s (env include)" "pod-only-secret-42|unset" "$out"
+out=$(mirrord_exec -x SECRET_TOKEN -- sh -c 'echo "${SECRET_TOKEN:-unset}|$POD_NAME"' 2>&1)
+check_eq "-x (env exclude)" "unset|$POD_HOST" "$out"
+mkdir -p "$WORK/project/.mirrord"
+echo '{"feature": {"env": {"override": {"APP_MODE": "from-default-file"}}}}' >"$WORK/project/.mirrord/mirrord.json"
+out=$(cd "$WORK/project" && "$MIRRORD" exec --target "pid/$POD_PID" -f -- sh -c 'echo $APP_MODE' 2>&1)
+check_eq "-f without a value: ./.mirrord/mirrord.json" "from-default-file" "$out"
+out=$(cd "$WORK/project" && "$MIRRORD" exec -f --target "pid/$POD_PID" sh -c 'echo $APP_MODE' 2>&1)
+check_eq "... also before another option" "from-default-file" "$out"
+out=$(MIRRORD_CONFIG_FILE=$WORK/env.json mirrord_exec -- sh -c 'echo "$APP_MODE"' 2>&1)
+check_eq "MIRRORD_CONFIG_FILE" "debug" "$out"
+out=$(MIRRORD_CONFIG_FILE=$WORK/env.json MIRRORD_OVERRIDE_ENV_VARS_INCLUDE=POD_NAME mirrord_exec -- sh -c 'echo "${SECRET_TOKEN:-unset}|$POD_NAME"' 2>&1)
+check_eq "the environment above the file" "unset|$POD_HOST" "$out"
+out=$(MIRRORD_OVERRIDE_ENV_VARS_INCLUDE=POD_NAME mirrord_exec -s 'SECRET_*' -- sh -c 'echo "$SECRET_TOKEN|${POD_NAME:-unset}"' 2>&1)
+check_eq "flags above the environment" "pod-only-secret-42|unset" "$out"
+out=$(MIRRORD_SKIP_PROCESSES=ls mirrord_exec -k mykey -- true 2>&1)
+check_contains "an unimplemented variable is named in a warning" "MIRRORD_SKIP_PROCESSES is a mirrord setting this implementation ignores" "$out"
+check_contains "... and an unimplemented flag" "--key is a mirrord setting this implementation ignores" "$out"
+out=$(mirrord_exec -c=maybe -- true 2>&1); rc=$?
+check_eq "-c=maybe is refused" "2" "$rc"
+check_contains "... saying why" "takes true or false" "$out"
+
+# verify-config as mirrord prints it, --ide and --resolved included.
+echo '{"target": {"path": {"deployment": "api", "container": "app"}, "namespace": "shop"}, "telemetry": false}' >"$WORK/target.json"
+out=$("$MIRRORD" verify-config --ide "$WORK/target.json" | python3 -c '
+import json, sys; d = json.load(sys.stdin)
+print(d["type"], d["config"], d["warnings"], d["compatible_target_types"][:3], "resolved_config" in d)')
+check_eq "verify-config --ide: mirrord's shape" "Success {'namespace': 'shop', 'path': {'container': 'app', 'deployment': 'api'}} [\"'telemetry' is a mirrord setting this implementation ignores\"] ['targetless', 'pod', 'deployment'] False" "$out"
+"$MIRRORD" verify-config --resolved "$WORK/target.json" | python3 -c 'import json, sys; json.dump(json.load(sys.stdin)["resolved_config"], open(sys.argv[1], "w"))' "$WORK/resolved.json"
+out=$("$MIRRORD" verify-config --resolved "$WORK/resolved.json" | python3 -c '
+import json, sys; d = json.load(sys.stdin); r = d["resolved_config"]
+print(d["type"], r["agent"]["startup_timeout"], r["feature"]["fs"]["mode"], r["feature"]["network"]["incoming"]["mode"], r == json.load(open(sys.argv[1])))' "$WORK/resolved.json")
+check_eq "verify-config --resolved: every default, and it reads back the same" "Success 60 read mirror True" "$out"
 finish

@@ -91,6 +91,8 @@ for _ in $(seq 50); do nsenter -t "$POD_PID" -m -r --wdns=/ test -S /app/app.soc
 echo '{"feature": {"network": {"outgoing": {"unix_streams": "^/app/.*\\.sock$"}}}}' >"$WORK/unix.json"
 out=$(mirrord_exec -f "$WORK/unix.json" -- curl -sS -m 5 --unix-socket /app/app.sock http://pod/x 2>&1)
 check_eq "unix_streams: curl reaches the pod's unix socket" "pod unix socket got GET /x HTTP/1.1" "$out"
+out=$(MIRRORD_OUTGOING_REMOTE_UNIX_STREAMS='^/app/.*\.sock$' mirrord_exec -- curl -sS -m 5 --unix-socket /app/app.sock http://pod/y 2>&1)
+check_eq "... or MIRRORD_OUTGOING_REMOTE_UNIX_STREAMS" "pod unix socket got GET /y HTTP/1.1" "$out"
 out=$(mirrord_exec -f "$WORK/unix.json" -- python3 -c '
 import socket
 s = socket.socket(socket.AF_UNIX)

@@ -92,7 +92,8 @@ p.send_signal(getattr(signal, sys.argv[1]))
 sent = time.time()
 try:
     rc = p.wait(timeout=20)
-    print("exited %.0f s after the signal" % (time.time() - sent))
+    took = time.time() - sent
+    print("exited within 2 s of the signal" if took < 2 else "exited %.1f s after the signal" % took)
 except subprocess.TimeoutExpired:
     p.kill()
     print("still running 20 s after the signal")
@@ -100,11 +101,11 @@ PY
 jobs_deleted() { grep -c "^jobs/$1/" "$K/record/deleted.log" 2>/dev/null; }
 before=$(jobs_deleted shop)
 out=$(python3 "$WORK/signal_after.py" SIGINT 3 "$MIRRORD" exec --target deploy/api -- sleep 30)
-check_eq "Ctrl-C during a session ends it" "exited 0 s after the signal" "$out"
+check_eq "Ctrl-C during a session ends it" "exited within 2 s of the signal" "$out"
 check_eq "... and deletes its agent Job" "$((before + 1))" "$(jobs_deleted shop)"
 echo '{"agent": {"startup_timeout": 30}}' >"$K/patient.json"
 out=$(python3 "$WORK/signal_after.py" SIGTERM 2 "$MIRRORD" exec -f "$K/patient.json" -a slow --target deploy/api -- true)
-check_eq "SIGTERM while the agent is starting ends mirrord" "exited 0 s after the signal" "$out"
+check_eq "SIGTERM while the agent is starting ends mirrord" "exited within 2 s of the signal" "$out"
 check_eq "... and deletes the Job" "1" "$(jobs_deleted slow)"
 # Killed with SIGKILL, mirrord cannot clean up: the agent ends itself once its session is gone
 # (communication_timeout) and the Job's ttlSecondsAfterFinished removes it.
@@ -152,6 +153,11 @@ expect_failure "agent never scheduled" "did not start within 2s" "$MIRRORD" exec
 expect_failure "unknown CA" "certificate verify failed" env KUBECONFIG="$K/noca.yaml" "$MIRRORD" exec --target deploy/api -- true
 out=$(KUBECONFIG=$K/noca.yaml "$MIRRORD" exec --accept-invalid-certificates --target deploy/api -- curl -sS http://backend/ 2>&1)
 check_eq "--accept-invalid-certificates" "hello from backend; you are 10.77.0.2" "$out"
+out=$(KUBECONFIG=$K/noca.yaml "$MIRRORD" exec -c -t deploy/api curl -sS http://backend/ 2>&1)
+check_eq "-c (mirrord's short form)" "hello from backend; you are 10.77.0.2" "$out"
+out=$("$MIRRORD" exec -e -l 'warn,mirrord=debug' -t deploy/api -- curl -sS http://backend/ 2>&1)
+check_eq "-e (ephemeral) and -l with a RUST_LOG filter, which the agent takes" "hello from backend; you are 10.77.0.2" "$out"
+check_contains "... at that level (a warn-level agent says nothing at info)" "info: serving" "$(cat "$(ls -t "$K"/record/*.mirrord-agent-*.log | head -1)")"
 expect_failure "no kubeconfig" "no kubeconfig found" env KUBECONFIG="$K/none.yaml" "$MIRRORD" exec --target deploy/api -- true
 expect_failure "bad target syntax" "is not <kind>/<name>" "$MIRRORD" exec --target deploy/ -- true
 # kubectl reads keys left empty (null) as absent: so does mirrord.
