@@ -2,14 +2,12 @@
 
 #include "tracer/agent_client.hpp"
 #include "tracer/environment.hpp"
-#include "k8s/targets.hpp"
-#include "tracer/cluster.hpp"
 #include "tracer/file_syscalls.hpp"
 #include "tracer/gdb_server.hpp"
 #include "tracer/identity_syscalls.hpp"
 #include "tracer/incoming_traffic.hpp"
 #include "tracer/interceptors.hpp"
-#include "tracer/local_agent.hpp"
+#include "tracer/session_agent.hpp"
 #include "tracer/net_syscalls.hpp"
 #include "tracer/seccomp_filter.hpp"
 #include "tracer/spawn.hpp"
@@ -97,37 +95,6 @@ FsPolicy::Context fs_context(const std::string& program, const EnvMap& env) {
     return ctx;
 }
 
-// The agent for the configured target: an address given by the user, or one started here.
-Result<std::string> agent_address(const ExecOptions& options, std::optional<LocalAgent>& local, asio::io_context& io,
-                                  std::optional<k8s::PortForward>& forward) {
-    if (!options.agent_address.empty()) return options.agent_address;
-    const std::string& target = options.config.target.path;
-    if (k8s::is_kubernetes_target(target)) return start_cluster_agent(options.config, io, forward);
-    pid_t pid = 0;
-    if (target.rfind("pid/", 0) == 0) {
-        char* end = nullptr;
-        long n = std::strtol(target.c_str() + 4, &end, 10);
-        if (n <= 0 || *end) return Error::msg("target '" + target + "': expected pid/<number>", EINVAL);
-        if (::kill(static_cast<pid_t>(n), 0) != 0 && errno == ESRCH)
-            return Error::msg("target '" + target + "': no such process", ESRCH);
-        pid = static_cast<pid_t>(n);
-    } else if (target.rfind("container/", 0) == 0) {
-        auto p = container_pid(target.substr(10));
-        if (!p) return p.error().context("target '" + target + "'");
-        pid = *p;
-    } else if (!target.empty() && target != "targetless") {
-        return Error::msg("unknown target '" + target + "' (pid/N, container/NAME, targetless, or a Kubernetes target "
-                          "such as pod/x, deploy/x)", EINVAL);
-    }
-    if (pid && ::geteuid() != 0)
-        return Error::msg("entering the namespaces of pid " + std::to_string(pid) + " needs root", EPERM);
-    auto started = LocalAgent::start(pid, options.config.agent.log_level == "info" ? "warn" : options.config.agent.log_level,
-                                     std::chrono::seconds(options.config.agent.startup_timeout));
-    if (!started) return started.error().context("starting the agent");
-    local.emplace(std::move(*started));
-    return local->address();
-}
-
 // gdb in this terminal, connected to our GDB server.
 Result<pid_t> start_gdb(const std::string& address, const std::string& program) {
     const char* env = std::getenv("MIRRORD_GDB");
@@ -155,9 +122,8 @@ ExitStatus exec_command(const ExecOptions& options) {
     Supervisor::prepare_signals();
 
     asio::io_context io;
-    std::optional<LocalAgent> local_agent;
-    std::optional<k8s::PortForward> forward;
-    auto address = agent_address(options, local_agent, io, forward);
+    SessionAgent session_agent;
+    auto address = session_agent.start(config, options.agent_address, io);
     if (!address) {
         log::error(address.error().message);
         return {1, 0};
@@ -189,9 +155,9 @@ ExitStatus exec_command(const ExecOptions& options) {
         supervisor.set_debugger(&gdb_server);
         if (!options.gdb) log::warn("gdb server listening on ", gdb_address);
     }
-    if (local_agent)
+    if (auto& local_agent = session_agent.local())
         supervisor.on_child_exit(local_agent->pid(), [&](int) {
-            local_agent->forget();
+            session_agent.local()->forget();
             log::error("the agent exited; remote operations now fail");
         });
 

@@ -3,6 +3,8 @@
 //   mirrord verify-config FILE
 //   mirrord --version
 #include "tracer/cluster.hpp"
+#include "tracer/completions.hpp"
+#include "tracer/diagnose_command.hpp"
 #include "tracer/exec_command.hpp"
 #include "tracer/resolved_config.hpp"
 #include "wire/log.hpp"
@@ -23,6 +25,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: mirrord exec [OPTIONS] [--] COMMAND [ARGS...]\n"
     "       mirrord ls [-n NAMESPACE] [-f CONFIG] [--json]\n"
+    "       mirrord diagnose latency [-f CONFIG] [-t TARGET]\n"
+    "       mirrord completions bash|zsh|fish\n"
     "       mirrord verify-config [--ide] [--resolved] FILE\n"
     "       mirrord --version\n"
     "Run `mirrord exec --help` for the options.\n";
@@ -110,6 +114,27 @@ std::pair<std::vector<std::string>, std::vector<std::string>> split_command(int 
     return {ours, command};
 }
 
+cxxopts::Options ls_options() {
+    cxxopts::Options o("mirrord ls", "List the targets of a namespace");
+    o.add_options()("n,namespace", "namespace", cxxopts::value<std::string>())
+        ("f,config-file", "config file (alone: ./.mirrord/mirrord.json)", cxxopts::value<std::string>()->implicit_value(kDefaultConfigFile))
+        ("context", "kubeconfig context", cxxopts::value<std::string>())("kubeconfig", "kubeconfig file", cxxopts::value<std::string>())
+        ("c,accept-invalid-certificates", "do not verify the API server's certificate", cxxopts::value<std::string>()->implicit_value("true"))
+        ("json", "print a JSON list")("h,help", "help");
+    return o;
+}
+
+cxxopts::Options diagnose_options() {
+    cxxopts::Options o("mirrord diagnose latency", "Round trips to the target's agent: min, max, average");
+    o.add_options()
+        ("f,config-file", "config file (alone: ./.mirrord/mirrord.json)", cxxopts::value<std::string>()->implicit_value(kDefaultConfigFile))
+        ("t,target", "the target (else the config's)", cxxopts::value<std::string>())
+        ("n,target-namespace", "the target's namespace", cxxopts::value<std::string>())
+        ("agent", "an agent's address instead of starting one", cxxopts::value<std::string>())
+        ("h,help", "help");
+    return o;
+}
+
 Result<bool> boolean_flag(const std::string& flag, const std::string& value) {
     if (value == "true") return true;
     if (value == "false") return false;
@@ -154,13 +179,43 @@ int verify_config(int argc, char** argv) {
     return 0;
 }
 
+// `mirrord diagnose latency [-f [FILE]] [-t TARGET] [-n NS] [--agent ADDR]`.
+int diagnose(int argc, char** argv) {
+    if (argc < 3 || std::string(argv[2]) != "latency") {
+        std::cerr << "usage: mirrord diagnose latency [-f [CONFIG]] [-t TARGET] [-n NAMESPACE] [--agent ADDRESS]\n";
+        return 2;
+    }
+    auto o = diagnose_options();
+    auto [ours, rest] = split_command(argc, argv, o, 3);
+    if (!rest.empty()) {
+        std::cerr << "mirrord diagnose latency: unexpected argument '" << rest[0] << "'\n";
+        return 2;
+    }
+    std::vector<char*> args;
+    for (auto& a : ours) args.push_back(a.data());
+    cxxopts::ParseResult p;
+    try {
+        p = o.parse(static_cast<int>(args.size()), args.data());
+    } catch (const cxxopts::exceptions::exception& e) {
+        std::cerr << "mirrord diagnose latency: " << e.what() << "\n";
+        return 2;
+    }
+    if (p.count("help")) {
+        std::cout << o.help() << std::endl;
+        return 0;
+    }
+    auto config = load_config(p.count("config-file") ? p["config-file"].as<std::string>() : "");
+    if (!config) {
+        std::cerr << "mirrord: invalid configuration: " << config.error().message << "\n";
+        return 1;
+    }
+    if (p.count("target")) config->target.path = p["target"].as<std::string>();
+    if (p.count("target-namespace")) config->target.namespace_ = p["target-namespace"].as<std::string>();
+    return diagnose_latency(*config, p.count("agent") ? p["agent"].as<std::string>() : "");
+}
+
 int ls(int argc, char** argv) {
-    cxxopts::Options o("mirrord ls", "List the targets of a namespace");
-    o.add_options()("n,namespace", "namespace", cxxopts::value<std::string>())
-        ("f,config-file", "config file (alone: ./.mirrord/mirrord.json)", cxxopts::value<std::string>()->implicit_value(kDefaultConfigFile))
-        ("context", "kubeconfig context", cxxopts::value<std::string>())("kubeconfig", "kubeconfig file", cxxopts::value<std::string>())
-        ("c,accept-invalid-certificates", "do not verify the API server's certificate", cxxopts::value<std::string>()->implicit_value("true"))
-        ("json", "print a JSON list")("h,help", "help");
+    auto o = ls_options();
     auto [ours, rest] = split_command(argc, argv, o);
     if (!rest.empty()) {
         std::cerr << "mirrord ls: unexpected argument '" << rest[0] << "'\n";
@@ -299,6 +354,19 @@ int main(int argc, char** argv) {
     if (sub == "exec") return exec(argc, argv);
     if (sub == "verify-config") return verify_config(argc, argv);
     if (sub == "ls") return ls(argc, argv);
+    if (sub == "diagnose") return diagnose(argc, argv);
+    if (sub == "completions") {
+        auto exec = exec_options(), list = ls_options(), diag = diagnose_options();
+        std::string script = argc == 3 ? completion_script(argv[2], {{"exec", &exec}, {"ls", &list}, {"diagnose", &diag},
+                                                                      {"verify-config", nullptr}, {"completions", nullptr}})
+                                       : "";
+        if (script.empty()) {
+            std::cerr << "usage: mirrord completions bash|zsh|fish\n";
+            return 2;
+        }
+        std::cout << script;
+        return 0;
+    }
     if (sub == "--version" || sub == "version") {
         std::cout << "mirrord " << MIRRORD_VERSION << " (ptrace)" << std::endl;
         return 0;

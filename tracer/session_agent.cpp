@@ -1,0 +1,42 @@
+#include "tracer/session_agent.hpp"
+
+#include "k8s/targets.hpp"
+#include "tracer/cluster.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace mrd::tracer {
+
+Result<std::string> SessionAgent::start(const Config& config, const std::string& given, asio::io_context& io) {
+    if (!given.empty()) return given;
+    const std::string& target = config.target.path;
+    if (k8s::is_kubernetes_target(target)) return start_cluster_agent(config, io, forward_);
+    pid_t pid = 0;
+    if (target.rfind("pid/", 0) == 0) {
+        char* end = nullptr;
+        long n = std::strtol(target.c_str() + 4, &end, 10);
+        if (n <= 0 || *end) return Error::msg("target '" + target + "': expected pid/<number>", EINVAL);
+        if (::kill(static_cast<pid_t>(n), 0) != 0 && errno == ESRCH)
+            return Error::msg("target '" + target + "': no such process", ESRCH);
+        pid = static_cast<pid_t>(n);
+    } else if (target.rfind("container/", 0) == 0) {
+        auto p = container_pid(target.substr(10));
+        if (!p) return p.error().context("target '" + target + "'");
+        pid = *p;
+    } else if (!target.empty() && target != "targetless") {
+        return Error::msg("unknown target '" + target + "' (pid/N, container/NAME, targetless, or a Kubernetes target "
+                          "such as pod/x, deploy/x)", EINVAL);
+    }
+    if (pid && ::geteuid() != 0)
+        return Error::msg("entering the namespaces of pid " + std::to_string(pid) + " needs root", EPERM);
+    auto started = LocalAgent::start(pid, config.agent.log_level == "info" ? "warn" : config.agent.log_level,
+                                     std::chrono::seconds(config.agent.startup_timeout));
+    if (!started) return started.error().context("starting the agent");
+    local_.emplace(std::move(*started));
+    return local_->address();
+}
+
+}  // namespace mrd::tracer
