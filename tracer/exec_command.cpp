@@ -211,6 +211,7 @@ ExitStatus exec_command(const ExecOptions& options) {
             if (config.dns.enabled) {
                 auto found = reply_as<DnsReply>(co_await agent.call<DnsLookup>(name, uint8_t{0}));
                 if (found) inputs.resolved[name] = found->addresses;
+                inputs.resolved_here[name] = local_lookup(name);
             } else {
                 inputs.resolved[name] = local_lookup(name);
             }

@@ -4,6 +4,7 @@
 #include "wire/address.hpp"
 #include "wire/log.hpp"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <sys/syscall.h>
@@ -97,7 +98,14 @@ co::Task<Verdict> NetSyscalls::connect(Call& call) {
     // A socket whose connect is ours already (pending, or failed and not yet told) stays ours.
     if (transport == Transport::tcp && tcp_.knows(socket_id(socket.get())))
         co_return co_await tcp_.connect(call, std::move(socket), *info, dest->address);
-    if (map_.is_interceptor(dest->address) || policy_.route(transport, dest->address) == Route::local) co_return Verdict::local();
+    if (map_.is_interceptor(dest->address)) co_return Verdict::local();
+    if (policy_.route(transport, dest->address) == Route::local) {
+        if (auto here = policy_.local_destination(transport, dest->address)) {
+            log::debug("connect to ", to_string(dest->address), ": a local name, connecting to ", to_string(*here), " instead");
+            co_return co_await connect_here(call, std::move(socket), info->domain, *here);
+        }
+        co_return Verdict::local();
+    }
     if (transport == Transport::tcp) co_return co_await tcp_.connect(call, std::move(socket), *info, dest->address);
 
     auto relay = interceptors_.udp_for(dest->address, wants_ipv6_interceptor(*info, dest->address));
@@ -108,6 +116,25 @@ co::Task<Verdict> NetSyscalls::connect(Call& call) {
     auto sockaddr = make_sockaddr(*relay, info->domain);
     co_return Verdict::result(kernel_result(::connect(socket.get(), reinterpret_cast<const struct sockaddr*>(sockaddr.data()),
                                                       static_cast<socklen_t>(sockaddr.size()))));
+}
+
+co::Task<Verdict> NetSyscalls::connect_here(Call& call, UniqueFd socket, int family, const wire::SocketAddress& to) {
+    auto sockaddr = make_sockaddr(to, family);
+    int flags = ::fcntl(socket.get(), F_GETFL);
+    bool nonblocking = flags >= 0 && (flags & O_NONBLOCK);
+    // Never blocking here: the socket's mode is the program's, so it is switched for the call only.
+    if (!nonblocking) ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK);
+    int r = ::connect(socket.get(), reinterpret_cast<const struct sockaddr*>(sockaddr.data()), static_cast<socklen_t>(sockaddr.size()));
+    int error = r == 0 ? 0 : errno;
+    if (!nonblocking) ::fcntl(socket.get(), F_SETFL, flags);
+    if (error != EINPROGRESS || nonblocking) co_return error ? Verdict::error(error) : Verdict::result(0);
+    auto ready = co_await wait_ready(io_, call, socket.get(), true, socket_timeout(socket.get(), SO_SNDTIMEO));
+    if (ready == Readiness::abandoned) co_return Verdict::error(EINTR);
+    if (ready == Readiness::timed_out) co_return Verdict::error(EINPROGRESS);
+    int so_error = 0;
+    socklen_t len = sizeof so_error;
+    ::getsockopt(socket.get(), SOL_SOCKET, SO_ERROR, &so_error, &len);  // reading it consumes it, as a blocking connect does
+    co_return so_error ? Verdict::error(so_error) : Verdict::result(0);
 }
 
 co::Task<Verdict> NetSyscalls::connect_unix(Call& call, UniqueFd socket) {

@@ -22,6 +22,10 @@ public:
 private:
     co::Task<Verdict> connect(Call& call);
     co::Task<Verdict> connect_unix(Call& call, UniqueFd socket);  // feature.network.outgoing.unix_streams
+    // A local connect to another address than the program gave (OutgoingPolicy::local_destination),
+    // made on the program's socket with the kernel's semantics: EINPROGRESS when non-blocking,
+    // SO_SNDTIMEO, signals.
+    co::Task<Verdict> connect_here(Call& call, UniqueFd socket, int family, const wire::SocketAddress& to);
     co::Task<Verdict> sendto(Call& call);
     co::Task<Verdict> sendmsg(Call& call);
     co::Task<Verdict> recvfrom(Call& call);

@@ -121,6 +121,21 @@ Route OutgoingPolicy::route(Transport transport, const wire::SocketAddress& dest
     return hit ? Route::local : Route::remote;
 }
 
+std::optional<wire::SocketAddress> OutgoingPolicy::local_destination(Transport transport, const wire::SocketAddress& dest) const {
+    const FilterList& filter = in_.outgoing.filter;
+    if (filter.side != FilterList::Side::local) return std::nullopt;
+    bool v6 = dest.ip.find(':') != std::string::npos && dest.ip.rfind("::ffff:", 0) != 0;
+    for (auto& f : filter.entries) {
+        if (f.host.empty() || wire::is_ip_literal(f.host.substr(0, f.host.find('/'))) || !matches(f, transport, dest)) continue;
+        auto here = in_.resolved_here.find(f.host);
+        if (here == in_.resolved_here.end()) continue;
+        if (std::find(here->second.begin(), here->second.end(), dest.ip) != here->second.end()) return std::nullopt;
+        for (auto& ip : here->second)
+            if ((ip.find(':') != std::string::npos) == v6) return wire::SocketAddress{ip, dest.port};
+    }
+    return std::nullopt;
+}
+
 std::vector<std::string> OutgoingPolicy::filter_hostnames() const {
     std::vector<std::string> names;
     for (auto& f : in_.outgoing.filter.entries)

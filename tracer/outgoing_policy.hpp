@@ -29,12 +29,18 @@ public:
         std::vector<std::string> remote_nameservers;  // from the target's resolv.conf
         std::vector<std::string> local_nameservers;   // from ours
         std::map<std::string, std::vector<std::string>> resolved;  // host names in the filter -> addresses
+        // The same names as this machine resolves them, when `resolved` is the target's (remote DNS).
+        std::map<std::string, std::vector<std::string>> resolved_here;
         std::vector<std::string> remote_search;                    // the target's search domains
     };
     explicit OutgoingPolicy(Inputs inputs);
     OutgoingPolicy() = default;
 
     Route route(Transport transport, const wire::SocketAddress& dest) const;
+    // Where a connection that route() keeps local really goes: a name in filter.local that the
+    // program resolved through the target means this machine's address for that name, as mirrord
+    // re-resolves it. nullopt: dest as given.
+    std::optional<wire::SocketAddress> local_destination(Transport transport, const wire::SocketAddress& dest) const;
     // feature.network.outgoing.unix_streams: a unix stream socket path connected in the target.
     bool unix_stream_is_remote(const std::string& path) const;
     bool is_dns(const wire::SocketAddress& dest) const;

@@ -82,3 +82,19 @@ TEST_CASE("policy: unix stream paths matched by unix_streams go remote") {
     CHECK_FALSE(p.unix_stream_is_remote("/app/app.socket"));
     CHECK_FALSE(policy({}).unix_stream_is_remote("/app/app.sock"));
 }
+
+TEST_CASE("policy: a name kept local by the filter goes to this machine's address for it") {
+    OutgoingConfig out;
+    out.filter = FilterList::parse(FilterList::Side::local, {"db.example:5432", "10.9.9.9"}).value();
+    OutgoingPolicy::Inputs in{out, {}, {"10.96.0.10"}, {"192.168.1.1"}, {{"db.example", {"10.1.2.3"}}}};
+    in.resolved_here = {{"db.example", {"fd00::7", "127.0.0.5"}}};
+    OutgoingPolicy p(in);
+    CHECK(p.route(Transport::tcp, {"10.1.2.3", 5432}) == Route::local);
+    CHECK(p.local_destination(Transport::tcp, {"10.1.2.3", 5432}) == SocketAddress{"127.0.0.5", 5432});
+    CHECK(p.local_destination(Transport::tcp, {"::ffff:10.1.2.3", 5432}) == SocketAddress{"127.0.0.5", 5432});
+    CHECK_FALSE(p.local_destination(Transport::tcp, {"10.1.2.3", 80}));      // not the filter's port: remote anyway
+    CHECK_FALSE(p.local_destination(Transport::tcp, {"10.9.9.9", 443}));     // an address in the filter: as given
+    CHECK_FALSE(p.local_destination(Transport::tcp, {"127.0.0.5", 5432}));   // already this machine's
+    in.resolved_here.clear();
+    CHECK_FALSE(OutgoingPolicy(in).local_destination(Transport::tcp, {"10.1.2.3", 5432}));  // DNS is local: nothing to redo
+}

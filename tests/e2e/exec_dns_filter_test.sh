@@ -17,6 +17,10 @@ CONF
 echo '{"feature": {"network": {"dns": {"filter": {"local": ["laptop-db.test", "laptop-alias.test", "laptop-hosts.test"]}}}}}' >"$WORK/local.json"
 echo '{"feature": {"network": {"dns": {"filter": {"remote": ["backend"]}}}}}' >"$WORK/remote.json"
 echo '{"feature": {"network": {"dns": {"enabled": false, "filter": {"local": ["x"]}}}}}' >"$WORK/off.json"
+# An outgoing filter by name: the program resolves "backend" through the pod (10.77.0.10), yet the
+# connection stays here, so it goes where this machine resolves the name (127.0.0.43), as mirrord.
+echo '{"feature": {"network": {"outgoing": {"filter": {"local": ["backend:8080"]}}}}}' >"$WORK/outgoing-local.json"
+mkdir -p "$WORK/laptop-www" && echo "the laptop's own backend" >"$WORK/laptop-www/index.html"
 
 # on_laptop NAME COMMAND...: run COMMAND under mirrord on the laptop; output in $WORK/NAME.
 cat >"$WORK/laptop.sh" <<'LAPTOP'
@@ -35,6 +39,10 @@ dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind
 dnsmasq=$!
 trap 'kill $dnsmasq' EXIT
 for _ in $(seq 50); do getent hosts laptop-db.test >/dev/null && break; sleep 0.1; done
+python3 -m http.server 8080 --bind 127.0.0.43 --directory "$WORK/laptop-www" >/dev/null 2>&1 &
+web=$!
+trap 'kill $dnsmasq $web' EXIT
+for _ in $(seq 50); do curl -s http://127.0.0.43:8080/ >/dev/null && break; sleep 0.1; done
 run() { local name=$1; shift; timeout 60 "$MIRRORD" exec --agent "$AGENT_ADDR" "$@" >"$WORK/$name" 2>&1; }
 L=(-f "$WORK/local.json")
 R=(-f "$WORK/remote.json")
@@ -50,6 +58,12 @@ run remote-glibc-rest "${R[@]}" -- getent ahostsv4 laptop-db.test
 run remote-python "${R[@]}" -- python3 -c 'import socket; print(socket.gethostbyname("backend.demo.svc.cluster.local"), socket.gethostbyname("laptop-db.test"))'
 run unfiltered -- getent ahostsv4 laptop-db.test
 run off -f "$WORK/off.json" -- getent ahostsv4 laptop-db.test
+O=(-f "$WORK/outgoing-local.json")
+run outgoing-curl "${O[@]}" -- sh -c 'curl -sS -m 10 http://backend:8080/; curl -sS -m 10 http://backend/'
+run outgoing-go "${O[@]}" -- "$PROGRAMS/go_client" http://backend:8080/ 2
+run outgoing-python "${O[@]}" -- python3 -c '
+import socket, urllib.request
+print(socket.gethostbyname("backend"), urllib.request.urlopen("http://backend:8080/", timeout=10).read().decode().strip())'
 LAPTOP
 WORK=$WORK MIRRORD=$MIRRORD AGENT_ADDR=$AGENT_ADDR PROGRAMS=$PROGRAMS timeout 300 unshare -n -m bash "$WORK/laptop.sh"
 result() { cat "$WORK/$1" 2>/dev/null; }
@@ -69,4 +83,9 @@ check_eq "remote filter: search-domain expansions count as the name" "10.77.0.10
 check_not_contains "no filter: the pod does not know the laptop's names" "127.0.0.42" "$(result unfiltered)"
 check_contains "with DNS off the filter is ignored, with a warning" "feature.network.dns.filter is ignored" "$(result off)"
 check_contains "... and names are this machine's" "127.0.0.42" "$(result off)"
+check_eq "outgoing filter.local by name: curl reaches this machine's backend (re-resolved here), the rest the pod's" \
+    "the laptop's own backend
+hello from backend; you are 10.77.0.2" "$(result outgoing-curl)"
+check_contains "... static Go" "2/2 ok: the laptop's own backend" "$(result outgoing-go)"
+check_eq "... python, a blocking connect; the name itself is still the pod's" "10.77.0.10 the laptop's own backend" "$(result outgoing-python)"
 finish
