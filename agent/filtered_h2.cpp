@@ -6,6 +6,7 @@
 #include "wire/log.hpp"
 
 #include <cstring>
+#include <set>
 
 namespace mrd::agent {
 
@@ -67,10 +68,33 @@ private:
         std::vector<char> buffer(64 * 1024);
         for (;;) {
             auto r = co_await co::read_some(*self->app_, asio::buffer(buffer));
-            if (r.error || !self->app_h2_->receive(buffer.data(), r.bytes).ok()) break;
+            if (r.error) break;
+            // An HTTP/2 server's first frame is its SETTINGS (type 4); an HTTP/1 one answers with text.
+            if (!self->app_spoke_h2_ && (r.bytes < 4 || buffer[3] != 0x04)) break;
+            self->app_spoke_h2_ = true;
+            if (!self->app_h2_->receive(buffer.data(), r.bytes).ok()) break;
             self->flush();
         }
-        self->close();
+        self->app_gone();
+    }
+
+    // The application's connection ended. One that spoke HTTP/2 and closed (an idle timeout, a
+    // restart) ends the peer's too, which then reconnects as it would without mirrord. One that never
+    // spoke HTTP/2 (an HTTP/1.1-only application) only fails the streams it was given: the streams
+    // stolen by clients go on, and later unmatched ones get 502.
+    void app_gone() {
+        if (closed_) return;
+        if (app_spoke_h2_) return close();
+        log::debug("incoming h2: the application does not speak HTTP/2; its streams get 502");
+        for (auto& [app_stream, peer] : peer_of_app_) {
+            if (answered_.count(peer)) peer_h2_->reset(peer, 2);  // INTERNAL_ERROR: its response was cut
+            else peer_h2_->respond(peer, {{":status", "502"}}, true);
+        }
+        peer_of_app_.clear();
+        std::error_code ignored;
+        if (app_) app_->close(ignored);
+        app_h2_.reset();
+        flush();
     }
 
     void flush() {
@@ -122,8 +146,12 @@ private:
                 if (!self) return;
                 int32_t peer = peer_stream(*self, stream);
                 if (!peer) return;
-                if (trailers) self->peer_h2_->finish(peer, headers);
-                else self->peer_h2_->respond(peer, headers, end);
+                if (trailers) {
+                    self->peer_h2_->finish(peer, headers);
+                } else {
+                    self->answered_.insert(peer);
+                    self->peer_h2_->respond(peer, headers, end);
+                }
             },
             [weak, peer_stream](int32_t stream, const char* data, size_t n) {
                 auto self = weak.lock();
@@ -230,8 +258,9 @@ private:
     std::unique_ptr<H2Session> peer_h2_, app_h2_;
     std::map<int32_t, Stream> streams_;
     std::map<int32_t, int32_t> peer_of_app_;
+    std::set<int32_t> answered_;  // peer streams the application's response has begun on
     uint64_t conn_ = 0;
-    bool closed_ = false;
+    bool closed_ = false, app_spoke_h2_ = false;
 };
 
 }  // namespace

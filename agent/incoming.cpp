@@ -1,6 +1,7 @@
 #include "agent/incoming.hpp"
 
 #include "agent/filtered_h2.hpp"
+#include "agent/http_mirror.hpp"
 #include "agent/incoming_relay.hpp"
 
 #include "wire/address.hpp"
@@ -367,7 +368,7 @@ co::Task<void> Incoming::serve(tcp::socket socket) {
     for (auto& s : it->second.subscribers) {
         auto sink = s.sink.lock();
         if (!sink) continue;
-        if (!s.steal) taps.push_back(MirrorTap::open(io_, sink, port, peer, *destination));
+        if (!s.steal) taps.push_back(std::make_shared<HttpMirrorTap>(io_, sink, port, peer, *destination, s.matcher));
         else if (s.matcher.empty()) thief = sink;
         else filters.emplace_back(s.sink, s.matcher);
     }

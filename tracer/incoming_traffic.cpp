@@ -146,7 +146,8 @@ co::Task<Verdict> IncomingTraffic::listen(Call& call) {
     if (subscribed_.count(listener.remote_port)) co_return Verdict::result(0);
     // The program is held until the target's traffic is on its way, so it is ready when listen() returns.
     std::string mode = config_.mode == IncomingConfig::Mode::steal ? "steal" : "mirror";
-    HttpFilter filter = mode == "steal" ? http_filter_for(config_.http_filter, listener.remote_port) : HttpFilter{};
+    // Mirror mode filters too (which requests are copied), as mirrord's http_filter does.
+    HttpFilter filter = http_filter_for(config_.http_filter, listener.remote_port);
     auto reply = reply_as<PortSubscribed>(co_await agent_.call<PortSubscribe>(listener.remote_port, mode, filter));
     if (!reply) {
         log::error("port ", listener.remote_port, ": ", reply.error().message, "; the program gets no traffic from the target on it");
@@ -303,6 +304,7 @@ co::Task<void> IncomingTraffic::deliver_request(HttpRequest message) {
         socket->close(ec);
         map_.remove_peer(local);
     }
+    if (message.mirrored) co_return;  // a copy: the target's own application has answered the peer
     if (response.empty()) response = simple_http_response(502, "Bad Gateway", "mirrord: the local program did not answer\n");
     agent_.send(HttpResponse{message.conn, message.request, Bytes(response.begin(), response.end())});
 }

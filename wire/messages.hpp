@@ -17,7 +17,7 @@
 namespace mrd::wire {
 
 // Bumped on any incompatible change; the agent refuses a client with another major version.
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;
 
 using Bytes = std::vector<char>;  // packed as msgpack bin
 
@@ -293,7 +293,8 @@ struct HttpRequest {
     uint8_t version = 1;    // 1 or 2
     HeaderList headers;     // HTTP/2
     Bytes body;             // HTTP/2
-    MSGPACK_DEFINE(conn, request, port, remote, bytes, version, headers, body)
+    bool mirrored = false;  // a copy (mirror mode): the program's response goes nowhere
+    MSGPACK_DEFINE(conn, request, port, remote, bytes, version, headers, body, mirrored)
 };
 struct HttpResponse {
     static constexpr Kind kind = Kind::HttpResponse;

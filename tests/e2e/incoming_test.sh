@@ -98,6 +98,35 @@ for _ in $(seq 50); do grep -q "GET /?copy" "$WORK/mirror.err" && break; sleep 0
 check_contains "mirror: the local program saw a copy, from the real peer" "mirror: 10.77.0.10 \"GET /?copy HTTP/1.1\" 200" "$(cat "$WORK/mirror.err")"
 stop "$mirror_PID"
 
+# Mirror request by request (as mirrord): a local server that closes after each response (HTTP/1.0,
+# like Werkzeug) still sees every request of a kept-alive connection; and http_filter picks which.
+nsenter -t "$POD_PID" -n python3 "$SERVER" podapp 8081 >/dev/null 2>&1 &
+BACKGROUND_PIDS+=($!)
+mkdir -p "$WORK/www-mirror" && echo "local copy" >"$WORK/www-mirror/index.html"
+"$MIRRORD" exec --agent "$AGENT_ADDR" -- python3 -m http.server 8081 --directory "$WORK/www-mirror" >/dev/null 2>"$WORK/mirror10.err" &
+mirror10_PID=$!
+BACKGROUND_PIDS+=($mirror10_PID)
+for _ in $(seq 50); do from_cluster "http://10.77.0.2:8081/?probe" >/dev/null; grep -q "GET /?probe" "$WORK/mirror10.err" && break; sleep 0.2; done
+out=$(from_cluster http://10.77.0.2:8081/?k1 --next http://10.77.0.2:8081/?k2 --next http://10.77.0.2:8081/?k3)
+check_eq "mirror, HTTP/1.1 keep-alive: the pod's app answers every request" "/?k1 /?k2 /?k3" \
+    "$(grep -o 'podapp saw GET /?k[0-9]' <<<"$out" | cut -c16- | tr '\n' ' ' | sed 's/ $//')"
+for _ in $(seq 50); do grep -q "GET /?k3" "$WORK/mirror10.err" && break; sleep 0.1; done
+check_eq "... and a local server that closes after each response gets a copy of each" "/?k1 /?k2 /?k3" \
+    "$(grep -o 'GET /?k[0-9]' "$WORK/mirror10.err" | cut -c5- | tr '\n' ' ' | sed 's/ $//')"
+stop "$mirror10_PID"
+echo '{"feature": {"network": {"incoming": {"mode": "mirror", "http_filter": {"header_filter": "^X-User: mia$", "ports": [8081]}}}}}' >"$WORK/mirror-filter.json"
+"$MIRRORD" exec --agent "$AGENT_ADDR" -f "$WORK/mirror-filter.json" -- python3 -m http.server 8081 --directory "$WORK/www-mirror" >/dev/null 2>"$WORK/mirror11.err" &
+mirror11_PID=$!
+BACKGROUND_PIDS+=($mirror11_PID)
+for _ in $(seq 50); do from_cluster -H "X-User: mia" "http://10.77.0.2:8081/?probe" >/dev/null; grep -q "GET /?probe" "$WORK/mirror11.err" && break; sleep 0.2; done
+out=$(from_cluster -H "X-User: mia" http://10.77.0.2:8081/?m1 --next -H "X-User: bob" http://10.77.0.2:8081/?b1 --next -H "X-User: mia" http://10.77.0.2:8081/?m2)
+check_eq "mirror with http_filter: the pod's app answers all" "3" "$(grep -c "podapp saw" <<<"$out")"
+for _ in $(seq 50); do grep -q "GET /?m2" "$WORK/mirror11.err" && break; sleep 0.1; done
+sleep 0.3
+check_eq "... the local program gets copies of the matching requests only" "/?m1 /?m2" \
+    "$(grep -o 'GET /?[mb][0-9]' "$WORK/mirror11.err" | cut -c5- | tr '\n' ' ' | sed 's/ $//')"
+stop "$mirror11_PID"
+
 # port_mapping: the program listens on 9090 and stands for the pod's port 80.
 echo '{"feature": {"network": {"incoming": {"mode": "steal", "port_mapping": [[9090, 80]]}}}}' >"$WORK/map.json"
 session mapped 9090 -f "$WORK/map.json"
@@ -150,6 +179,19 @@ check_eq "gRPC: calls one after the other on one connection, routed one by one" 
 pod-grpc: 2
 local-grpc: 3" "$(grpc_call alice 1 bob 2 alice 3)"
 stop "$h2_PID"; stop "$grpc_PID"
+
+# Filtered steal of HTTP/2 (h2c) on a port whose pod app speaks only HTTP/1.1: the matching streams
+# still reach the local program; the others get 502 on the same connection, which stays up.
+echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"path_filter": "^/mine"}}}}}' >"$WORK/h2-80.json"
+"$MIRRORD" exec --agent "$AGENT_ADDR" -f "$WORK/h2-80.json" -- nghttpd --no-tls -d "$WORK/local-h2" 80 >/dev/null 2>"$WORK/h2-80.err" &
+h2_80_PID=$!
+BACKGROUND_PIDS+=($h2_80_PID)
+until_contains "local h2 app" h2 http://10.77.0.2/mine && pass "h2c, HTTP/1.1-only pod app: a matching stream reaches the local program" \
+    || fail "h2c on port 80: $(h2 http://10.77.0.2/mine) $(cat "$WORK/h2-80.err")"
+check_eq "... an unmatched stream gets 502" "502" "$(h2 -o /dev/null -w '%{http_code}' http://10.77.0.2/theirs)"
+out=$(in_svc nghttp -v http://10.77.0.2/mine http://10.77.0.2/theirs http://10.77.0.2/mine?again 2>&1 | grep -c -E ':status: (200|502)')
+check_eq "... three streams on one connection all answered" "3" "$out"
+stop "$h2_80_PID"
 
 # The agent killed outright: its guard removes the redirect, and the pod's app is reachable again.
 kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
