@@ -131,6 +131,7 @@ void AgentClient::on_closed(const Error& error) {
     pending_.clear();
     for (auto& [id, reply] : pending) reply.set(ErrorReply{ECONNRESET, "the agent connection was lost" + lost_reason_});
     connections_.close_all(ECONNRESET);
+    if (lost_) lost_();
 }
 
 void AgentClient::close() {

@@ -35,6 +35,8 @@ public:
     void close();
     // Messages the agent starts (incoming connections, stolen requests).
     void on_unsolicited(std::function<void(wire::Message&)> handler) { unsolicited_ = std::move(handler); }
+    // The session ended from the agent's side (it exited, the port-forward dropped).
+    void on_lost(std::function<void()> handler) { lost_ = std::move(handler); }
 
 private:
     // Traffic every few seconds keeps port-forwards and proxies from closing an idle session (the
@@ -52,6 +54,7 @@ private:
     wire::HelloOk hello_;
     std::string lost_reason_;
     std::function<void(wire::Message&)> unsolicited_;
+    std::function<void()> lost_;
     std::unique_ptr<asio::steady_timer> keep_alive_timer_;
 };
 

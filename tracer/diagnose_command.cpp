@@ -23,13 +23,8 @@ double milliseconds(std::chrono::steady_clock::duration d) {
 }  // namespace
 
 int diagnose_latency(const Config& config, const std::string& agent_address) {
-    // Ctrl-C must reach the cleanup (a cluster agent's Job is deleted on the way out).
-    sigset_t stop;
-    sigemptyset(&stop);
-    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop, s);
-    ::sigprocmask(SIG_BLOCK, &stop, nullptr);
-
     asio::io_context io;
+    StopSignals stop(io);  // Ctrl-C ends it through the cleanup (a cluster agent's Job is deleted)
     SessionAgent session;
     auto address = session.start(config, agent_address, io);
     if (!address) {
@@ -37,11 +32,8 @@ int diagnose_latency(const Config& config, const std::string& agent_address) {
         return 1;
     }
     AgentClient agent(io);
-    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     int status = 1;
-    signals.async_wait([&](std::error_code ec, int) {
-        if (!ec) io.stop();
-    });
+    stop.on_stop([&] { io.stop(); });
     auto run = [&]() -> co::Task<void> {
         if (auto st = co_await agent.connect(*address, std::chrono::seconds(config.agent.communication_timeout)); !st) {
             log::error(st.error().message);

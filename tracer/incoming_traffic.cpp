@@ -145,17 +145,25 @@ co::Task<Verdict> IncomingTraffic::listen(Call& call) {
     map_.add_local(*info->local, listener.requested);  // getsockname() shows what the program asked for
     if (subscribed_.count(listener.remote_port)) co_return Verdict::result(0);
     // The program is held until the target's traffic is on its way, so it is ready when listen() returns.
+    if (auto st = co_await subscribe(listener.remote_port, local); !st)
+        log::error("port ", listener.remote_port, ": ", st.error().message, "; the program gets no traffic from the target on it");
+    co_return Verdict::result(0);
+}
+
+co::Task<Status> IncomingTraffic::forward(uint16_t remote_port, const SocketAddress& local) {
+    listening_[remote_port] = local;
+    co_return co_await subscribe(remote_port, local);
+}
+
+co::Task<Status> IncomingTraffic::subscribe(uint16_t remote_port, const SocketAddress& local) {
     std::string mode = config_.mode == IncomingConfig::Mode::steal ? "steal" : "mirror";
     // Mirror mode filters too (which requests are copied), as mirrord's http_filter does.
-    HttpFilter filter = http_filter_for(config_.http_filter, listener.remote_port);
-    auto reply = reply_as<PortSubscribed>(co_await agent_.call<PortSubscribe>(listener.remote_port, mode, filter));
-    if (!reply) {
-        log::error("port ", listener.remote_port, ": ", reply.error().message, "; the program gets no traffic from the target on it");
-        co_return Verdict::result(0);
-    }
-    subscribed_.insert(listener.remote_port);
-    log::info("port ", listener.remote_port, ": ", mode, filter.kind.empty() ? "" : " (HTTP filter)", " -> ", to_string(local));
-    co_return Verdict::result(0);
+    HttpFilter filter = http_filter_for(config_.http_filter, remote_port);
+    auto reply = reply_as<PortSubscribed>(co_await agent_.call<PortSubscribe>(remote_port, mode, filter));
+    if (!reply) co_return reply.error();
+    subscribed_.insert(remote_port);
+    log::info("port ", remote_port, ": ", mode, filter.kind.empty() ? "" : " (HTTP filter)", " -> ", to_string(local));
+    co_return Status{};
 }
 
 co::Task<Verdict> IncomingTraffic::accept(Call& call) {

@@ -27,6 +27,9 @@ public:
     void install(SyscallRouter& router);
     // IncomingConnection and HttpRequest from the agent.
     void on_agent_message(wire::Message& message);
+    // The target's remote_port to a local address without a program (`mirrord port-forward -R`),
+    // in the configured mode (mirror or steal) with its HTTP filter.
+    co::Task<Status> forward(uint16_t remote_port, const wire::SocketAddress& local);
 
 private:
     struct Listener {
@@ -54,6 +57,7 @@ private:
     void watch_listeners();
     void check_listeners();
     co::Task<void> unsubscribe(uint16_t port);
+    co::Task<Status> subscribe(uint16_t remote_port, const wire::SocketAddress& local);
 
     asio::io_context& io_;
     AgentClient& agent_;

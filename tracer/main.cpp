@@ -1,21 +1,23 @@
 // mirrord: run a local program in the context of a remote target (ptrace-based).
 //   mirrord exec [OPTIONS] [--] COMMAND [ARGS...]
-//   mirrord verify-config FILE
-//   mirrord --version
+//   mirrord port-forward [OPTIONS] -L [LOCAL:]HOST:PORT | -R [REMOTE:]LOCAL ...
+//   mirrord dump [OPTIONS] -p PORT...
+//   mirrord ls | diagnose latency | verify-config | completions | --version
+#include "tracer/cli_options.hpp"
 #include "tracer/cluster.hpp"
 #include "tracer/completions.hpp"
 #include "tracer/diagnose_command.hpp"
+#include "tracer/dump_command.hpp"
 #include "tracer/exec_command.hpp"
+#include "tracer/port_forward_command.hpp"
 #include "tracer/resolved_config.hpp"
 #include "wire/log.hpp"
 #include "wire/process_tuning.hpp"
 
-#include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
 #include <iostream>
-#include <map>
-#include <set>
+#include <sstream>
 
 using namespace mrd;
 using namespace mrd::tracer;
@@ -24,24 +26,20 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: mirrord exec [OPTIONS] [--] COMMAND [ARGS...]\n"
+    "       mirrord port-forward [OPTIONS] (-L [LOCAL_PORT:]HOST:REMOTE_PORT | -R [REMOTE_PORT:]LOCAL_PORT)...\n"
+    "       mirrord dump [OPTIONS] -p PORT...\n"
     "       mirrord ls [-n NAMESPACE] [-f CONFIG] [--json]\n"
     "       mirrord diagnose latency [-f CONFIG] [-t TARGET]\n"
     "       mirrord completions bash|zsh|fish\n"
     "       mirrord verify-config [--ide] [--resolved] FILE\n"
     "       mirrord --version\n"
-    "Run `mirrord exec --help` for the options.\n";
-
-constexpr const char* kDefaultConfigFile = "./.mirrord/mirrord.json";  // -f without a value, as mirrord
+    "Run `mirrord COMMAND --help` for a command's options.\n";
 
 // mirrord 3.250's `exec` flags, short forms included, and this implementation's own.
 cxxopts::Options exec_options() {
     cxxopts::Options o("mirrord exec", "Run COMMAND with the target's network, files, environment and hostname");
+    add_session_options(o);
     o.add_options()
-        ("t,target", "the target: pid/N, container/NAME, targetless (Kubernetes: pod/x, deploy/x, ...)", cxxopts::value<std::string>())
-        ("n,target-namespace", "the target's namespace", cxxopts::value<std::string>())
-        ("f,config-file", "mirrord.json, .toml or .yaml (alone: ./.mirrord/mirrord.json; also MIRRORD_CONFIG_FILE)",
-            cxxopts::value<std::string>()->implicit_value(kDefaultConfigFile))
-        ("agent", "use the agent at this address (unix:PATH or HOST:PORT) instead of starting one", cxxopts::value<std::string>())
         ("fs-mode", "local, localwithoverrides, read or write", cxxopts::value<std::string>())
         ("steal", "steal incoming traffic instead of mirroring it")
         ("no-outgoing", "outgoing traffic stays local")
@@ -51,67 +49,30 @@ cxxopts::Options exec_options() {
         ("s,override-env-vars-include", "remote variables to take (;-separated wildcards)", cxxopts::value<std::string>())
         ("x,override-env-vars-exclude", "remote variables to leave out (;-separated wildcards)", cxxopts::value<std::string>())
         ("env-file", "a .env file whose variables override the target's", cxxopts::value<std::string>())
-        ("a,agent-namespace", "namespace for the agent", cxxopts::value<std::string>())
-        ("i,agent-image", "agent image", cxxopts::value<std::string>())
-        ("l,agent-log-level", "the agent's log level (mirrord's RUST_LOG filters too)", cxxopts::value<std::string>())
-        ("agent-ttl", "seconds the agent's finished Job is kept", cxxopts::value<int>())
-        ("agent-startup-timeout", "seconds to wait for the agent to start", cxxopts::value<int>())
-        ("e,ephemeral-container", "run the agent as an ephemeral container")
-        ("context", "kubeconfig context", cxxopts::value<std::string>())
-        ("kubeconfig", "kubeconfig file", cxxopts::value<std::string>())
-        ("c,accept-invalid-certificates", "do not verify the API server's certificate (=false to verify)",
-            cxxopts::value<std::string>()->implicit_value("true"))
         ("k,key", "a name for this session (mirrord's operator uses it; ignored here)", cxxopts::value<std::string>())
         ("skip-processes", "processes mirrord would leave local (ignored here)", cxxopts::value<std::string>())
-        ("no-telemetry", "no telemetry (there is none)")
-        ("disable-version-check", "no version check (there is none)")
         ("gdbserver", "serve the GDB remote protocol on HOST:PORT (the program waits for gdb)", cxxopts::value<std::string>())
-        ("gdb", "debug the program with gdb in this terminal")
-        ("log-level", "error, warn, info, debug or trace (also MIRRORD_LOG, RUST_LOG)", cxxopts::value<std::string>())
-        ("h,help", "show this help");
+        ("gdb", "debug the program with gdb in this terminal");
     return o;
 }
 
-// mirrord's CLI takes the program as the first non-option argument; everything from there (or
-// after "--") belongs to the program. Options with an optional value are rewritten as
-// "--name=value" or "--name": -c takes one only with "=" (as mirrord's require_equals); -f also
-// takes the next argument when it is not an option (as clap's optional values do).
-std::pair<std::vector<std::string>, std::vector<std::string>> split_command(int argc, char** argv, const cxxopts::Options& o,
-                                                                            int first = 2) {
-    std::set<std::string> with_value;
-    std::map<std::string, std::string> optional_value;  // "-f", "--config-file" -> "config-file"
-    for (const auto& group : o.groups())
-        for (const auto& opt : o.group_help(group).options) {
-            std::vector<std::string> names = {"--" + opt.l.front()};
-            if (!opt.s.empty()) names.push_back("-" + opt.s);
-            for (auto& n : names) {
-                if (opt.has_implicit) optional_value[n] = opt.l.front();
-                else if (!opt.is_boolean) with_value.insert(n);
-            }
-        }
-    std::vector<std::string> ours = {argv[0]}, command;
-    for (int i = first; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a == "--") {
-            command.assign(argv + i + 1, argv + argc);
-            break;
-        }
-        if (a.empty() || a[0] != '-') {
-            command.assign(argv + i, argv + argc);
-            break;
-        }
-        std::string name = a.substr(0, a.find('='));
-        if (auto opt = optional_value.find(name); opt != optional_value.end()) {
-            if (a.size() > name.size()) ours.push_back("--" + opt->second + a.substr(name.size()));
-            else if (opt->second == "config-file" && i + 1 < argc && argv[i + 1][0] != '-' && std::string(argv[i + 1]) != "--")
-                ours.push_back("--config-file=" + std::string(argv[++i]));
-            else ours.push_back("--" + opt->second);
-            continue;
-        }
-        ours.push_back(a);
-        if (with_value.count(a) && i + 1 < argc) ours.push_back(argv[++i]);
-    }
-    return {ours, command};
+cxxopts::Options port_forward_options() {
+    cxxopts::Options o("mirrord port-forward", "Forward local ports through the target, or the target's ports here");
+    add_session_options(o);
+    o.add_options()
+        ("L,port-mapping", "[LOCAL_PORT:]HOST:REMOTE_PORT: 127.0.0.1:LOCAL_PORT connects from the target (repeatable)",
+            cxxopts::value<std::vector<std::string>>())
+        ("R,reverse-port-mapping", "[REMOTE_PORT:]LOCAL_PORT: the target's port, stolen or mirrored here (repeatable)",
+            cxxopts::value<std::vector<std::string>>())
+        ("steal", "-R steals instead of mirroring");
+    return o;
+}
+
+cxxopts::Options dump_options() {
+    cxxopts::Options o("mirrord dump", "Print the target's incoming traffic on ports (mirrored)");
+    add_session_options(o);
+    o.add_options()("p,ports", "a port to dump (repeatable)", cxxopts::value<std::vector<int>>());
+    return o;
 }
 
 cxxopts::Options ls_options() {
@@ -126,19 +87,191 @@ cxxopts::Options ls_options() {
 
 cxxopts::Options diagnose_options() {
     cxxopts::Options o("mirrord diagnose latency", "Round trips to the target's agent: min, max, average");
-    o.add_options()
-        ("f,config-file", "config file (alone: ./.mirrord/mirrord.json)", cxxopts::value<std::string>()->implicit_value(kDefaultConfigFile))
-        ("t,target", "the target (else the config's)", cxxopts::value<std::string>())
-        ("n,target-namespace", "the target's namespace", cxxopts::value<std::string>())
-        ("agent", "an agent's address instead of starting one", cxxopts::value<std::string>())
-        ("h,help", "help");
+    add_session_options(o);
     return o;
 }
 
-Result<bool> boolean_flag(const std::string& flag, const std::string& value) {
-    if (value == "true") return true;
-    if (value == "false") return false;
-    return Error::msg("--" + flag + " takes true or false, not '" + value + "'", EINVAL);
+// Parsed options, or the exit status of a usage error (2) or of --help (0).
+struct Parsed {
+    ParsedCommand command;
+    std::optional<int> exit;
+};
+
+Parsed parse(const char* name, cxxopts::Options& options, int argc, char** argv, int first, bool takes_command = false) {
+    auto parsed = parse_command(options, argc, argv, first);
+    if (!parsed) {
+        std::cerr << name << ": " << parsed.error().message << "\n";
+        return {{}, 2};
+    }
+    if (parsed->options.count("help")) {
+        std::cout << options.help() << std::endl;
+        return {{}, 0};
+    }
+    if (!takes_command && !parsed->rest.empty()) {
+        std::cerr << name << ": unexpected argument '" << parsed->rest[0] << "'\n";
+        return {{}, 2};
+    }
+    if (options.program() != "mirrord ls")
+        if (auto st = check_session_flags(parsed->options); !st) {
+            std::cerr << name << ": " << st.error().message << "\n";
+            return {{}, 2};
+        }
+    return {std::move(*parsed), std::nullopt};
+}
+
+// The session's configuration, or exit status 1 with the reason.
+std::optional<Config> config_or_complain(const cxxopts::ParseResult& parsed) {
+    auto config = session_config(parsed);
+    if (!config) {
+        std::cerr << "mirrord: " << config.error().message << "\n";
+        return std::nullopt;
+    }
+    return std::move(*config);
+}
+
+std::vector<std::string> semicolon_list(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string item; std::getline(in, item, ';');)
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+int exec(int argc, char** argv) {
+    auto options = exec_options();
+    auto [command, exit] = parse("mirrord exec", options, argc, argv, 2, true);
+    if (exit) return *exit;
+    if (command.rest.empty()) {
+        std::cerr << "mirrord exec: no command given\n" << kUsage;
+        return 2;
+    }
+    auto config = config_or_complain(command.options);
+    if (!config) return 1;
+    const auto& p = command.options;
+    Config& c = *config;
+    // Flags win over the environment and the file.
+    if (p.count("fs-mode")) {
+        auto fs = build_config({{"feature", {{"fs", p["fs-mode"].as<std::string>()}}}}, {});
+        if (!fs) {
+            std::cerr << "mirrord exec: --fs-mode: " << fs.error().message << "\n";
+            return 2;
+        }
+        c.fs.mode = fs->fs.mode;
+    }
+    if (p.count("steal")) c.incoming.mode = IncomingConfig::Mode::steal;
+    if (p.count("no-outgoing")) c.outgoing.tcp = c.outgoing.udp = false;
+    if (p.count("no-tcp-outgoing")) c.outgoing.tcp = false;
+    if (p.count("no-udp-outgoing")) c.outgoing.udp = false;
+    if (p.count("no-remote-dns")) c.dns.enabled = false;
+    if (p.count("override-env-vars-include")) c.env.include = semicolon_list(p["override-env-vars-include"].as<std::string>());
+    if (p.count("override-env-vars-exclude")) c.env.exclude = semicolon_list(p["override-env-vars-exclude"].as<std::string>());
+    if (!c.env.include.empty() && !c.env.exclude.empty()) {
+        std::cerr << "mirrord exec: use either include or exclude for environment variables, not both\n";
+        return 2;
+    }
+    if (p.count("env-file")) c.env.env_file = p["env-file"].as<std::string>();
+    for (const char* ignored : {"key", "skip-processes"})
+        if (p.count(ignored)) c.warnings.push_back(std::string("--") + ignored + " is a mirrord setting this implementation ignores");
+    ExecOptions exec{c, agent_flag(p), command.rest, p.count("gdbserver") ? p["gdbserver"].as<std::string>() : "", p.count("gdb") > 0};
+    exit_like(exec_command(exec));
+}
+
+int port_forward(int argc, char** argv) {
+    auto options = port_forward_options();
+    auto [command, exit] = parse("mirrord port-forward", options, argc, argv, 2);
+    if (exit) return *exit;
+    const auto& p = command.options;
+    std::vector<LocalForward> local;
+    std::vector<RemoteForward> remote;
+    if (p.count("port-mapping"))
+        for (auto& spec : p["port-mapping"].as<std::vector<std::string>>()) {
+            auto f = parse_local_forward(spec);
+            if (!f) {
+                std::cerr << "mirrord port-forward: " << f.error().message << "\n";
+                return 2;
+            }
+            local.push_back(*f);
+        }
+    if (p.count("reverse-port-mapping"))
+        for (auto& spec : p["reverse-port-mapping"].as<std::vector<std::string>>()) {
+            auto f = parse_remote_forward(spec);
+            if (!f) {
+                std::cerr << "mirrord port-forward: " << f.error().message << "\n";
+                return 2;
+            }
+            remote.push_back(*f);
+        }
+    if (local.empty() && remote.empty()) {
+        std::cerr << "mirrord port-forward: give at least one -L or -R\n";
+        return 2;
+    }
+    auto config = config_or_complain(p);
+    if (!config) return 1;
+    if (p.count("steal")) config->incoming.mode = IncomingConfig::Mode::steal;
+    for (auto& w : config->warnings) log::warn(w);
+    return port_forward_command(*config, agent_flag(p), local, remote);
+}
+
+int dump(int argc, char** argv) {
+    auto options = dump_options();
+    auto [command, exit] = parse("mirrord dump", options, argc, argv, 2);
+    if (exit) return *exit;
+    const auto& p = command.options;
+    std::vector<uint16_t> ports;
+    if (p.count("ports"))
+        for (int port : p["ports"].as<std::vector<int>>()) {
+            if (port < 1 || port > 65535) {
+                std::cerr << "mirrord dump: " << port << " is not a port\n";
+                return 2;
+            }
+            ports.push_back(static_cast<uint16_t>(port));
+        }
+    if (ports.empty()) {
+        std::cerr << "mirrord dump: give the ports with -p PORT\n";
+        return 2;
+    }
+    auto config = config_or_complain(p);
+    if (!config) return 1;
+    for (auto& w : config->warnings) log::warn(w);
+    return dump_command(*config, agent_flag(p), ports);
+}
+
+// `mirrord diagnose latency [OPTIONS]`.
+int diagnose(int argc, char** argv) {
+    if (argc < 3 || std::string(argv[2]) != "latency") {
+        std::cerr << "usage: mirrord diagnose latency [-f [CONFIG]] [-t TARGET] [-n NAMESPACE] [--agent ADDRESS]\n";
+        return 2;
+    }
+    auto options = diagnose_options();
+    auto [command, exit] = parse("mirrord diagnose latency", options, argc, argv, 3);
+    if (exit) return *exit;
+    auto config = config_or_complain(command.options);
+    if (!config) return 1;
+    return diagnose_latency(*config, agent_flag(command.options));
+}
+
+int ls(int argc, char** argv) {
+    auto options = ls_options();
+    auto [command, exit] = parse("mirrord ls", options, argc, argv, 2);
+    if (exit) return *exit;
+    const auto& p = command.options;
+    auto config = load_config(p.count("config-file") ? p["config-file"].as<std::string>() : "");
+    if (!config) {
+        std::cerr << "mirrord: invalid configuration: " << config.error().message << "\n";
+        return 1;
+    }
+    if (p.count("namespace")) config->target.namespace_ = p["namespace"].as<std::string>();
+    if (p.count("context")) config->kube_context = p["context"].as<std::string>();
+    if (p.count("kubeconfig")) config->kubeconfig = p["kubeconfig"].as<std::string>();
+    if (p.count("accept-invalid-certificates")) {
+        std::string v = p["accept-invalid-certificates"].as<std::string>();
+        if (v != "true" && v != "false") {
+            std::cerr << "mirrord ls: --accept-invalid-certificates takes true or false, not '" << v << "'\n";
+            return 2;
+        }
+        config->accept_invalid_certificates = v == "true";
+    }
+    return list_targets_command(*config, p.count("json") > 0);
 }
 
 // mirrord's output: {"type": "Success", "config": {target}, "warnings", "compatible_target_types",
@@ -152,10 +285,7 @@ int verify_config(int argc, char** argv) {
         if (a == "--resolved") resolved = true;
         else if (a == "--ide") continue;
         else if (a.rfind("-", 0) != 0 && path.empty()) path = a;
-        else {
-            std::cerr << "usage: mirrord verify-config [--ide] [--resolved] FILE\n";
-            return 2;
-        }
+        else path.clear(), i = argc;
     }
     if (path.empty()) {
         std::cerr << "usage: mirrord verify-config [--ide] [--resolved] FILE\n";
@@ -179,166 +309,18 @@ int verify_config(int argc, char** argv) {
     return 0;
 }
 
-// `mirrord diagnose latency [-f [FILE]] [-t TARGET] [-n NS] [--agent ADDR]`.
-int diagnose(int argc, char** argv) {
-    if (argc < 3 || std::string(argv[2]) != "latency") {
-        std::cerr << "usage: mirrord diagnose latency [-f [CONFIG]] [-t TARGET] [-n NAMESPACE] [--agent ADDRESS]\n";
+int completions(int argc, char** argv) {
+    auto e = exec_options(), pf = port_forward_options(), d = dump_options(), l = ls_options(), diag = diagnose_options();
+    std::string script = argc == 3 ? completion_script(argv[2], {{"exec", &e}, {"port-forward", &pf}, {"dump", &d}, {"ls", &l},
+                                                                 {"diagnose", &diag}, {"verify-config", nullptr},
+                                                                 {"completions", nullptr}})
+                                   : "";
+    if (script.empty()) {
+        std::cerr << "usage: mirrord completions bash|zsh|fish\n";
         return 2;
     }
-    auto o = diagnose_options();
-    auto [ours, rest] = split_command(argc, argv, o, 3);
-    if (!rest.empty()) {
-        std::cerr << "mirrord diagnose latency: unexpected argument '" << rest[0] << "'\n";
-        return 2;
-    }
-    std::vector<char*> args;
-    for (auto& a : ours) args.push_back(a.data());
-    cxxopts::ParseResult p;
-    try {
-        p = o.parse(static_cast<int>(args.size()), args.data());
-    } catch (const cxxopts::exceptions::exception& e) {
-        std::cerr << "mirrord diagnose latency: " << e.what() << "\n";
-        return 2;
-    }
-    if (p.count("help")) {
-        std::cout << o.help() << std::endl;
-        return 0;
-    }
-    auto config = load_config(p.count("config-file") ? p["config-file"].as<std::string>() : "");
-    if (!config) {
-        std::cerr << "mirrord: invalid configuration: " << config.error().message << "\n";
-        return 1;
-    }
-    if (p.count("target")) config->target.path = p["target"].as<std::string>();
-    if (p.count("target-namespace")) config->target.namespace_ = p["target-namespace"].as<std::string>();
-    return diagnose_latency(*config, p.count("agent") ? p["agent"].as<std::string>() : "");
-}
-
-int ls(int argc, char** argv) {
-    auto o = ls_options();
-    auto [ours, rest] = split_command(argc, argv, o);
-    if (!rest.empty()) {
-        std::cerr << "mirrord ls: unexpected argument '" << rest[0] << "'\n";
-        return 2;
-    }
-    std::vector<char*> args;
-    for (auto& a : ours) args.push_back(a.data());
-    cxxopts::ParseResult p;
-    try {
-        p = o.parse(static_cast<int>(args.size()), args.data());
-    } catch (const cxxopts::exceptions::exception& e) {
-        std::cerr << "mirrord ls: " << e.what() << "\n";
-        return 2;
-    }
-    if (p.count("help")) {
-        std::cout << o.help() << std::endl;
-        return 0;
-    }
-    auto config = load_config(p.count("config-file") ? p["config-file"].as<std::string>() : "");
-    if (!config) {
-        std::cerr << "mirrord: invalid configuration: " << config.error().message << "\n";
-        return 1;
-    }
-    if (p.count("namespace")) config->target.namespace_ = p["namespace"].as<std::string>();
-    if (p.count("context")) config->kube_context = p["context"].as<std::string>();
-    if (p.count("kubeconfig")) config->kubeconfig = p["kubeconfig"].as<std::string>();
-    if (p.count("accept-invalid-certificates")) {
-        auto accept = boolean_flag("accept-invalid-certificates", p["accept-invalid-certificates"].as<std::string>());
-        if (!accept) {
-            std::cerr << "mirrord ls: " << accept.error().message << "\n";
-            return 2;
-        }
-        config->accept_invalid_certificates = *accept;
-    }
-    return list_targets_command(*config, p.count("json") > 0);
-}
-
-int exec(int argc, char** argv) {
-    auto options = exec_options();
-    auto [ours, command] = split_command(argc, argv, options);
-    std::vector<char*> args;
-    for (auto& a : ours) args.push_back(a.data());
-    cxxopts::ParseResult parsed;
-    try {
-        parsed = options.parse(static_cast<int>(args.size()), args.data());
-    } catch (const cxxopts::exceptions::exception& e) {
-        std::cerr << "mirrord exec: " << e.what() << "\n";
-        return 2;
-    }
-    if (parsed.count("help")) {
-        std::cout << options.help() << "\nEverything after the options (or after --) is the command.\n";
-        return 0;
-    }
-    if (parsed.count("log-level")) {
-        log::Level level;
-        if (!log::parse_level(parsed["log-level"].as<std::string>(), level)) {
-            std::cerr << "mirrord exec: unknown log level '" << parsed["log-level"].as<std::string>() << "'\n";
-            return 2;
-        }
-        log::set_level(level);
-    }
-    if (command.empty()) {
-        std::cerr << "mirrord exec: no command given\n" << kUsage;
-        return 2;
-    }
-    auto config = load_config(parsed.count("config-file") ? parsed["config-file"].as<std::string>() : "");
-    if (!config) {
-        std::cerr << "mirrord: invalid configuration: " << config.error().message << "\n";
-        return 1;
-    }
-    Config& c = *config;
-    // Flags win over the environment and the file.
-    if (parsed.count("target")) c.target.path = parsed["target"].as<std::string>();
-    if (parsed.count("target-namespace")) c.target.namespace_ = parsed["target-namespace"].as<std::string>();
-    if (parsed.count("fs-mode")) {
-        nlohmann::json doc = {{"feature", {{"fs", parsed["fs-mode"].as<std::string>()}}}};
-        auto fs = build_config(doc, {});
-        if (!fs) {
-            std::cerr << "mirrord exec: --fs-mode: " << fs.error().message << "\n";
-            return 2;
-        }
-        c.fs.mode = fs->fs.mode;
-    }
-    if (parsed.count("steal")) c.incoming.mode = IncomingConfig::Mode::steal;
-    if (parsed.count("no-outgoing")) c.outgoing.tcp = c.outgoing.udp = false;
-    if (parsed.count("no-tcp-outgoing")) c.outgoing.tcp = false;
-    if (parsed.count("no-udp-outgoing")) c.outgoing.udp = false;
-    if (parsed.count("no-remote-dns")) c.dns.enabled = false;
-    auto list = [](const std::string& text) {
-        std::vector<std::string> out;
-        std::istringstream in(text);
-        for (std::string item; std::getline(in, item, ';');) if (!item.empty()) out.push_back(item);
-        return out;
-    };
-    if (parsed.count("override-env-vars-include")) c.env.include = list(parsed["override-env-vars-include"].as<std::string>());
-    if (parsed.count("override-env-vars-exclude")) c.env.exclude = list(parsed["override-env-vars-exclude"].as<std::string>());
-    if (!c.env.include.empty() && !c.env.exclude.empty()) {
-        std::cerr << "mirrord exec: use either include or exclude for environment variables, not both\n";
-        return 2;
-    }
-    if (parsed.count("agent-namespace")) c.agent.namespace_ = parsed["agent-namespace"].as<std::string>();
-    if (parsed.count("agent-image")) c.agent.image = parsed["agent-image"].as<std::string>();
-    if (parsed.count("agent-log-level")) c.agent.log_level = parsed["agent-log-level"].as<std::string>();
-    if (parsed.count("context")) c.kube_context = parsed["context"].as<std::string>();
-    if (parsed.count("kubeconfig")) c.kubeconfig = parsed["kubeconfig"].as<std::string>();
-    if (parsed.count("accept-invalid-certificates")) {
-        auto accept = boolean_flag("accept-invalid-certificates", parsed["accept-invalid-certificates"].as<std::string>());
-        if (!accept) {
-            std::cerr << "mirrord exec: " << accept.error().message << "\n";
-            return 2;
-        }
-        c.accept_invalid_certificates = *accept;
-    }
-    if (parsed.count("ephemeral-container")) c.agent.ephemeral = true;
-    if (parsed.count("env-file")) c.env.env_file = parsed["env-file"].as<std::string>();
-    if (parsed.count("agent-ttl")) c.agent.ttl = parsed["agent-ttl"].as<int>();
-    if (parsed.count("agent-startup-timeout")) c.agent.startup_timeout = parsed["agent-startup-timeout"].as<int>();
-    for (const char* ignored : {"key", "skip-processes"})
-        if (parsed.count(ignored)) c.warnings.push_back(std::string("--") + ignored + " is a mirrord setting this implementation ignores");
-
-    ExecOptions exec{c, parsed.count("agent") ? parsed["agent"].as<std::string>() : "", command,
-                     parsed.count("gdbserver") ? parsed["gdbserver"].as<std::string>() : "", parsed.count("gdb") > 0};
-    exit_like(exec_command(exec));
+    std::cout << script;
+    return 0;
 }
 
 }  // namespace
@@ -352,21 +334,12 @@ int main(int argc, char** argv) {
     }
     std::string sub = argv[1];
     if (sub == "exec") return exec(argc, argv);
+    if (sub == "port-forward") return port_forward(argc, argv);
+    if (sub == "dump") return dump(argc, argv);
     if (sub == "verify-config") return verify_config(argc, argv);
     if (sub == "ls") return ls(argc, argv);
     if (sub == "diagnose") return diagnose(argc, argv);
-    if (sub == "completions") {
-        auto exec = exec_options(), list = ls_options(), diag = diagnose_options();
-        std::string script = argc == 3 ? completion_script(argv[2], {{"exec", &exec}, {"ls", &list}, {"diagnose", &diag},
-                                                                      {"verify-config", nullptr}, {"completions", nullptr}})
-                                       : "";
-        if (script.empty()) {
-            std::cerr << "usage: mirrord completions bash|zsh|fish\n";
-            return 2;
-        }
-        std::cout << script;
-        return 0;
-    }
+    if (sub == "completions") return completions(argc, argv);
     if (sub == "--version" || sub == "version") {
         std::cout << "mirrord " << MIRRORD_VERSION << " (ptrace)" << std::endl;
         return 0;

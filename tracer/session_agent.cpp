@@ -10,6 +10,31 @@
 
 namespace mrd::tracer {
 
+namespace {
+
+sigset_t stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+    return set;
+}
+
+}  // namespace
+
+StopSignals::StopSignals(asio::io_context& io) : signals_(io) {
+    sigset_t set = stop_signals();
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
+void StopSignals::on_stop(std::function<void()> handler) {
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) signals_.add(s);
+    signals_.async_wait([handler = std::move(handler)](std::error_code ec, int) {
+        if (!ec) handler();
+    });
+    sigset_t set = stop_signals();
+    ::sigprocmask(SIG_UNBLOCK, &set, nullptr);  // one that came meanwhile is delivered now
+}
+
 Result<std::string> SessionAgent::start(const Config& config, const std::string& given, asio::io_context& io) {
     if (!given.empty()) return given;
     const std::string& target = config.target.path;

@@ -9,9 +9,22 @@
 
 #include <asio.hpp>
 
+#include <functional>
 #include <optional>
 
 namespace mrd::tracer {
+
+// Ctrl-C, SIGTERM and SIGHUP for commands without a program (diagnose, port-forward, dump): held
+// from construction, so that a cluster agent's start notices them and cleans up, then handed to
+// the event loop by on_stop().
+class StopSignals {
+public:
+    explicit StopSignals(asio::io_context& io);
+    void on_stop(std::function<void()> handler);
+
+private:
+    asio::signal_set signals_;
+};
 
 class SessionAgent {
 public:
