@@ -103,6 +103,13 @@ before=$(jobs_deleted shop)
 out=$(python3 "$WORK/signal_after.py" SIGINT 3 "$MIRRORD" exec --target deploy/api -- sleep 30)
 check_eq "Ctrl-C during a session ends it" "exited within 2 s of the signal" "$out"
 check_eq "... and deletes its agent Job" "$((before + 1))" "$(jobs_deleted shop)"
+before=$(jobs_deleted shop)
+out=$("$MIRRORD" diagnose latency -t deploy/api 2>&1)
+check_contains "diagnose latency through the port-forward to a cluster agent" "Latency statistics: min=" "$out"
+check_eq "... and its agent Job is deleted after" "$((before + 1))" "$(jobs_deleted shop)"
+out=$(python3 "$WORK/signal_after.py" SIGINT 3 "$MIRRORD" port-forward -t deploy/api -L "$(free_port):backend:80")
+check_eq "port-forward to a cluster target ends on Ctrl-C" "exited within 2 s of the signal" "$out"
+check_eq "... and deletes its agent Job" "$((before + 2))" "$(jobs_deleted shop)"
 echo '{"agent": {"startup_timeout": 30}}' >"$K/patient.json"
 out=$(python3 "$WORK/signal_after.py" SIGTERM 2 "$MIRRORD" exec -f "$K/patient.json" -a slow --target deploy/api -- true)
 check_eq "SIGTERM while the agent is starting ends mirrord" "exited within 2 s of the signal" "$out"
