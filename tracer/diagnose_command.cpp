@@ -4,8 +4,6 @@
 #include "tracer/session_agent.hpp"
 #include "wire/log.hpp"
 
-#include <signal.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
@@ -23,31 +21,16 @@ double milliseconds(std::chrono::steady_clock::duration d) {
 }  // namespace
 
 int diagnose_latency(const Config& config, const std::string& agent_address) {
-    asio::io_context io;
-    StopSignals stop(io);  // Ctrl-C ends it through the cleanup (a cluster agent's Job is deleted)
-    SessionAgent session;
-    auto address = session.start(config, agent_address, io);
-    if (!address) {
-        log::error(address.error().message);
-        return 1;
-    }
-    AgentClient agent(io);
-    int status = 1;
-    stop.on_stop([&] { io.stop(); });
-    auto run = [&]() -> co::Task<void> {
-        if (auto st = co_await agent.connect(*address, std::chrono::seconds(config.agent.communication_timeout)); !st) {
-            log::error(st.error().message);
-            io.stop();
-            co_return;
-        }
+    CommandSession session(config, agent_address);
+    AgentClient& agent = session.agent();
+    return session.run([&]() -> co::Task<void> {
         std::vector<double> rtts;
         for (int i = 0; i <= kPings; ++i) {
             auto start = std::chrono::steady_clock::now();
             auto pong = reply_as<wire::Pong>(co_await agent.call<wire::Ping>());
             if (!pong) {
                 log::error("the agent did not answer a ping: ", pong.error().message);
-                io.stop();
-                co_return;
+                co_return session.finish(1);
             }
             if (i > 0) rtts.push_back(milliseconds(std::chrono::steady_clock::now() - start));  // the first warms up
         }
@@ -55,13 +38,8 @@ int diagnose_latency(const Config& config, const std::string& agent_address) {
         std::printf("Latency statistics: min=%.3fms, max=%.3fms, avg=%.3fms (%d round trips to the agent)\n",
                     *std::min_element(rtts.begin(), rtts.end()), *std::max_element(rtts.begin(), rtts.end()), sum / rtts.size(),
                     kPings);
-        status = 0;
-        agent.close();
-        io.stop();
-    };
-    co::spawn(run());
-    io.run();
-    return status;
+        session.finish(0);
+    });
 }
 
 }  // namespace mrd::tracer

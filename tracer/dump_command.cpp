@@ -5,8 +5,6 @@
 #include "wire/address.hpp"
 #include "wire/log.hpp"
 
-#include <signal.h>
-
 #include <cstdio>
 #include <iostream>
 
@@ -77,17 +75,8 @@ void print_request(const HttpRequest& r) {
 }  // namespace
 
 int dump_command(const Config& config, const std::string& agent_address, const std::vector<uint16_t>& ports) {
-    ::signal(SIGPIPE, SIG_IGN);
-
-    asio::io_context io;
-    StopSignals stop(io);  // Ctrl-C ends it through the cleanup (a cluster agent's Job is deleted)
-    SessionAgent session;
-    auto address = session.start(config, agent_address, io);
-    if (!address) {
-        log::error(address.error().message);
-        return 1;
-    }
-    AgentClient agent(io);
+    CommandSession session(config, agent_address);
+    AgentClient& agent = session.agent();
     agent.on_unsolicited([&](Message& m) {
         if (auto* c = std::get_if<IncomingConnection>(&m)) {
             std::cout << "## New TCP connection established: Connection ID " << c->conn << " from " << to_string(c->remote) << " to "
@@ -97,36 +86,20 @@ int dump_command(const Config& config, const std::string& agent_address, const s
             print_request(*r);
         }
     });
-    int status = 0;
-    agent.on_lost([&] {
-        status = 1;
-        io.stop();
-    });
-    stop.on_stop([&] { io.stop(); });
-    auto start = [&]() -> co::Task<void> {
-        if (auto st = co_await agent.connect(*address, std::chrono::seconds(config.agent.communication_timeout)); !st) {
-            log::error(st.error().message);
-            status = 1;
-            co_return io.stop();
-        }
+    return session.run([&]() -> co::Task<void> {
         const std::string mirror = "mirror";
         const HttpFilter none;  // named: temporaries in a co_await expression are destroyed twice (GCC 12)
         for (uint16_t port : ports) {
             auto subscribed = reply_as<PortSubscribed>(co_await agent.call<PortSubscribe>(port, mirror, none));
             if (!subscribed) {
                 log::error("port ", port, ": ", subscribed.error().message);
-                status = 1;
-                co_return io.stop();
+                co_return session.finish(1);
             }
         }
         std::cerr << "mirrord dump: listening for traffic on port(s)";
         for (uint16_t p : ports) std::cerr << " " << p;
         std::cerr << "; Ctrl-C to stop" << std::endl;
-    };
-    co::spawn(start());
-    io.run();
-    agent.close();
-    return status;
+    });
 }
 
 }  // namespace mrd::tracer

@@ -181,26 +181,22 @@ int port_forward(int argc, char** argv) {
     auto [command, exit] = parse("mirrord port-forward", options, argc, argv, 2);
     if (exit) return *exit;
     const auto& p = command.options;
+    // Each -L and -R spec parsed, or a usage error.
+    auto specs = [&](const char* flag, auto parse, auto& out) {
+        if (!p.count(flag)) return true;
+        for (auto& spec : p[flag].as<std::vector<std::string>>()) {
+            auto f = parse(spec);
+            if (!f) {
+                std::cerr << "mirrord port-forward: " << f.error().message << "\n";
+                return false;
+            }
+            out.push_back(*f);
+        }
+        return true;
+    };
     std::vector<LocalForward> local;
     std::vector<RemoteForward> remote;
-    if (p.count("port-mapping"))
-        for (auto& spec : p["port-mapping"].as<std::vector<std::string>>()) {
-            auto f = parse_local_forward(spec);
-            if (!f) {
-                std::cerr << "mirrord port-forward: " << f.error().message << "\n";
-                return 2;
-            }
-            local.push_back(*f);
-        }
-    if (p.count("reverse-port-mapping"))
-        for (auto& spec : p["reverse-port-mapping"].as<std::vector<std::string>>()) {
-            auto f = parse_remote_forward(spec);
-            if (!f) {
-                std::cerr << "mirrord port-forward: " << f.error().message << "\n";
-                return 2;
-            }
-            remote.push_back(*f);
-        }
+    if (!specs("port-mapping", parse_local_forward, local) || !specs("reverse-port-mapping", parse_remote_forward, remote)) return 2;
     if (local.empty() && remote.empty()) {
         std::cerr << "mirrord port-forward: give at least one -L or -R\n";
         return 2;

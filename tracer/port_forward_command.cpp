@@ -6,8 +6,6 @@
 #include "wire/address.hpp"
 #include "wire/log.hpp"
 
-#include <signal.h>
-
 #include <iostream>
 #include <sstream>
 
@@ -106,13 +104,10 @@ int port_forward_command(const Config& config, const std::string& agent_address,
         log::error("-R needs incoming traffic, which feature.network.incoming turns off");
         return 1;
     }
-    ::signal(SIGPIPE, SIG_IGN);
-
-    asio::io_context io;
-    StopSignals stop(io);  // Ctrl-C ends it through the cleanup (a cluster agent's Job is deleted)
+    CommandSession session(config, agent_address);
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     for (auto& f : local) {  // listening first: a port already taken here fails before any agent starts
-        auto acceptor = std::make_unique<tcp::acceptor>(io);
+        auto acceptor = std::make_unique<tcp::acceptor>(session.io());
         tcp::endpoint endpoint(asio::ip::address_v4::loopback(), f.local_port);
         std::error_code ec;
         acceptor->open(endpoint.protocol(), ec);
@@ -125,28 +120,11 @@ int port_forward_command(const Config& config, const std::string& agent_address,
         }
         acceptors.push_back(std::move(acceptor));
     }
-    SessionAgent session;
-    auto address = session.start(config, agent_address, io);
-    if (!address) {
-        log::error(address.error().message);
-        return 1;
-    }
-    AgentClient agent(io);
+    AgentClient& agent = session.agent();
     AddressMap address_map;
-    IncomingTraffic incoming(io, agent, address_map, config.incoming);
+    IncomingTraffic incoming(session.io(), agent, address_map, config.incoming);
     agent.on_unsolicited([&](Message& m) { incoming.on_agent_message(m); });
-    int status = 0;
-    agent.on_lost([&] {
-        status = 1;
-        io.stop();
-    });
-    stop.on_stop([&] { io.stop(); });
-    auto start = [&]() -> co::Task<void> {
-        if (auto st = co_await agent.connect(*address, std::chrono::seconds(config.agent.communication_timeout)); !st) {
-            log::error(st.error().message);
-            status = 1;
-            co_return io.stop();
-        }
+    return session.run([&]() -> co::Task<void> {
         for (size_t i = 0; i < local.size(); ++i) {
             co::spawn(serve_local(*acceptors[i], agent, local[i]));
             std::cout << "Forwarding 127.0.0.1:" << local[i].local_port << " -> " << local[i].host << ":" << local[i].remote_port
@@ -157,17 +135,12 @@ int port_forward_command(const Config& config, const std::string& agent_address,
             SocketAddress here{"127.0.0.1", f.local_port};  // named: a braced temporary in co_await is destroyed twice (GCC 12)
             if (auto st = co_await incoming.forward(f.remote_port, here); !st) {
                 log::error("-R ", f.remote_port, ": ", st.error().message);
-                status = 1;
-                co_return io.stop();
+                co_return session.finish(1);
             }
             std::cout << "Forwarding the target's port " << f.remote_port << " -> 127.0.0.1:" << f.local_port << " (" << mode << ")"
                       << std::endl;
         }
-    };
-    co::spawn(start());
-    io.run();
-    agent.close();
-    return status;
+    });
 }
 
 }  // namespace mrd::tracer

@@ -2,6 +2,7 @@
 
 #include "k8s/targets.hpp"
 #include "tracer/cluster.hpp"
+#include "wire/log.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -9,31 +10,6 @@
 #include <cstdlib>
 
 namespace mrd::tracer {
-
-namespace {
-
-sigset_t stop_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
-    return set;
-}
-
-}  // namespace
-
-StopSignals::StopSignals(asio::io_context& io) : signals_(io) {
-    sigset_t set = stop_signals();
-    ::sigprocmask(SIG_BLOCK, &set, nullptr);
-}
-
-void StopSignals::on_stop(std::function<void()> handler) {
-    for (int s : {SIGINT, SIGTERM, SIGHUP}) signals_.add(s);
-    signals_.async_wait([handler = std::move(handler)](std::error_code ec, int) {
-        if (!ec) handler();
-    });
-    sigset_t set = stop_signals();
-    ::sigprocmask(SIG_UNBLOCK, &set, nullptr);  // one that came meanwhile is delivered now
-}
 
 Result<std::string> SessionAgent::start(const Config& config, const std::string& given, asio::io_context& io) {
     if (!given.empty()) return given;
@@ -62,6 +38,56 @@ Result<std::string> SessionAgent::start(const Config& config, const std::string&
     if (!started) return started.error().context("starting the agent");
     local_.emplace(std::move(*started));
     return local_->address();
+}
+
+namespace {
+
+sigset_t stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+    return set;
+}
+
+}  // namespace
+
+CommandSession::CommandSession(const Config& config, std::string agent_address)
+    : config_(config), agent_address_(std::move(agent_address)) {
+    sigset_t set = stop_signals();
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+}
+
+void CommandSession::finish(int status) {
+    status_ = status;
+    io_.stop();
+}
+
+int CommandSession::run(std::function<co::Task<void>()> body) {
+    auto address = agent_process_.start(config_, agent_address_, io_);
+    if (!address) {
+        log::error(address.error().message);
+        return 1;
+    }
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) signals_.add(s);
+    signals_.async_wait([this](std::error_code ec, int) {
+        if (!ec) finish(0);
+    });
+    sigset_t set = stop_signals();
+    ::sigprocmask(SIG_UNBLOCK, &set, nullptr);  // one that came meanwhile is delivered now
+    agent_.on_lost([this] { finish(1); });
+    body_ = std::move(body);  // kept: a coroutine lambda must outlive its coroutine
+    auto start = [this, address = *address]() -> co::Task<void> {
+        if (auto st = co_await agent_.connect(address, std::chrono::seconds(config_.agent.communication_timeout)); !st) {
+            log::error(st.error().message);
+            co_return finish(1);
+        }
+        co_await body_();
+    };
+    co::spawn(start());
+    io_.run();
+    agent_.close();
+    return status_;
 }
 
 }  // namespace mrd::tracer

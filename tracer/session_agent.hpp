@@ -5,6 +5,7 @@
 
 #include "k8s/port_forward.hpp"
 #include "tracer/config.hpp"
+#include "tracer/agent_client.hpp"
 #include "tracer/local_agent.hpp"
 
 #include <asio.hpp>
@@ -13,18 +14,6 @@
 #include <optional>
 
 namespace mrd::tracer {
-
-// Ctrl-C, SIGTERM and SIGHUP for commands without a program (diagnose, port-forward, dump): held
-// from construction, so that a cluster agent's start notices them and cleans up, then handed to
-// the event loop by on_stop().
-class StopSignals {
-public:
-    explicit StopSignals(asio::io_context& io);
-    void on_stop(std::function<void()> handler);
-
-private:
-    asio::signal_set signals_;
-};
 
 class SessionAgent {
 public:
@@ -35,6 +24,29 @@ public:
 private:
     std::optional<LocalAgent> local_;
     std::optional<k8s::PortForward> forward_;  // holds the cluster agent's lease too
+};
+
+// A command without a program (diagnose, port-forward, dump): the agent started and connected, then
+// `body`; Ctrl-C, SIGTERM and SIGHUP end it through the cleanup (they are held while a cluster
+// agent starts, which notices them and deletes its Job), and so does the agent's loss.
+class CommandSession {
+public:
+    CommandSession(const Config& config, std::string agent_address);
+    asio::io_context& io() { return io_; }
+    AgentClient& agent() { return agent_; }
+    // Runs until a signal (0), the agent's loss or failure to start (1), or finish(status).
+    int run(std::function<co::Task<void>()> body);
+    void finish(int status);
+
+private:
+    const Config& config_;
+    std::string agent_address_;
+    asio::io_context io_;
+    asio::signal_set signals_{io_};
+    SessionAgent agent_process_;
+    AgentClient agent_{io_};
+    std::function<co::Task<void>()> body_;
+    int status_ = 0;
 };
 
 }  // namespace mrd::tracer
