@@ -529,41 +529,45 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                      "details": {"name": req.name, "group": req.group, "kind": req.resource, "uid": obj["metadata"]["uid"]}}
 
-    def chunked_start(self, content_type):
+    def stream(self, content_type, chunks):
+        """A chunked response from an iterator of byte strings, until it ends or the client goes."""
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-
-    def chunk(self, data):
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
+        try:
+            for data in chunks:
+                if data:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass
+        self.close_connection = True
 
     def watch(self, req):
         """Events after the given resourceVersion, by comparing snapshots, until timeoutSeconds."""
         since = int(req.query.get("resourceVersion", ["0"])[0] or 0)
         deadline = time.time() + min(int(req.query.get("timeoutSeconds", ["60"])[0]), 60)
-        self.chunked_start("application/json")
         known = {}
         with LOCK:
             for o in select(req.gv, req.resource, req.ns, req.query):
                 if since and int(o["metadata"]["resourceVersion"]) <= since:
                     known[o["metadata"]["name"]] = o
-        try:
+
+        def events(known):
             while time.time() < deadline:
                 with LOCK:
                     current = {o["metadata"]["name"]: copy.deepcopy(refresh(o)) for o in select(req.gv, req.resource, req.ns, req.query)}
                 for name, o in current.items():
                     if name not in known or known[name]["metadata"]["resourceVersion"] != o["metadata"]["resourceVersion"]:
-                        self.chunk(json.dumps({"type": "MODIFIED" if name in known else "ADDED", "object": o}).encode() + b"\n")
+                        yield json.dumps({"type": "MODIFIED" if name in known else "ADDED", "object": o}).encode() + b"\n"
                 for name in set(known) - set(current):
-                    self.chunk(json.dumps({"type": "DELETED", "object": known[name]}).encode() + b"\n")
+                    yield json.dumps({"type": "DELETED", "object": known[name]}).encode() + b"\n"
                 known = current
                 time.sleep(0.1)
-            self.chunk(b"")
-        except OSError:
-            pass
-        self.close_connection = True
+
+        self.stream("application/json", events(known))
 
     def pod_log(self, req):
         with LOCK:
@@ -588,21 +592,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_body(200, f"{container} listening on :80\n".encode(), "text/plain")
         if req.query.get("follow", ["false"])[0].lower() not in ("true", "t", "1"):
             return self.send_body(200, "".join(agent["log"]).encode(), "text/plain")
-        self.chunked_start("text/plain")
-        sent = 0
-        try:
+        def lines():
+            sent = 0
             while True:
-                lines = agent["log"][sent:]
-                for line in lines:
-                    self.chunk(line.encode())
-                sent += len(lines)
+                new = agent["log"][sent:]
+                yield from (line.encode() for line in new)
+                sent += len(new)
                 if agent["process"].poll() is not None and sent == len(agent["log"]):
-                    break
+                    return
                 time.sleep(0.05)
-            self.chunk(b"")
-        except OSError:
-            pass
-        self.close_connection = True
+
+        self.stream("text/plain", lines())
 
     def port_forward(self, req):
         """WebSocket (GET) or SPDY upgrade (POST), to the agent that runs as this pod's container."""
