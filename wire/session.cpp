@@ -5,11 +5,15 @@
 namespace mrd::wire {
 
 std::shared_ptr<Session> Session::create(Socket socket, Handlers handlers) {
-    return std::shared_ptr<Session>(new Session(std::move(socket), std::move(handlers)));
+    return create(plain_transport(std::move(socket)), std::move(handlers));
 }
 
-Session::Session(Socket socket, Handlers handlers)
-    : socket_(std::move(socket)), handlers_(std::move(handlers)), read_buffer_(256 * 1024) {}
+std::shared_ptr<Session> Session::create(std::unique_ptr<Transport> transport, Handlers handlers) {
+    return std::shared_ptr<Session>(new Session(std::move(transport), std::move(handlers)));
+}
+
+Session::Session(std::unique_ptr<Transport> transport, Handlers handlers)
+    : transport_(std::move(transport)), handlers_(std::move(handlers)), read_buffer_(256 * 1024) {}
 
 void Session::start() { read_more(); }
 
@@ -17,11 +21,11 @@ void Session::read_more() {
     if (reading_ || !open_ || closing_) return;
     if (pending_.size() + writing_.size() > kPauseReadingAbove) return;  // resumed by flush()
     reading_ = true;
-    socket_.async_read_some(asio::buffer(read_buffer_), [self = shared_from_this()](std::error_code ec, size_t n) {
+    transport_->read_some(asio::buffer(read_buffer_), [self = shared_from_this()](std::error_code ec, size_t n) {
         self->reading_ = false;
         if (!self->open_ || self->closing_) return;
         if (ec) {
-            if (ec == asio::error::eof || ec == asio::error::connection_reset)
+            if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)
                 self->fail(Error{});
             else
                 self->fail(Error{ec.value(), "session read: " + ec.message()});
@@ -55,9 +59,7 @@ void Session::flush() {
     if (writing_active_ || !open_) return;
     if (pending_.empty()) {
         if (closing_) {
-            std::error_code ignored;
-            socket_.shutdown(asio::socket_base::shutdown_both, ignored);
-            socket_.close(ignored);
+            transport_->close();
             open_ = false;
         } else {
             read_more();
@@ -66,7 +68,7 @@ void Session::flush() {
     }
     writing_.swap(pending_);
     writing_active_ = true;
-    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](std::error_code ec, size_t) {
+    transport_->write_all(asio::buffer(writing_), [self = shared_from_this()](std::error_code ec, size_t) {
         self->writing_active_ = false;
         self->writing_.clear();
         if (ec) {
@@ -89,8 +91,7 @@ void Session::close() {
 void Session::fail(const Error& error) {
     if (!open_) return;
     open_ = false;
-    std::error_code ignored;
-    socket_.close(ignored);
+    transport_->close();
     auto on_closed = std::move(handlers_.on_closed);
     handlers_ = {};
     if (on_closed) on_closed(error);

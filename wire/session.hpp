@@ -4,6 +4,7 @@
 #pragma once
 
 #include "wire/codec.hpp"
+#include "wire/transport.hpp"
 
 #include <asio.hpp>
 
@@ -21,22 +22,22 @@ public:
 
 class Session : public Outbox, public std::enable_shared_from_this<Session> {
 public:
-    using Socket = asio::generic::stream_protocol::socket;
+    using Socket = Transport::Socket;
     struct Handlers {
         std::function<void(Envelope&&)> on_message;
         std::function<void(const Error&)> on_closed;  // once; message empty for an orderly close
     };
 
-    static std::shared_ptr<Session> create(Socket socket, Handlers handlers);
+    static std::shared_ptr<Session> create(Socket socket, Handlers handlers);  // plain
+    static std::shared_ptr<Session> create(std::unique_ptr<Transport> transport, Handlers handlers);
     void start();
     void send(uint32_t id, Message message) override;
     // Flushes what is queued, then closes. Handlers are not called after this.
     void close();
     bool is_open() const { return open_; }
-    Socket& socket() { return socket_; }
 
 private:
-    Session(Socket socket, Handlers handlers);
+    Session(std::unique_ptr<Transport> transport, Handlers handlers);
     void read_more();
     void on_read(size_t n);
     void flush();
@@ -45,7 +46,7 @@ private:
     static constexpr size_t kPauseReadingAbove = 32u << 20;
     static constexpr size_t kResumeReadingBelow = 8u << 20;
 
-    Socket socket_;
+    std::unique_ptr<Transport> transport_;
     Handlers handlers_;
     FrameReader reader_;
     std::vector<char> read_buffer_;

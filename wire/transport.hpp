@@ -1,0 +1,34 @@
+// The byte stream an agent session runs over: a plain socket (a unix socket, whose peer's uid the
+// agent checks) or TLS 1.3 with both ends' certificates pinned (every TCP link).
+#pragma once
+
+#include "wire/co.hpp"
+#include "wire/result.hpp"
+#include "wire/tls_identity.hpp"
+
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+
+#include <functional>
+#include <memory>
+
+namespace mrd::wire {
+
+class Transport {
+public:
+    using Socket = asio::generic::stream_protocol::socket;
+    using Handler = std::function<void(std::error_code, size_t)>;
+    virtual ~Transport() = default;
+    virtual void read_some(asio::mutable_buffer buffer, Handler done) = 0;
+    virtual void write_all(asio::const_buffer buffer, Handler done) = 0;
+    virtual void close() = 0;
+};
+
+std::unique_ptr<Transport> plain_transport(Transport::Socket socket);
+
+// Completes a TLS 1.3 handshake on socket within `timeout`; the peer's certificate must be the one
+// `context` pins (pinned_tls_context).
+co::Task<Result<std::unique_ptr<Transport>>> tls_transport(Transport::Socket socket, std::shared_ptr<asio::ssl::context> context,
+                                                           bool server, std::chrono::milliseconds timeout);
+
+}  // namespace mrd::wire

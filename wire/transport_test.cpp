@@ -1,0 +1,104 @@
+#include "wire/session.hpp"
+#include "wire/transport.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace mrd;
+using namespace mrd::wire;
+
+namespace {
+
+struct Pair {
+    asio::io_context io;
+    Transport::Socket a{io}, b{io};
+    Pair() {
+        asio::local::stream_protocol::socket x(io), y(io);
+        asio::local::connect_pair(x, y);
+        a = Transport::Socket(std::move(x));
+        b = Transport::Socket(std::move(y));
+    }
+};
+
+// Both handshakes, each side pinning the fingerprint it is given.
+std::pair<Result<std::unique_ptr<Transport>>, Result<std::unique_ptr<Transport>>> handshake(
+    Pair& p, const TlsIdentity& server, const std::string& server_pins, const TlsIdentity& client, const std::string& client_pins) {
+    std::optional<Result<std::unique_ptr<Transport>>> s, c;
+    auto sctx = pinned_tls_context(server, server_pins, true).value();
+    auto cctx = pinned_tls_context(client, client_pins, false).value();
+    co::spawn([](Pair& p, auto ctx, auto& out) -> co::Task<void> {
+        out.emplace(co_await tls_transport(std::move(p.a), ctx, true, std::chrono::seconds(5)));
+    }(p, sctx, s));
+    co::spawn([](Pair& p, auto ctx, auto& out) -> co::Task<void> {
+        out.emplace(co_await tls_transport(std::move(p.b), ctx, false, std::chrono::seconds(5)));
+    }(p, cctx, c));
+    p.io.run();
+    return {std::move(*s), std::move(*c)};
+}
+
+}  // namespace
+
+TEST_CASE("tls: identities are fresh and fingerprinted") {
+    auto a = TlsIdentity::generate("a").value(), b = TlsIdentity::generate("a").value();
+    CHECK(a.fingerprint.size() == 64);
+    CHECK(a.fingerprint != b.fingerprint);
+    CHECK(a.key_pem.find("PRIVATE KEY") != std::string::npos);
+}
+
+TEST_CASE("tls: both pins right, a session runs over it") {
+    auto agent = TlsIdentity::generate("agent").value(), cli = TlsIdentity::generate("cli").value();
+    Pair p;
+    auto [server, client] = handshake(p, agent, cli.fingerprint, cli, agent.fingerprint);
+    REQUIRE(server.ok());
+    REQUIRE(client.ok());
+    p.io.restart();
+    std::vector<Message> got;
+    auto a = Session::create(std::move(*server), {[&](Envelope&& e) { got.push_back(std::move(e.message)); }, {}});
+    auto b = Session::create(std::move(*client), {});
+    a->start();
+    b->start();
+    b->send(1, Hello{kProtocolVersion, "over tls"});
+    while (got.empty() && p.io.run_one()) {}
+    REQUIRE(got.size() == 1);
+    CHECK(std::get<Hello>(got[0]).client == "over tls");
+}
+
+TEST_CASE("tls: a client without the session's key is refused in the handshake") {
+    auto agent = TlsIdentity::generate("agent").value(), cli = TlsIdentity::generate("cli").value();
+    auto intruder = TlsIdentity::generate("cli").value();
+    Pair p;
+    auto [server, client] = handshake(p, agent, cli.fingerprint, intruder, agent.fingerprint);
+    CHECK_FALSE(server.ok());
+    // In TLS 1.3 the client's handshake ends before the server has judged its certificate: it then
+    // learns the verdict on its first read.
+    if (client.ok()) {
+        p.io.restart();
+        std::optional<Error> closed;
+        auto session = Session::create(std::move(*client), {{}, [&](const Error& e) { closed = e; }});
+        session->start();
+        session->send(1, Hello{kProtocolVersion, "intruder"});
+        while (!closed && p.io.run_one()) {}
+        CHECK(closed.has_value());
+    }
+}
+
+TEST_CASE("tls: an agent that is not the announced one is refused by the client") {
+    auto agent = TlsIdentity::generate("agent").value(), cli = TlsIdentity::generate("cli").value();
+    auto impostor = TlsIdentity::generate("agent").value();
+    Pair p;
+    auto [server, client] = handshake(p, impostor, cli.fingerprint, cli, agent.fingerprint);
+    CHECK_FALSE(client.ok());
+    CHECK_FALSE(server.ok());
+}
+
+TEST_CASE("tls: a peer that never handshakes is dropped after the timeout") {
+    auto agent = TlsIdentity::generate("agent").value(), cli = TlsIdentity::generate("cli").value();
+    Pair p;
+    std::optional<Result<std::unique_ptr<Transport>>> s;
+    co::spawn([](Pair& p, auto ctx, auto& out) -> co::Task<void> {
+        out.emplace(co_await tls_transport(std::move(p.a), ctx, true, std::chrono::milliseconds(200)));
+    }(p, pinned_tls_context(agent, cli.fingerprint, true).value(), s));
+    p.io.run();
+    REQUIRE(s.has_value());
+    CHECK_FALSE(s->ok());
+    CHECK(s->error().message.find("TLS handshake") != std::string::npos);
+}
