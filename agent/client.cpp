@@ -11,10 +11,10 @@ namespace {
 uint64_t g_next_client = 1;
 }  // namespace
 
-Client::Client(Context& ctx, Session::Socket socket, std::string peer, std::function<void()> on_greeted,
+Client::Client(Context& ctx, std::unique_ptr<Transport> transport, std::string peer, std::function<void()> on_greeted,
                std::function<void(Client*)> on_gone)
     : ctx_(ctx), peer_(std::move(peer)), on_greeted_(std::move(on_greeted)), on_gone_(std::move(on_gone)),
-      socket_(std::move(socket)), files_(std::make_shared<FileService>(ctx.target.root_fd())),
+      transport_(std::move(transport)), files_(std::make_shared<FileService>(ctx.target.root_fd())),
       file_strand_(asio::make_strand(ctx.pool)), id_(g_next_client++) {}
 
 Client::~Client() { connections_.close_all(0); }
@@ -22,7 +22,7 @@ Client::~Client() { connections_.close_all(0); }
 void Client::start() {
     std::weak_ptr<Client> weak = weak_from_this();
     // The session is reached through weak references: the client owns it, not the other way round.
-    session_ = Session::create(std::move(*socket_),
+    session_ = Session::create(std::move(transport_),
                                Session::Handlers{
                                    [weak](Envelope&& e) { if (auto self = weak.lock()) self->on_message(std::move(e)); },
                                    [weak](const Error& e) { if (auto self = weak.lock()) self->on_closed(e); },

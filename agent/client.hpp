@@ -15,7 +15,7 @@ class Client : public IncomingSink, public std::enable_shared_from_this<Client> 
 public:
     // on_greeted: the handshake succeeded (only sessions count as clients: a probe or a port scan
     // that connects and closes does not); on_gone: the connection ended.
-    Client(Context& ctx, wire::Session::Socket socket, std::string peer, std::function<void()> on_greeted,
+    Client(Context& ctx, std::unique_ptr<wire::Transport> transport, std::string peer, std::function<void()> on_greeted,
            std::function<void(Client*)> on_gone);
     bool greeted() const { return greeted_; }
     ~Client();
@@ -39,7 +39,7 @@ private:
     std::string peer_;
     std::function<void()> on_greeted_;
     std::function<void(Client*)> on_gone_;
-    std::optional<wire::Session::Socket> socket_;  // until start() hands it to the session
+    std::unique_ptr<wire::Transport> transport_;  // until start() hands it to the session
     std::shared_ptr<wire::Session> session_;
     wire::ConnectionTable connections_;
     // Owned jointly with the pool tasks that use it; the strand keeps one client's file calls in order.

@@ -3,19 +3,28 @@
 #include "agent/incoming.hpp"
 #include "agent/server.hpp"
 #include "wire/log.hpp"
+#include "wire/tls_identity.hpp"
 #include "wire/process_tuning.hpp"
 
 #include <cxxopts.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <iostream>
+#include <optional>
 
 using namespace mrd;
 
 int main(int argc, char** argv) {
     cxxopts::Options options("mirrord-agent", "Serves a target process's context (files, env, DNS, network) to mirrord");
     options.add_options()
-        ("listen", "where clients connect: tcp:HOST:PORT ([::] is IPv6 and IPv4) or unix:PATH (repeatable)",
-            cxxopts::value<std::vector<std::string>>()->default_value("tcp:[::]:61337"))
+        ("listen", "where clients connect: unix:PATH, or tcp:HOST:PORT with --client-fingerprint ([::] is IPv6 and IPv4; port 0: any) (repeatable)",
+            cxxopts::value<std::vector<std::string>>()->default_value("tcp:127.0.0.1:0"))
+        ("client-fingerprint", "the SHA-256 fingerprint of the session's certificate: TCP clients must present it (TLS 1.3)",
+            cxxopts::value<std::string>())
+        ("client-uid", "the uid a unix client must run as (default: this agent's)", cxxopts::value<int>())
+        ("make-identity", "write a new key and certificate (PEM) to FILE, print its fingerprint, exit", cxxopts::value<std::string>())
         ("target-pid", "the target process; omit for targetless", cxxopts::value<int>())
         ("container-id", "the target container (containerd://..., cri-o://..., docker://...), found by its cgroup",
             cxxopts::value<std::string>())
@@ -43,6 +52,19 @@ int main(int argc, char** argv) {
         return 0;
     }
     log::set_prefix("mirrord-agent");
+    if (args.count("make-identity")) {
+        auto id = wire::TlsIdentity::generate("mirrord-session");
+        std::string path = args["make-identity"].as<std::string>();
+        int fd = id ? ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+        std::string pem = id ? id->certificate_pem + id->key_pem : "";
+        if (fd < 0 || ::write(fd, pem.data(), pem.size()) != static_cast<ssize_t>(pem.size())) {
+            std::cerr << "mirrord-agent: cannot write " << path << "\n";
+            return 1;
+        }
+        ::close(fd);
+        std::cout << id->fingerprint << std::endl;
+        return 0;
+    }
     if (args.count("log-level")) {
         // Never a reason not to serve: what cannot be read is skipped with a warning.
         std::string skipped;
@@ -67,6 +89,22 @@ int main(int argc, char** argv) {
 
     asio::io_context io;
     agent::Server server(io, std::chrono::seconds(idle));
+    if (args.count("client-uid")) server.set_client_uid(static_cast<uid_t>(args["client-uid"].as<int>()));
+    // This agent's own identity, made now; its fingerprint goes out in the ready line, which only
+    // the session's user reads (the local agent's stdout, or the pod's log through the API).
+    std::optional<wire::TlsIdentity> identity;
+    if (args.count("client-fingerprint")) {
+        auto id = wire::TlsIdentity::generate("mirrord-agent");
+        if (!id) {
+            std::cerr << "mirrord-agent: " << id.error().message << "\n";
+            return 1;
+        }
+        identity = std::move(*id);
+        if (auto st = server.authenticate_with(*identity, args["client-fingerprint"].as<std::string>()); !st) {
+            std::cerr << "mirrord-agent: " << st.error().message << "\n";
+            return 1;
+        }
+    }
     for (auto& spec : args["listen"].as<std::vector<std::string>>()) {
         if (auto st = server.listen(spec); !st) {
             std::cerr << "mirrord-agent: " << st.error().message << "\n";
@@ -93,6 +131,7 @@ int main(int argc, char** argv) {
 
     std::string ready = "mirrord-agent ready:";
     for (auto& a : server.addresses()) ready += " " + a;
+    if (identity) ready += " fingerprint=" + identity->fingerprint;
     std::cout << ready << std::endl;  // the line launchers wait for
     log::info("serving ", target->describe(), " (hostname ", ctx.hostname, ")");
     io.run();

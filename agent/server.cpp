@@ -3,6 +3,7 @@
 #include "wire/address.hpp"
 #include "wire/log.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,7 +11,14 @@
 namespace mrd::agent {
 
 Server::Server(asio::io_context& io, std::chrono::seconds idle_timeout)
-    : io_(io), idle_timeout_(idle_timeout), idle_timer_(io), signals_(io, SIGINT, SIGTERM) {}
+    : io_(io), idle_timeout_(idle_timeout), idle_timer_(io), signals_(io, SIGINT, SIGTERM), client_uid_(::getuid()) {}
+
+Status Server::authenticate_with(const wire::TlsIdentity& self, const std::string& client_fingerprint) {
+    auto context = wire::pinned_tls_context(self, client_fingerprint, true);
+    if (!context) return context.error();
+    tls_ = *context;
+    return {};
+}
 
 Status Server::listen(const std::string& spec) {
     std::error_code ec;
@@ -28,10 +36,19 @@ Status Server::listen(const std::string& spec) {
         addresses_.push_back(spec);
         return {};
     }
+    if (!tls_) return Error::msg("listening on " + spec + " needs the session's fingerprint (--client-fingerprint): TCP clients must "
+                                 "prove they hold the session's key", EPERM);
     std::string hostport = spec.rfind("tcp:", 0) == 0 ? spec.substr(4) : spec;
     auto colon = hostport.rfind(':');
     if (colon == std::string::npos) return Error::msg("listen address '" + spec + "' has no port", EINVAL);
     std::string host = hostport.substr(0, colon);
+    if (host == "localhost") {
+        // Both loopbacks on one port (a port-forward may try either): IPv4 first, IPv6 if the host has it.
+        if (auto st = listen("tcp:127.0.0.1:" + hostport.substr(colon + 1)); !st) return st;
+        std::string port = addresses_.back().substr(addresses_.back().rfind(':') + 1);
+        if (auto st = listen("tcp:[::1]:" + port); !st) log::debug("no IPv6 loopback: ", st.error().message);
+        return {};
+    }
     if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     auto address = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
     char* end = nullptr;
@@ -80,24 +97,19 @@ void Server::accept(Acceptor& acceptor) {
         if (stopping_) return;
         if (ec) {
             log::warn("accept: ", ec.message());
-        } else {
+        } else if constexpr (std::is_same_v<typename Acceptor::protocol_type, asio::ip::tcp>) {
             std::error_code ignored;
-            std::string peer;
-            if constexpr (std::is_same_v<typename Acceptor::protocol_type, asio::ip::tcp>)
-                peer = wire::to_string(wire::from_endpoint(socket.remote_endpoint(ignored)));
-            else
-                peer = "unix client #" + std::to_string(++unix_clients_);
-            auto client = std::make_shared<Client>(
-                *ctx_, wire::Session::Socket(std::move(socket)), peer, [this] {
-                    idle_armed_ = false;
-                    idle_timer_.cancel();
-                },
-                [this](Client* gone) {
-                    std::erase_if(clients_, [gone](auto& c) { return c.get() == gone; });
-                    arm_idle_timer();
-                });
-            clients_.insert(client);
-            client->start();
+            std::string peer = wire::to_string(wire::from_endpoint(socket.remote_endpoint(ignored)));
+            co::spawn(authenticate(wire::Session::Socket(std::move(socket)), peer));
+        } else {
+            std::string peer = "unix client #" + std::to_string(++unix_clients_);
+            ucred cred{};
+            socklen_t len = sizeof cred;
+            if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != client_uid_) {
+                log::warn("refused ", peer, ": uid ", cred.uid, " is not the session's (", client_uid_, ")");
+            } else {
+                add_client(wire::plain_transport(wire::Session::Socket(std::move(socket))), peer);
+            }
         }
         accept(acceptor);
     });
@@ -105,6 +117,32 @@ void Server::accept(Acceptor& acceptor) {
 
 size_t Server::sessions() const {
     return static_cast<size_t>(std::count_if(clients_.begin(), clients_.end(), [](auto& c) { return c->greeted(); }));
+}
+
+co::Task<void> Server::authenticate(wire::Session::Socket socket, std::string peer) {
+    // Nothing is read from a TCP client before it proves it holds the session's key.
+    auto transport = co_await wire::tls_transport(std::move(socket), tls_, true, std::chrono::seconds(10));
+    if (stopping_) co_return;
+    if (!transport) {
+        log::warn("refused ", peer, ": ", transport.error().message);
+        co_return;
+    }
+    add_client(std::move(*transport), peer);
+}
+
+void Server::add_client(std::unique_ptr<wire::Transport> transport, const std::string& peer) {
+    auto client = std::make_shared<Client>(
+        *ctx_, std::move(transport), peer,
+        [this] {
+            idle_armed_ = false;
+            idle_timer_.cancel();
+        },
+        [this](Client* gone) {
+            std::erase_if(clients_, [gone](auto& c) { return c.get() == gone; });
+            arm_idle_timer();
+        });
+    clients_.insert(client);
+    client->start();
 }
 
 void Server::arm_idle_timer() {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include "agent/client.hpp"
+#include "wire/tls_identity.hpp"
+#include "wire/transport.hpp"
 
 #include <chrono>
 #include <set>
@@ -12,6 +14,10 @@ namespace mrd::agent {
 class Server {
 public:
     Server(asio::io_context& io, std::chrono::seconds idle_timeout);
+    // TCP clients: TLS 1.3, this agent's identity presented, the client's pinned. Without it, only
+    // unix listeners are allowed, and a unix client must run as client_uid.
+    Status authenticate_with(const wire::TlsIdentity& self, const std::string& client_fingerprint);
+    void set_client_uid(uid_t uid) { client_uid_ = uid; }
     // "tcp:HOST:PORT", "HOST:PORT" or "unix:PATH". Must be called before the target's namespaces are
     // entered so the listener stays reachable from where the client is.
     Status listen(const std::string& spec);
@@ -22,6 +28,8 @@ public:
 
 private:
     template <class Acceptor> void accept(Acceptor& acceptor);
+    co::Task<void> authenticate(wire::Session::Socket socket, std::string peer);
+    void add_client(std::unique_ptr<wire::Transport> transport, const std::string& peer);
     void arm_idle_timer();
     size_t sessions() const;  // clients that completed the handshake
 
@@ -39,6 +47,8 @@ private:
     uint64_t unix_clients_ = 0;
     bool stopping_ = false;
     bool idle_armed_ = false;
+    std::shared_ptr<asio::ssl::context> tls_;
+    uid_t client_uid_;
 };
 
 }  // namespace mrd::agent

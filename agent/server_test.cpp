@@ -1,6 +1,7 @@
 // The agent's server, in process and targetless, driven by a blocking client over a unix socket.
 #include "agent/server.hpp"
 #include "tests/tools/blocking_client.hpp"
+#include "wire/tls_identity.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -118,16 +119,22 @@ TEST_CASE("agent: handshake") {
     }
 }
 
-TEST_CASE("agent: only sessions keep the agent alive; [::] serves IPv4 and IPv6") {
+TEST_CASE("agent: only sessions keep the agent alive; TCP needs the session's key; [::] serves IPv4 and IPv6") {
     asio::io_context io;
     asio::thread_pool pool{1};
     auto target = std::move(agent::Target::targetless().value());
     agent::Resolver resolver{target.root_fd()};
     agent::Context ctx{io, pool, target, resolver, "test-host"};
     agent::Server server{io, std::chrono::seconds(1)};
+    CHECK_FALSE(server.listen("tcp:127.0.0.1:0").ok());  // no TCP without authentication
+    auto self = wire::TlsIdentity::generate("agent").value(), session = wire::TlsIdentity::generate("cli").value();
+    REQUIRE(server.authenticate_with(self, session.fingerprint).ok());
     REQUIRE(server.listen("tcp:[::]:0").ok());
     std::string address = server.addresses().at(0);
     std::string port = address.substr(address.rfind(':') + 1);
+    fs::path dir = fs::temp_directory_path() / ("mrd-idle-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    REQUIRE(server.listen("unix:" + (dir / "a.sock").string()).ok());
     server.start(ctx);
     std::atomic<bool> stopped{false};
     std::thread thread([&] {
@@ -135,11 +142,14 @@ TEST_CASE("agent: only sessions keep the agent alive; [::] serves IPv4 and IPv6"
         stopped = true;
     });
     {
-        BlockingClient v4("tcp:127.0.0.1:" + port), v6("tcp:[::1]:" + port);
-        CHECK(std::holds_alternative<HelloOk>(v4.request(Hello{kProtocolVersion, "v4"})));
-        CHECK(std::holds_alternative<HelloOk>(v6.request(Hello{kProtocolVersion, "v6"})));
+        BlockingClient v4("tcp:127.0.0.1:" + port), v6("tcp:[::1]:" + port);  // both reach it
+        // Plain bytes on TCP are no session: the agent waits for a TLS handshake, then drops them.
+        v4.send_raw("\x00\x00\x00\x01\x90", 5);
+        CHECK(v4.closed_by_peer(15000));
+        BlockingClient local("unix:" + (dir / "a.sock").string());  // the same uid: accepted
+        CHECK(std::holds_alternative<HelloOk>(local.request(Hello{kProtocolVersion, "unix"})));
         std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-        CHECK_FALSE(stopped);  // sessions open: no idle timeout
+        CHECK_FALSE(stopped);  // a session is open: no idle timeout
     }
     // A readiness probe's connect-and-close, many times a second, is not a session.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -153,6 +163,7 @@ TEST_CASE("agent: only sessions keep the agent alive; [::] serves IPv4 and IPv6"
     CHECK(stopped);
     thread.join();
     pool.join();
+    fs::remove_all(dir);
 }
 
 TEST_CASE("agent: files") {

@@ -4,6 +4,8 @@
 #include "wire/log.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <sstream>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -22,9 +24,10 @@ std::string random_suffix() {
     return s;
 }
 
-json agent_command(const tracer::AgentConfig& config, const std::vector<std::string>& target_args) {
-    // [::] takes IPv4 too: IPv4-only, dual-stack and IPv6-only clusters alike.
-    json cmd = {"mirrord-agent", "--listen", "tcp:[::]:" + std::to_string(kAgentPort), "--idle-timeout",
+json agent_command(const tracer::AgentConfig& config, const std::vector<std::string>& target_args, const std::string& client_fingerprint) {
+    // The pod's loopback only (127.0.0.1 and ::1, one random port): the API server's port-forward
+    // reaches it, other pods cannot; and only this session's key is accepted there.
+    json cmd = {"mirrord-agent", "--listen", "tcp:localhost:0", "--client-fingerprint", client_fingerprint, "--idle-timeout",
                 std::to_string(config.communication_timeout), "--log-level", config.log_level == "info" ? "warn" : config.log_level};
     for (auto& a : target_args) cmd.push_back(a);
     if (!config.flush_connections) cmd.push_back("--no-flush-connections");
@@ -43,7 +46,8 @@ json resources(const tracer::AgentConfig& config) {
 
 }  // namespace
 
-json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name) {
+json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name,
+               const std::string& client_fingerprint) {
     json labels = {{"app", "mirrord"}, {"app.kubernetes.io/name", "mirrord-agent"}, {"mirrord-agent", name}};
     for (auto& [k, v] : config.labels.items()) labels[k] = v;
     json annotations = {{"sidecar.istio.io/inject", "false"}, {"linkerd.io/inject", "disabled"}};
@@ -60,10 +64,9 @@ json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, 
          {{{"name", "mirrord-agent"},
            {"image", config.image},
            {"imagePullPolicy", config.image_pull_policy},
-           {"command", agent_command(config, {"--container-id", target.container_id})},
+           {"command", agent_command(config, {"--container-id", target.container_id}, client_fingerprint)},
            {"securityContext", security_context(config)},
            {"resources", resources(config)},
-           {"ports", {{{"containerPort", kAgentPort}}}},
            {"volumeMounts", {{{"name", "host-run"}, {"mountPath", "/host/run"}}, {{"name", "host-var"}, {"mountPath", "/host/var"}}}}}}},
     };
     if (!config.service_account.empty()) pod_spec["serviceAccountName"] = config.service_account;
@@ -82,7 +85,8 @@ json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, 
               {"template", {{"metadata", {{"labels", labels}, {"annotations", annotations}}}, {"spec", pod_spec}}}}}};
 }
 
-json agent_ephemeral_container(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name) {
+json agent_ephemeral_container(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name,
+                               const std::string& client_fingerprint) {
     // In the target container's PID namespace, or the pod's when it shares one (where PID 1 is the
     // pause container): the target is found by its id either way. Root whatever the pod's
     // securityContext says, for the capabilities to be effective.
@@ -94,7 +98,7 @@ json agent_ephemeral_container(const ResolvedTarget& target, const tracer::Agent
             {"image", config.image},
             {"imagePullPolicy", config.image_pull_policy},
             {"targetContainerName", target.container},
-            {"command", agent_command(config, {"--container-id", target.container_id})},
+            {"command", agent_command(config, {"--container-id", target.container_id}, client_fingerprint)},
             {"securityContext", security}};
 }
 
@@ -126,16 +130,30 @@ AgentLease::~AgentLease() {
 
 namespace {
 
-bool has_ready_line(const std::string& log) { return log.find(kAgentReadyLine) != std::string::npos; }
+// "mirrord-agent ready: tcp:127.0.0.1:PORT tcp:[::1]:PORT fingerprint=HEX": the port and the
+// fingerprint, into agent; false while the line is not complete.
+bool read_ready_line(const std::string& log, AgentPod& agent) {
+    auto at = log.find(kAgentReadyLine);
+    if (at == std::string::npos) return false;
+    auto end = log.find('\n', at);
+    if (end == std::string::npos) return false;
+    std::istringstream words(log.substr(at + std::strlen(kAgentReadyLine), end - at - std::strlen(kAgentReadyLine)));
+    for (std::string w; words >> w;) {
+        if (w.rfind("fingerprint=", 0) == 0) agent.fingerprint = w.substr(12);
+        else if (w.rfind("tcp:", 0) == 0 && agent.port == 0) agent.port = static_cast<uint16_t>(std::atoi(w.c_str() + w.rfind(':') + 1));
+    }
+    return true;
+}
 
-// Until the agent says it listens: its log, followed (a pod can be Running long before).
-Result<bool> wait_for_ready_line(ApiClient& api, const AgentPod& agent, std::chrono::seconds quiet) {
+// Until the agent says it listens, where, and who it is: its log, followed (a pod can be Running
+// long before).
+Result<bool> wait_for_ready_line(ApiClient& api, AgentPod& agent, std::chrono::seconds quiet) {
     std::string log;
     return api.follow("/api/v1/namespaces/" + agent.namespace_ + "/pods/" + agent.pod + "/log?container=" +
                           url_escape(agent.container) + "&follow=true",
                       [&](std::string_view data) {
                           log.append(data);
-                          return !has_ready_line(log);
+                          return !read_ready_line(log, agent);
                       },
                       quiet);
 }
@@ -150,12 +168,12 @@ bool container_running(const json& pod, const std::string& container) {
 }  // namespace
 
 Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const ResolvedTarget& target, const tracer::AgentConfig& config,
-                             const AgentWait& wait) {
+                             const AgentWait& wait, const std::string& client_fingerprint) {
     std::string name = "mirrord-agent-" + random_suffix();
     AgentPod agent;
     if (config.ephemeral) {
         agent.namespace_ = target.namespace_;
-        json patch = {{"spec", {{"ephemeralContainers", {agent_ephemeral_container(target, config, name)}}}}};
+        json patch = {{"spec", {{"ephemeralContainers", {agent_ephemeral_container(target, config, name, client_fingerprint)}}}}};
         auto r = api->patch("/api/v1/namespaces/" + agent.namespace_ + "/pods/" + target.pod + "/ephemeralcontainers", patch,
                             "application/strategic-merge-patch+json");
         if (!r) return r.error().context("adding the agent as an ephemeral container to pod/" + target.pod);
@@ -163,7 +181,7 @@ Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const Resolv
         agent.container = name;
     } else {
         agent.namespace_ = config.namespace_.empty() ? target.namespace_ : config.namespace_;
-        auto r = api->post("/apis/batch/v1/namespaces/" + agent.namespace_ + "/jobs", agent_job(target, config, name));
+        auto r = api->post("/apis/batch/v1/namespaces/" + agent.namespace_ + "/jobs", agent_job(target, config, name, client_fingerprint));
         if (!r) return r.error().context("creating the agent job in namespace " + agent.namespace_);
         agent.job = name;
         agent.container = "mirrord-agent";
@@ -207,6 +225,8 @@ Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const Resolv
                 auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
                 auto ready = wait_for_ready_line(*api, agent, std::clamp(left, std::chrono::seconds(1), std::chrono::seconds(2)));
                 if (!ready) return ready.error().context("reading the agent's log");
+                if (*ready && (agent.port == 0 || agent.fingerprint.empty()))
+                    return Error::msg("the agent's ready line gives no TCP port or fingerprint (is the image this mirrord's?)", EPROTO);
                 if (*ready) return agent;
             }
         }

@@ -12,7 +12,6 @@
 
 namespace mrd::k8s {
 
-inline constexpr uint16_t kAgentPort = 61337;
 // What the agent prints once it listens (agent/main.cpp); read from its log.
 inline constexpr const char* kAgentReadyLine = "mirrord-agent ready:";
 
@@ -36,8 +35,9 @@ struct AgentPod {
     std::string namespace_;
     std::string pod;
     std::string container;  // the agent's container in that pod
-    uint16_t port = kAgentPort;
+    uint16_t port = 0;  // where the agent listens in its pod, from its ready line
     std::string job;  // empty for an ephemeral container
+    std::string fingerprint;  // the agent's certificate's, from its ready line
     std::shared_ptr<AgentLease> lease;  // none for an ephemeral container: it ends with its session
 };
 
@@ -47,12 +47,15 @@ struct AgentWait {
 };
 
 // The Job mirrord creates for target (exposed for tests and `--print`-style inspection).
-nlohmann::json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name);
-nlohmann::json agent_ephemeral_container(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name);
+// client_fingerprint: the session's certificate, the only one the agent accepts.
+nlohmann::json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name,
+                         const std::string& client_fingerprint);
+nlohmann::json agent_ephemeral_container(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name,
+                                         const std::string& client_fingerprint);
 
 // Ready when the agent's log says it listens, not merely when its container runs.
 Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const ResolvedTarget& target, const tracer::AgentConfig& config,
-                             const AgentWait& wait);
+                             const AgentWait& wait, const std::string& client_fingerprint);
 
 // The reason a pod cannot start, if its status shows one (ImagePullBackOff...).
 std::optional<std::string> pod_failure(const nlohmann::json& pod, const std::string& container);

@@ -22,13 +22,15 @@ std::string after(const nlohmann::json& command, const std::string& flag) {
 
 TEST_CASE("agent pod: the Job") {
     tracer::AgentConfig config;
-    auto job = agent_job(target(), config, "mirrord-agent-x");
+    auto job = agent_job(target(), config, "mirrord-agent-x", "ab12");
     const auto& pod = field(job, "/spec/template/spec");
     const auto& container = field(pod, "/containers/0");
     CHECK(field(pod, "/hostPID") == true);
     CHECK(text(pod, "/nodeName") == "node-1");
     CHECK(after(field(container, "/command"), "--container-id") == target().container_id);
-    CHECK(after(field(container, "/command"), "--listen") == "tcp:[::]:61337");
+    // The pod's loopback, a random port, and only the session's key.
+    CHECK(after(field(container, "/command"), "--listen") == "tcp:localhost:0");
+    CHECK(after(field(container, "/command"), "--client-fingerprint") == "ab12");
     // A probe's connections would count as clients: readiness is read from the agent's log.
     CHECK_FALSE(container.contains("readinessProbe"));
     CHECK(number(job, "/spec/ttlSecondsAfterFinished") == 1);
@@ -36,7 +38,8 @@ TEST_CASE("agent pod: the Job") {
 
 TEST_CASE("agent pod: the ephemeral container finds its target by id, as root") {
     tracer::AgentConfig config;
-    auto ec = agent_ephemeral_container(target(), config, "mirrord-agent-y");
+    auto ec = agent_ephemeral_container(target(), config, "mirrord-agent-y", "cd34");
+    CHECK(after(field(ec, "/command"), "--client-fingerprint") == "cd34");
     CHECK(text(ec, "/targetContainerName") == "app");
     CHECK(after(field(ec, "/command"), "--container-id") == target().container_id);
     CHECK(after(field(ec, "/command"), "--target-pid").empty());

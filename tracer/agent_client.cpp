@@ -41,8 +41,12 @@ co::Task<std::error_code> connect_with_timeout(asio::io_context& io, Socket& soc
 
 }  // namespace
 
-co::Task<Status> AgentClient::connect(const std::string& address, std::chrono::milliseconds timeout) {
+co::Task<Status> AgentClient::connect(const std::string& address, std::chrono::milliseconds timeout, const AgentTls* tls) {
     Session::Socket socket(io_);
+    bool tcp = address.rfind("unix:", 0) != 0;
+    if (tcp && !tls)
+        co_return Error::msg("connecting to the agent at " + address + ": a TCP link needs the agent's fingerprint and this "
+                             "session's identity (--agent-fingerprint, --agent-identity)", EPERM);
     std::error_code ec;
     if (address.rfind("unix:", 0) == 0) {
         asio::local::stream_protocol::socket s(io_);
@@ -66,7 +70,17 @@ co::Task<Status> AgentClient::connect(const std::string& address, std::chrono::m
     }
     if (ec) co_return Error{ec.value(), "connecting to the agent at " + address + ": " + ec.message()};
 
-    session_ = Session::create(std::move(socket), Session::Handlers{
+    std::unique_ptr<Transport> transport;
+    if (tcp) {
+        auto context = pinned_tls_context(tls->self, tls->agent_fingerprint, false);
+        if (!context) co_return context.error();
+        auto secured = co_await tls_transport(std::move(socket), *context, false, timeout);
+        if (!secured) co_return secured.error().context("the agent at " + address + " is not the one this session started");
+        transport = std::move(*secured);
+    } else {
+        transport = plain_transport(std::move(socket));
+    }
+    session_ = Session::create(std::move(transport), Session::Handlers{
                                                       [this](Envelope&& e) { on_message(std::move(e)); },
                                                       [this](const Error& e) { on_closed(e); },
                                                   });

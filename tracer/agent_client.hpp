@@ -4,18 +4,26 @@
 
 #include "wire/co.hpp"
 #include "wire/connections.hpp"
+#include "wire/tls_identity.hpp"
 
 #include <chrono>
 #include <map>
 
 namespace mrd::tracer {
 
+// A TCP link to the agent: who this session is, and the fingerprint the agent announced.
+struct AgentTls {
+    wire::TlsIdentity self;
+    std::string agent_fingerprint;
+};
+
 class AgentClient {
 public:
     explicit AgentClient(asio::io_context& io) : io_(io) {}
 
-    // "unix:PATH", "tcp:HOST:PORT" or "HOST:PORT"; connects and says hello.
-    co::Task<Status> connect(const std::string& address, std::chrono::milliseconds timeout);
+    // "unix:PATH", "tcp:HOST:PORT" or "HOST:PORT"; connects and says hello. A TCP link is TLS 1.3:
+    // `tls` is this session's identity and the agent's announced fingerprint.
+    co::Task<Status> connect(const std::string& address, std::chrono::milliseconds timeout, const AgentTls* tls);
 
     // A request; awaiting it gives the reply, or ErrorReply (ECONNRESET once the agent is gone).
     //   auto reply = co_await agent.call<wire::FileStat>(path, true);

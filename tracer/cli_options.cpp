@@ -13,7 +13,10 @@ void add_session_options(cxxopts::Options& o) {
         ("n,target-namespace", "the target's namespace", cxxopts::value<std::string>())
         ("f,config-file", "mirrord.json, .toml or .yaml (alone: ./.mirrord/mirrord.json; also MIRRORD_CONFIG_FILE)",
             cxxopts::value<std::string>()->implicit_value(kDefaultConfigFile))
-        ("agent", "use the agent at this address (unix:PATH or HOST:PORT) instead of starting one", cxxopts::value<std::string>())
+        ("agent", "use the agent at this address (unix:PATH or tcp:HOST:PORT) instead of starting one", cxxopts::value<std::string>())
+        ("agent-fingerprint", "with a TCP --agent: the fingerprint in its ready line", cxxopts::value<std::string>())
+        ("agent-identity", "with a TCP --agent: the key file (mirrord-agent --make-identity) whose fingerprint it was given",
+            cxxopts::value<std::string>())
         ("a,agent-namespace", "namespace for the agent", cxxopts::value<std::string>())
         ("i,agent-image", "agent image", cxxopts::value<std::string>())
         ("l,agent-log-level", "the agent's log level (mirrord's RUST_LOG filters too)", cxxopts::value<std::string>())
@@ -103,6 +106,8 @@ Result<Config> session_config(const cxxopts::ParseResult& p) {
     text("agent-log-level", c.agent.log_level);
     text("context", c.kube_context);
     text("kubeconfig", c.kubeconfig);
+    text("agent-fingerprint", c.agent_fingerprint);
+    text("agent-identity", c.agent_identity);
     if (p.count("agent-ttl")) c.agent.ttl = p["agent-ttl"].as<int>();
     if (p.count("agent-startup-timeout")) c.agent.startup_timeout = p["agent-startup-timeout"].as<int>();
     if (p.count("ephemeral-container")) c.agent.ephemeral = true;

@@ -38,13 +38,15 @@ void progress_done() {
     if (::isatty(STDERR_FILENO)) std::cerr << "\r\033[K" << std::flush;
 }
 
-Result<std::string> start_cluster_agent_unchecked(const Config& config, asio::io_context& io, std::optional<k8s::PortForward>& forward);
+Result<ClusterAgent> start_cluster_agent_unchecked(const Config& config, asio::io_context& io, std::optional<k8s::PortForward>& forward,
+                                                   const std::string& client_fingerprint);
 
 }  // namespace
 
-Result<std::string> start_cluster_agent(const Config& config, asio::io_context& io, std::optional<k8s::PortForward>& forward) {
+Result<ClusterAgent> start_cluster_agent(const Config& config, asio::io_context& io, std::optional<k8s::PortForward>& forward,
+                                         const std::string& client_fingerprint) {
     try {
-        return start_cluster_agent_unchecked(config, io, forward);
+        return start_cluster_agent_unchecked(config, io, forward, client_fingerprint);
     } catch (const nlohmann::json::exception& e) {
         progress_done();
         return Error::msg(std::string("unexpected response from the Kubernetes API: ") + e.what(), EPROTO);
@@ -53,7 +55,8 @@ Result<std::string> start_cluster_agent(const Config& config, asio::io_context& 
 
 namespace {
 
-Result<std::string> start_cluster_agent_unchecked(const Config& config, asio::io_context& io, std::optional<k8s::PortForward>& forward) {
+Result<ClusterAgent> start_cluster_agent_unchecked(const Config& config, asio::io_context& io, std::optional<k8s::PortForward>& forward,
+                                                   const std::string& client_fingerprint) {
     auto spec = k8s::parse_target(config.target.path);
     if (!spec) return spec.error();
     auto api = connect_api(config);
@@ -67,12 +70,14 @@ Result<std::string> start_cluster_agent_unchecked(const Config& config, asio::io
         return target.error().context("target " + config.target.path);
     }
     progress("starting the agent for pod/" + target->pod + " (container " + target->container + ")");
-    auto agent = k8s::start_agent(*api, *target, config.agent, {progress, interrupted});
+    auto agent = k8s::start_agent(*api, *target, config.agent, {progress, interrupted}, client_fingerprint);
     progress_done();
     if (!agent) return agent.error();
     log::info("agent ", agent->pod, " is running in namespace ", agent->namespace_);
     forward.emplace(io, *api, *agent);
-    return forward->listen();
+    auto address = forward->listen();
+    if (!address) return address.error();
+    return ClusterAgent{*address, agent->fingerprint};
 }
 
 }  // namespace

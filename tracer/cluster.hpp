@@ -10,8 +10,13 @@
 
 namespace mrd::tracer {
 
-// The agent's local address (through the port-forward, which must outlive the session).
-Result<std::string> start_cluster_agent(const Config& config, asio::io_context& io, std::optional<k8s::PortForward>& forward);
+struct ClusterAgent {
+    std::string address;      // local, through the port-forward (which must outlive the session)
+    std::string fingerprint;  // the agent's, from its ready line
+};
+// client_fingerprint: this session's certificate, the only one the agent will accept.
+Result<ClusterAgent> start_cluster_agent(const Config& config, asio::io_context& io, std::optional<k8s::PortForward>& forward,
+                                         const std::string& client_fingerprint);
 
 // `mirrord ls`: the targets of the namespace, one per line (or as a JSON list).
 int list_targets_command(const Config& config, bool json);

@@ -119,6 +119,8 @@ struct Config {
     std::string kubeconfig;
     std::string kube_context;
     bool accept_invalid_certificates = false;
+    // --agent-identity / --agent-fingerprint: for an agent started by hand on TCP (flags only).
+    std::string agent_identity, agent_fingerprint;
     // experimental.allow_io_uring: let io_uring_setup succeed (its operations are not redirected).
     bool allow_io_uring = false;
     std::vector<std::string> warnings;  // ignored keys and the like, for the user

@@ -2,6 +2,7 @@
 
 #include "k8s/targets.hpp"
 #include "tracer/cluster.hpp"
+#include "wire/text_file.hpp"
 #include "wire/log.hpp"
 
 #include <signal.h>
@@ -11,10 +12,40 @@
 
 namespace mrd::tracer {
 
+Result<wire::TlsIdentity> load_identity(const std::string& path) {
+    auto pem = wire::read_file(path);
+    if (!pem) return pem.error();
+    auto key = pem->find("-----BEGIN PRIVATE KEY-----");
+    if (key == std::string::npos) return Error::msg(path + " holds no private key (make one with mirrord-agent --make-identity)", EINVAL);
+    wire::TlsIdentity id;
+    id.certificate_pem = pem->substr(0, key);
+    id.key_pem = pem->substr(key);
+    id.fingerprint = wire::certificate_fingerprint(id.certificate_pem);
+    if (id.fingerprint.empty()) return Error::msg(path + " holds no certificate", EINVAL);
+    return id;
+}
+
 Result<std::string> SessionAgent::start(const Config& config, const std::string& given, asio::io_context& io) {
-    if (!given.empty()) return given;
+    if (!given.empty()) {
+        if (given.rfind("unix:", 0) == 0) return given;
+        // An agent started by hand on TCP: its fingerprint, and the identity it was told to expect.
+        if (config.agent_fingerprint.empty() || config.agent_identity.empty())
+            return Error::msg("--agent " + given + ": a TCP agent needs --agent-fingerprint (from its ready line) and "
+                              "--agent-identity (the file whose fingerprint it was given)", EINVAL);
+        auto identity = load_identity(config.agent_identity);
+        if (!identity) return identity.error().context("--agent-identity");
+        tls_ = AgentTls{std::move(*identity), config.agent_fingerprint};
+        return given;
+    }
     const std::string& target = config.target.path;
-    if (k8s::is_kubernetes_target(target)) return start_cluster_agent(config, io, forward_);
+    if (k8s::is_kubernetes_target(target)) {
+        auto self = wire::TlsIdentity::generate("mirrord-session");  // fresh for every session
+        if (!self) return self.error();
+        auto agent = start_cluster_agent(config, io, forward_, self->fingerprint);
+        if (!agent) return agent.error();
+        tls_ = AgentTls{std::move(*self), agent->fingerprint};
+        return agent->address;
+    }
     pid_t pid = 0;
     if (target.rfind("pid/", 0) == 0) {
         char* end = nullptr;
@@ -78,7 +109,8 @@ int CommandSession::run(std::function<co::Task<void>()> body) {
     agent_.on_lost([this] { finish(1); });
     body_ = std::move(body);  // kept: a coroutine lambda must outlive its coroutine
     auto start = [this, address = *address]() -> co::Task<void> {
-        if (auto st = co_await agent_.connect(address, std::chrono::seconds(config_.agent.communication_timeout)); !st) {
+        if (auto st = co_await agent_.connect(address, std::chrono::seconds(config_.agent.communication_timeout), agent_process_.tls());
+            !st) {
             log::error(st.error().message);
             co_return finish(1);
         }

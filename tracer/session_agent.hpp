@@ -20,10 +20,13 @@ public:
     // The address to connect to. given: the user's --agent, if any.
     Result<std::string> start(const Config& config, const std::string& given, asio::io_context& io);
     std::optional<LocalAgent>& local() { return local_; }
+    // For a TCP link (a cluster agent, or --agent tcp:...): the pins; null for a unix socket.
+    const AgentTls* tls() const { return tls_ ? &*tls_ : nullptr; }
 
 private:
     std::optional<LocalAgent> local_;
     std::optional<k8s::PortForward> forward_;  // holds the cluster agent's lease too
+    std::optional<AgentTls> tls_;
 };
 
 // A command without a program (diagnose, port-forward, dump): the agent started and connected, then

@@ -103,6 +103,12 @@ Result<std::shared_ptr<asio::ssl::context>> pinned_tls_context(const TlsIdentity
     });
 }
 
+std::string certificate_fingerprint(const std::string& pem) {
+    Owned<BIO, BIO_free_all> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    Owned<X509, X509_free> cert(PEM_read_bio_X509(bio.p, nullptr, nullptr, nullptr));
+    return cert.p ? fingerprint_of(cert.p) : "";
+}
+
 std::string peer_fingerprint(SSL* ssl) {
     X509* cert = SSL_get1_peer_certificate(ssl);
     if (!cert) return "";

@@ -27,6 +27,9 @@ struct TlsIdentity {
 Result<std::shared_ptr<asio::ssl::context>> pinned_tls_context(const TlsIdentity& self, const std::string& peer_fingerprint,
                                                                bool server);
 
+// The fingerprint of a PEM certificate; empty if it is not one.
+std::string certificate_fingerprint(const std::string& pem);
+
 // The fingerprint of the certificate the peer presented in a completed handshake; empty if none.
 std::string peer_fingerprint(SSL* ssl);
 

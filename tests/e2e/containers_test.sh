@@ -21,11 +21,22 @@ check_eq "and is small (< 20 MB)" "yes" "$([ "$size" -lt 20000000 ] && echo yes 
 check_eq "it runs" "mirrord-agent 0.1.0" "$("${PODMAN[@]}" run --rm "${LIMITS[@]}" "$TAG" --version 2>&1)"
 
 # The image's agent, as a Kubernetes Job runs it (host PID namespace, privileged), serving the pod.
+# On TCP it takes only the session that holds the key whose fingerprint it was given.
 port=$(free_port)
+session_fp=$("$AGENT" --make-identity "$WORK/session.pem")
 "${PODMAN[@]}" run -d --name "$NAME-agent" "${LIMITS[@]}" --pid host --network host --privileged "$TAG" \
-    --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --idle-timeout 60 >/dev/null
+    --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --client-fingerprint "$session_fp" --idle-timeout 60 >/dev/null
 for _ in $(seq 100); do "${PODMAN[@]}" logs "$NAME-agent" 2>&1 | grep -q ready && break; sleep 0.1; done
-out=$("$MIRRORD" exec --agent "127.0.0.1:$port" -- sh -c 'curl -sS http://backend/; cat /app/config.yaml | head -2' 2>&1)
+agent_fp=$("${PODMAN[@]}" logs "$NAME-agent" 2>&1 | grep -o 'fingerprint=[0-9a-f]*' | cut -d= -f2)
+out=$("$MIRRORD" exec --agent "tcp:127.0.0.1:$port" -- true 2>&1); rc=$?
+check_contains "a TCP agent without the session's identity: refused, saying what is missing" "needs --agent-fingerprint" "$out"
+"$AGENT" --make-identity "$WORK/other.pem" >/dev/null
+out=$("$MIRRORD" exec --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/other.pem" --agent-fingerprint "$agent_fp" -- true 2>&1)
+check_contains "... with another key: refused by the agent" "error" "$out"
+out=$("$MIRRORD" exec --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$(printf 'a%.0s' $(seq 64))" -- true 2>&1)
+check_contains "... an agent that is not the announced one: refused by mirrord" "is not the one this session started" "$out"
+out=$("$MIRRORD" exec --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp" \
+    -- sh -c 'curl -sS http://backend/; cat /app/config.yaml | head -2' 2>&1)
 check_contains "the containerised agent serves the pod: network" "hello from backend; you are 10.77.0.2" "$out"
 check_contains "... and files" "service: checkout" "$out"
 "${PODMAN[@]}" rm -f "$NAME-agent" >/dev/null

@@ -78,21 +78,27 @@ for _ in $(seq 100); do
     sleep 0.2
 done
 check_contains "kubectl logs of the agent: its ready line" "mirrord-agent ready" "$(kc logs "$agent_pod" 2>&1)"
-forward() {  # forward PORT [ENV...]: kubectl port-forward to the agent; prints the agent's hello
+ready_fingerprint=$(kc logs "$agent_pod" 2>/dev/null | grep -o 'fingerprint=[0-9a-f]*' | cut -d= -f2)
+forward() {  # forward PORT [ENV...]: kubectl port-forward to the agent; what a stranger and a TLS client get there
     env "${@:2}" kubectl --cache-dir "$K/kubectl-cache" port-forward "$agent_pod" "$1:61337" >"$WORK/pf-$1.out" 2>&1 &
     local pf=$!
     for _ in $(seq 50); do grep -q Forwarding "$WORK/pf-$1.out" && break; sleep 0.1; done
-    "$PROBE" "tcp:127.0.0.1:$1" hello 2>&1
-    "$PROBE" "tcp:127.0.0.1:$1" hello 2>&1 | head -1  # a second connection through the same forward
+    # A client without the session's key: closed before any request is read.
+    "$PROBE" "tcp:127.0.0.1:$1" hello 2>&1 | head -1
+    # The agent's TLS identity, through the same forward: the fingerprint its ready line announced.
+    openssl s_client -connect "127.0.0.1:$1" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null |
+        cut -d= -f2 | tr -d ':' | tr 'A-F' 'a-f'
     kill "$pf" 2>/dev/null
     wait "$pf" 2>/dev/null
 }
 out=$(forward "$(free_port)")
-check_contains "kubectl port-forward to the agent (SPDY tunnelled in WebSocket)" "hostname $SANDBOX_NAME-pod-7d9f" "$out"
-check_eq "... two connections" "2" "$(grep -c hostname <<<"$out")"
+check_not_contains "kubectl port-forward to the agent (SPDY in WebSocket): a client without the session's key is refused" \
+    "hostname" "$out"
+check_contains "... while the agent's TLS certificate, reached through it, is the one its log announced" "$ready_fingerprint" "$out"
+check_eq "... (which is a SHA-256)" "64" "${#ready_fingerprint}"
 check_contains "... negotiated" "chose SPDY/3.1+portforward.k8s.io" "$(cat "$K/record/subprotocols.log")"
 out=$(forward "$(free_port)" KUBECTL_PORT_FORWARD_WEBSOCKETS=false)
-check_contains "kubectl port-forward over a plain SPDY upgrade" "hostname $SANDBOX_NAME-pod-7d9f" "$out"
+check_contains "kubectl port-forward over a plain SPDY upgrade reaches it too" "$ready_fingerprint" "$out"
 check_contains "... negotiated" "spdy offered ['portforward.k8s.io']" "$(cat "$K/record/subprotocols.log")"
 
 # The stand-in refuses what it does not speak, as the API server does.

@@ -34,7 +34,7 @@ check_eq "cleaned up after it finishes" "1" "$(jq_ "d['spec']['ttlSecondsAfterFi
 check_eq "mounting the runtime sockets" "['/run', '/var']" "$(jq_ "[v['hostPath']['path'] for v in d['spec']['template']['spec']['volumes']]")"
 check_eq "no readiness probe (its connections would keep an idle agent alive)" "False" \
     "$(jq_ "'readinessProbe' in d['spec']['template']['spec']['containers'][0]")"
-check_eq "the agent listens on IPv6 and IPv4" "tcp:[::]:61337" "$(tail -1 "$K/record/listen.log")"
+check_eq "the agent listens on its pod's loopback (IPv4 and IPv6), a random port" "tcp:localhost:0" "$(tail -1 "$K/record/listen.log")"
 check_contains "the session's end deleted the agent Job, with its pods" \
     "jobs/shop/$(jq_ "d['metadata']['name']") propagationPolicy=Background" "$(cat "$K/record/deleted.log")"
 
