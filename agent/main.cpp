@@ -1,6 +1,7 @@
 // mirrord-agent: serves a target's files, environment, DNS and network to mirrord clients.
 #include "agent/guard.hpp"
 #include "agent/incoming.hpp"
+#include "agent/privileges.hpp"
 #include "agent/server.hpp"
 #include "wire/log.hpp"
 #include "wire/tls_identity.hpp"
@@ -124,6 +125,8 @@ int main(int argc, char** argv) {
         if (rules) incoming = std::make_unique<agent::Incoming>(io, std::move(*rules), !args.count("no-flush-connections"));
         else log::warn("incoming traffic unavailable: ", rules.error().message);
     }
+    // Inside the target now, with the redirect rules' table made: only what serving needs from here on.
+    if (auto st = agent::drop_privileges(); !st) log::warn("keeping privileges: ", st.error().message);
     asio::thread_pool pool(4);  // created after entering: its threads inherit the namespaces
     agent::Resolver resolver(target->root_fd());
     agent::Context ctx{io, pool, *target, resolver, target->hostname(), incoming.get()};

@@ -13,6 +13,25 @@ check_contains "absolute symlinks resolve inside the pod" "service: checkout" "$
 check_contains "the pod's own /etc/resolv.conf" "nameserver 10.77.0.53" "$(probe cat /etc/resolv.conf)"
 check_contains "'..' cannot escape the pod's root" "search demo.svc.cluster.local" "$(probe cat /../../../../etc/resolv.conf)"
 check_contains "lists a pod directory" "config.yaml" "$(probe ls /app)"
+# Paths that try to leave the pod's root: each stays inside (the host's own files are never read).
+echo "the host's own secret" >"/tmp/mrd-host-secret-$SANDBOX_NAME"
+on_exit 'rm -f "/tmp/mrd-host-secret-$SANDBOX_NAME"'
+pod_root=/proc/$POD_PID/root
+ln -sfn / "$pod_root/app/to-root" 2>/dev/null
+ln -sfn ../../../../../../tmp "$pod_root/app/up-and-out" 2>/dev/null
+ln -sfn /proc/self/root/tmp "$pod_root/app/via-proc" 2>/dev/null
+for path in "/app/to-root/tmp/mrd-host-secret-$SANDBOX_NAME" "/app/up-and-out/mrd-host-secret-$SANDBOX_NAME" \
+            "/../../tmp/mrd-host-secret-$SANDBOX_NAME" "/proc/self/root/tmp/mrd-host-secret-$SANDBOX_NAME" \
+            "/app/via-proc/mrd-host-secret-$SANDBOX_NAME" "/proc/1/root/tmp/mrd-host-secret-$SANDBOX_NAME"; do
+    check_not_contains "no escape from the pod's root: $path" "host's own secret" "$(probe cat "$path")"
+done
+check_contains "... while a symlink to / is the pod's /" "service: checkout" "$(probe cat /app/to-root/app/config.yaml)"
+# What the agent keeps of its privileges once inside: no CAP_SYS_ADMIN, no new privileges.
+status=$(cat "/proc/$AGENT_PID/status")
+check_contains "the agent runs with no_new_privs" "NoNewPrivs:	1" "$status"
+caps=$(grep CapEff <<<"$status" | awk '{print $2}')
+check_eq "... and only NET_ADMIN, SYS_PTRACE, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, CHOWN" "000000000008100f" "$caps"
+check_eq "... also in its bounding set" "000000000008100f" "$(grep CapBnd <<<"$status" | awk '{print $2}')"
 check_contains "lstat sees the symlink" "mode 120777" "$(probe stat /app/config-link.yaml)"
 check_contains "missing file is ENOENT" "errno 2" "$(probe cat /app/missing || true)"
 check_eq "gets a pod-only env var" "SECRET_TOKEN=pod-only-secret-42" "$(probe env SECRET_TOKEN)"
