@@ -102,3 +102,54 @@ TEST_CASE("tls: a peer that never handshakes is dropped after the timeout") {
     CHECK_FALSE(s->ok());
     CHECK(s->error().message.find("TLS handshake") != std::string::npos);
 }
+
+namespace {
+
+// Moves what is pending in `from`'s output BIO into `to`'s input, recording it.
+void pump(BIO* from, BIO* to, std::string* record) {
+    char buffer[16384];
+    for (int n; (n = BIO_read(from, buffer, sizeof buffer)) > 0;) {
+        BIO_write(to, buffer, n);
+        if (record) record->append(buffer, static_cast<size_t>(n));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("tls: a recorded session replayed to the agent does not get in") {
+    auto agent = TlsIdentity::generate("agent").value(), cli = TlsIdentity::generate("cli").value();
+    auto server_ctx = pinned_tls_context(agent, cli.fingerprint, true).value();
+    auto client_ctx = pinned_tls_context(cli, agent.fingerprint, false).value();
+    auto endpoint = [](asio::ssl::context& ctx, bool server) {
+        SSL* ssl = SSL_new(ctx.native_handle());
+        BIO* in = BIO_new(BIO_s_mem());
+        BIO* out = BIO_new(BIO_s_mem());
+        SSL_set_bio(ssl, in, out);
+        server ? SSL_set_accept_state(ssl) : SSL_set_connect_state(ssl);
+        return ssl;
+    };
+    // A genuine session, its client's bytes recorded on the way.
+    SSL* server = endpoint(*server_ctx, true);
+    SSL* client = endpoint(*client_ctx, false);
+    std::string recorded;
+    for (int i = 0; i < 10 && !(SSL_is_init_finished(server) && SSL_is_init_finished(client)); ++i) {
+        SSL_do_handshake(client);
+        pump(SSL_get_wbio(client), SSL_get_rbio(server), &recorded);
+        SSL_do_handshake(server);
+        pump(SSL_get_wbio(server), SSL_get_rbio(client), nullptr);
+    }
+    REQUIRE(SSL_is_init_finished(server));
+    const char request[] = "a request";
+    SSL_write(client, request, sizeof request);
+    pump(SSL_get_wbio(client), SSL_get_rbio(server), &recorded);
+    char got[64];
+    CHECK(SSL_read(server, got, sizeof got) == sizeof request);
+    // The same bytes to a fresh connection: its handshake never completes, nothing is read.
+    SSL* replayed = endpoint(*server_ctx, true);
+    BIO_write(SSL_get_rbio(replayed), recorded.data(), static_cast<int>(recorded.size()));
+    CHECK(SSL_do_handshake(replayed) != 1);
+    CHECK(SSL_read(replayed, got, sizeof got) <= 0);
+    SSL_free(server);
+    SSL_free(client);
+    SSL_free(replayed);
+}
