@@ -100,6 +100,7 @@ void Server::accept(Acceptor& acceptor) {
         } else if constexpr (std::is_same_v<typename Acceptor::protocol_type, asio::ip::tcp>) {
             std::error_code ignored;
             std::string peer = wire::to_string(wire::from_endpoint(socket.remote_endpoint(ignored)));
+            socket.set_option(asio::ip::tcp::no_delay(true), ignored);  // replies go out at once, not after a delayed ACK
             co::spawn(authenticate(wire::Session::Socket(std::move(socket)), peer));
         } else {
             std::string peer = "unix client #" + std::to_string(++unix_clients_);
