@@ -55,7 +55,12 @@ Result<std::shared_ptr<ApiClient>> ApiClient::create(const Credentials& c, bool 
     } else {
         return Error::msg("kubeconfig server '" + c.server + "' is not an http(s) URL", EINVAL);
     }
-    server = server.substr(0, server.find('/'));
+    // A path after the host (Rancher's https://host/k8s/clusters/c-x) prefixes every request.
+    if (auto slash = server.find('/'); slash != std::string::npos) {
+        api->prefix_ = server.substr(slash);
+        while (!api->prefix_.empty() && api->prefix_.back() == '/') api->prefix_.pop_back();
+        server = server.substr(0, slash);
+    }
     auto bracket = server.find(']');
     auto colon = server.rfind(':');
     if (colon != std::string::npos && (bracket == std::string::npos || colon > bracket)) {
@@ -75,12 +80,14 @@ Result<std::shared_ptr<ApiClient>> ApiClient::create(const Credentials& c, bool 
             X509* cert = PEM_read_bio_X509(cert_bio.bio, nullptr, nullptr, nullptr);
             EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio.bio, nullptr, nullptr, nullptr);
             if (!cert || !key) return Error::msg("the kubeconfig's client certificate or key is not valid PEM", EINVAL);
-            ssl = std::make_unique<httplib::SSLClient>(api->host_, api->port_, cert, key);
+            ssl = std::make_unique<httplib::SSLClient>(api->tls_name(), api->port_, cert, key);
             X509_free(cert);
             EVP_PKEY_free(key);
         } else {
-            ssl = std::make_unique<httplib::SSLClient>(api->host_, api->port_);
+            ssl = std::make_unique<httplib::SSLClient>(api->tls_name(), api->port_);
         }
+        // tls-server-name: SNI and the certificate's check use it; the connection goes to the server's host.
+        if (!c.tls_server_name.empty()) ssl->set_hostname_addr_map({{c.tls_server_name, api->host_}});
         if (api->insecure_) {
             ssl->enable_server_certificate_verification(false);
         } else if (!c.ca_pem.empty()) {
@@ -127,22 +134,22 @@ Result<json> ApiClient::result(const std::string& what, int status, const std::s
 }
 
 Result<json> ApiClient::get(const std::string& path) {
-    auto r = http_->Get(path.c_str());
+    auto r = http_->Get((prefix_ + path).c_str());
     return result("GET " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
 }
 
 Result<json> ApiClient::post(const std::string& path, const json& body) {
-    auto r = http_->Post(path.c_str(), body.dump(), "application/json");
+    auto r = http_->Post((prefix_ + path).c_str(), body.dump(), "application/json");
     return result("POST " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
 }
 
 Result<json> ApiClient::patch(const std::string& path, const json& body, const std::string& content_type) {
-    auto r = http_->Patch(path.c_str(), body.dump(), content_type.c_str());
+    auto r = http_->Patch((prefix_ + path).c_str(), body.dump(), content_type.c_str());
     return result("PATCH " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
 }
 
 Status ApiClient::remove(const std::string& path) {
-    auto r = http_->Delete(path.c_str());
+    auto r = http_->Delete((prefix_ + path).c_str());
     auto res = result("DELETE " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
     if (!res) return res.error();
     return {};
@@ -155,7 +162,7 @@ Result<bool> ApiClient::follow(const std::string& path, const std::function<bool
     int status = 0;
     http_->set_read_timeout(quiet);
     auto r = http_->Get(
-        path.c_str(), httplib::Headers{},
+        (prefix_ + path).c_str(), httplib::Headers{},
         [&](const httplib::Response& response) {
             status = response.status;
             return true;

@@ -34,6 +34,9 @@ public:
     std::string host() const { return host_; }
     int port() const { return port_; }
     bool tls() const { return tls_; }
+    const std::string& prefix() const { return prefix_; }  // the server URL's path, before every request's
+    // The name the server's certificate must carry (and the SNI): tls-server-name, else the host.
+    std::string tls_name() const { return credentials_.tls_server_name.empty() ? host_ : credentials_.tls_server_name; }
 
 private:
     ApiClient() = default;
@@ -42,6 +45,7 @@ private:
     Credentials credentials_;
     std::unique_ptr<httplib::ClientImpl> http_;
     std::string host_;
+    std::string prefix_;
     int port_ = 443;
     bool tls_ = true;
     bool insecure_ = false;

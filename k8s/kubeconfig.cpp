@@ -89,13 +89,16 @@ Result<Credentials> resolve(const std::vector<json>& docs, const std::string& ch
     c.server = cluster->value("server", "");
     if (c.server.empty()) return Error::msg("kubeconfig cluster '" + cluster_name + "' has no server", EINVAL);
     c.insecure = cluster->value("insecure-skip-tls-verify", false);
+    c.tls_server_name = cluster->value("tls-server-name", "");
     auto ca = data_or_file(*cluster, "certificate-authority-data", "certificate-authority", base);
     if (!ca) return ca.error().context("cluster '" + cluster_name + "' CA");
     c.ca_pem = *ca;
     if (const json* user = find_entry(docs, "users", user_name, "user")) {
         if (user->contains("token")) c.token = (*user)["token"];
         if (user->contains("tokenFile")) {
-            auto token = read_file((*user)["tokenFile"].get<std::string>());
+            fs::path token_path = (*user)["tokenFile"].get<std::string>();
+            if (token_path.is_relative()) token_path = fs::path(base) / token_path;
+            auto token = read_file(token_path);
             if (!token) return token.error();
             c.token = *token;
             while (!c.token.empty() && std::isspace(static_cast<unsigned char>(c.token.back()))) c.token.pop_back();
@@ -125,6 +128,29 @@ Result<Credentials> resolve(const std::vector<json>& docs, const std::string& ch
 
 }  // namespace
 
+// kubectl resolves a relative path against the file that holds it: done here, file by file, before
+// the files are merged (certificate and key files, token files, an exec command with a '/').
+void make_paths_absolute(json& doc, const fs::path& dir) {
+    auto fix = [&](json& obj, const char* key, bool only_with_slash = false) {
+        if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string()) return;
+        fs::path p = obj[key].get<std::string>();
+        if (p.empty() || p.is_absolute() || (only_with_slash && p.string().find('/') == std::string::npos)) return;
+        obj[key] = (dir / p).lexically_normal().string();
+    };
+    if (doc.contains("clusters") && doc["clusters"].is_array())
+        for (auto& entry : doc["clusters"])
+            if (entry.is_object() && entry.contains("cluster")) fix(entry["cluster"], "certificate-authority");
+    if (!doc.contains("users") || !doc["users"].is_array()) return;
+    for (auto& entry : doc["users"]) {
+        if (!entry.is_object() || !entry.contains("user") || !entry["user"].is_object()) continue;
+        json& user = entry["user"];
+        fix(user, "client-certificate");
+        fix(user, "client-key");
+        fix(user, "tokenFile");
+        if (user.contains("exec")) fix(user["exec"], "command", true);
+    }
+}
+
 Result<Credentials> load_kubeconfig(const KubeconfigOptions& options) {
     std::vector<std::string> paths;
     if (!options.path.empty()) {
@@ -146,7 +172,9 @@ Result<Credentials> load_kubeconfig(const KubeconfigOptions& options) {
         if (!text) return text.error();
         auto parsed = wire::parse_document(*text, "yaml");  // YAML (JSON is YAML too)
         if (!parsed) return parsed.error().context(p);
-        docs.push_back(*parsed);
+        json doc = wire::without_nulls(*parsed);
+        if (doc.is_object()) make_paths_absolute(doc, fs::absolute(p).parent_path());
+        docs.push_back(std::move(doc));
         if (base.empty()) base = fs::path(p).parent_path();
     }
     if (docs.empty()) return Error::msg("no kubeconfig found (looked at " + paths.front() + (paths.size() > 1 ? ", ..." : "") + ")", ENOENT);

@@ -1,4 +1,5 @@
-// kubeconfig, as kubectl reads it: $KUBECONFIG (several files, merged first-wins) or ~/.kube/config,
+// kubeconfig, as kubectl reads it: $KUBECONFIG (several files, merged first-wins, each one's relative
+// paths against its own directory) or ~/.kube/config,
 // the current context (or a chosen one), its cluster (server, CA data/file, insecure), its user
 // (bearer token or token file, client certificate and key as data or files, exec credential
 // plugins) and its namespace.
@@ -23,7 +24,8 @@ struct ExecPlugin {
 };
 
 struct Credentials {
-    std::string server;        // https://host:port
+    std::string server;        // https://host:port[/path prefix]
+    std::string tls_server_name;  // the name the server's certificate is checked against (and SNI), if not the host
     std::string ca_pem;        // empty: the system's trust store
     bool insecure = false;     // insecure-skip-tls-verify
     std::string token;

@@ -196,7 +196,8 @@ co::Task<void> PortForward::accept_loop() {
 }
 
 co::Task<void> PortForward::serve(tcp::socket local) {
-    std::string path = "/api/v1/namespaces/" + pod_.namespace_ + "/pods/" + pod_.pod + "/portforward?ports=" + std::to_string(pod_.port);
+    std::string path = api_->prefix() + "/api/v1/namespaces/" + pod_.namespace_ + "/pods/" + pod_.pod + "/portforward?ports=" +
+                       std::to_string(pod_.port);
     tcp::resolver resolver(io_);
     std::error_code ec;
     auto endpoints = resolver.resolve(api_->host(), std::to_string(api_->port()), ec);
@@ -231,8 +232,8 @@ co::Task<void> PortForward::serve(tcp::socket local) {
         ctx.use_private_key(asio::buffer(c.client_key_pem), asio::ssl::context::pem, ec);
     }
     Ssl stream(std::move(socket), ctx);
-    SSL_set_tlsext_host_name(stream.native_handle(), api_->host().c_str());
-    if (api_->verify_server()) stream.set_verify_callback(asio::ssl::host_name_verification(api_->host()));  // names and IPs
+    SSL_set_tlsext_host_name(stream.native_handle(), api_->tls_name().c_str());
+    if (api_->verify_server()) stream.set_verify_callback(asio::ssl::host_name_verification(api_->tls_name()));  // names and IPs
     co::Promise<std::error_code> handshake;
     stream.async_handshake(asio::ssl::stream_base::client, [handshake](std::error_code e) { handshake.set(e); });
     if (auto e = co_await handshake.wait()) {

@@ -167,6 +167,63 @@ check_eq "-e (ephemeral) and -l with a RUST_LOG filter, which the agent takes" "
 check_contains "... at that level (a warn-level agent says nothing at info)" "info: serving" "$(cat "$(ls -t "$K"/record/*.mirrord-agent-*.log | head -1)")"
 expect_failure "no kubeconfig" "no kubeconfig found" env KUBECONFIG="$K/none.yaml" "$MIRRORD" exec --target deploy/api -- true
 expect_failure "bad target syntax" "is not <kind>/<name>" "$MIRRORD" exec --target deploy/ -- true
+# Kubeconfigs as Teleport and Rancher write them: a certificate that names only tls-server-name, and
+# a server URL with a path. A second stand-in serves both.
+openssl req -newkey rsa:2048 -nodes -subj "/CN=kube.internal" -keyout "$K/named.key" -out "$K/named.csr" 2>/dev/null
+printf 'subjectAltName=DNS:kube.internal\n' >"$K/named.ext"
+openssl x509 -req -in "$K/named.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreateserial -days 2 -extfile "$K/named.ext" \
+    -out "$K/named.crt" 2>/dev/null
+PORT2=$(free_port)
+mkdir -p "$K/record2"
+/usr/bin/python3 "$ROOT/tests/k8s/fake_apiserver.py" --port "$PORT2" --cert "$K/named.crt" --key "$K/named.key" --ca "$K/ca.crt" \
+    --pod-pid "$POD_PID" --agent "$AGENT" --record "$K/record2" --prefix /k8s/clusters/c-abc12 >"$K/apiserver2.out" 2>&1 &
+BACKGROUND_PIDS+=($!)
+on_exit 'xargs -r kill -9 <"$K/record2/agents.pid" 2>/dev/null'
+for _ in $(seq 100); do grep -q ready "$K/apiserver2.out" 2>/dev/null && break; sleep 0.1; done
+named_config() {  # named_config FILE [TLS-SERVER-NAME]
+    cat >"$1" <<YAML
+apiVersion: v1
+kind: Config
+current-context: test
+contexts: [{name: test, context: {cluster: fake, user: dev, namespace: shop}}]
+clusters:
+- name: fake
+  cluster:
+    server: https://127.0.0.1:$PORT2/k8s/clusters/c-abc12
+    certificate-authority-data: $(b64 "$K/ca.crt")
+${2:+    tls-server-name: $2}
+users: [{name: dev, user: {token: test-token}}]
+YAML
+}
+named_config "$K/named.yaml" kube.internal
+out=$(KUBECONFIG=$K/named.yaml "$MIRRORD" exec --target deploy/api -- curl -sS http://backend/ 2>&1)
+check_eq "tls-server-name, and a server URL with a path (REST and the port-forward)" "hello from backend; you are 10.77.0.2" "$out"
+check_contains "... every request under the path" "/k8s/clusters/c-abc12/api/v1/namespaces/shop/pods" "$(cat "$K/record2/requests.log")"
+check_contains "... the port-forward too" "/k8s/clusters/c-abc12/api/v1/namespaces/shop/pods/mirrord-agent-" \
+    "$(grep portforward "$K/record2/requests.log")"
+named_config "$K/unnamed.yaml"
+out=$(KUBECONFIG=$K/unnamed.yaml "$MIRRORD" ls 2>&1)
+check_contains "... without tls-server-name the certificate does not match" "certificate" "$out"
+
+# Two kubeconfig files in two directories, each with paths relative to its own directory.
+mkdir -p "$K/split/clusters" "$K/split/users"
+cp "$K/ca.crt" "$K/split/clusters/ca.crt"
+echo test-token >"$K/split/users/token"
+cat >"$K/split/clusters/config" <<YAML
+apiVersion: v1
+kind: Config
+current-context: test
+contexts: [{name: test, context: {cluster: fake, user: dev, namespace: shop}}]
+clusters: [{name: fake, cluster: {server: "https://127.0.0.1:$PORT", certificate-authority: ca.crt}}]
+YAML
+cat >"$K/split/users/config" <<YAML
+apiVersion: v1
+kind: Config
+users: [{name: dev, user: {tokenFile: token}}]
+YAML
+out=$(cd / && KUBECONFIG=$K/split/clusters/config:$K/split/users/config "$MIRRORD" ls 2>&1)
+check_contains "kubeconfig files in two directories, relative paths each against its own" "deployment/api" "$out"
+
 # kubectl reads keys left empty (null) as absent: so does mirrord.
 cat >"$K/nulls.yaml" <<YAML
 apiVersion: v1

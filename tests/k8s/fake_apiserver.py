@@ -9,7 +9,7 @@ an Upgrade or tunnelled in WebSocket) with subprotocol negotiation that refuses 
 Agent Jobs and ephemeral containers really run: a local mirrord-agent entering the sandbox pod,
 whose stdout is the container's log. A finished Job is removed after its ttlSecondsAfterFinished.
 
-  fake_apiserver.py --port N --cert C --key K --ca CA --pod-pid PID --agent BIN --record DIR [--rbac YAML]
+  fake_apiserver.py --port N --cert C --key K --ca CA --pod-pid PID --agent BIN --record DIR [--rbac YAML] [--prefix PATH]
 
 Scenarios: agent image "bad-image" never pulls (ImagePullBackOff); namespace "locked" refuses pods
 (a FailedCreate event, as PodSecurity admission does); namespace "slow" never schedules them; the
@@ -390,6 +390,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # body would be taken for the next request.
         self.raw = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
         url = urllib.parse.urlparse(self.path)
+        if args.prefix:  # served under a path, as Rancher's proxy serves clusters
+            if not url.path.startswith(args.prefix + "/"):
+                return self.send_body(*status(404, "NotFound", "the server could not find the requested resource"))
+            url = url._replace(path=url.path[len(args.prefix):])
         url = url._replace(path=url.path.rstrip("/") or "/")
         query = urllib.parse.parse_qs(url.query)
         who = self.user()
@@ -606,6 +610,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def port_forward(self, req):
         """WebSocket (GET) or SPDY upgrade (POST), to the agent that runs as this pod's container."""
+        record("requests.log", f"{self.command} {self.path} (upgrade to {self.headers.get('Upgrade', 'nothing')})")
         with LOCK:
             agents = [a for (n, p, _), a in AGENTS.items() if n == req.ns and p == req.name and a["process"].poll() is None]
         if not agents:
@@ -713,6 +718,7 @@ def main():
     for a in ("--cert", "--key", "--ca", "--agent", "--record"):
         p.add_argument(a, required=True)
     p.add_argument("--rbac")
+    p.add_argument("--prefix", default="", help="serve everything under this path (a Rancher-style server URL)")
     args = p.parse_args()
     if args.rbac:
         import yaml
