@@ -107,6 +107,13 @@ Result<std::shared_ptr<ApiClient>> ApiClient::create(const Credentials& c, bool 
         }
         api->http_ = std::move(ssl);
     }
+    auto proxy = choose_proxy(c.proxy_url, api->host_, api->tls_, proxy_environment());
+    if (!proxy) return proxy.error().context("kubeconfig proxy");
+    api->proxy_ = *proxy;
+    if (api->proxy_) {  // HTTP CONNECT for https, as client-go
+        api->http_->set_proxy(api->proxy_->host, api->proxy_->port);
+        if (!api->proxy_->user.empty()) api->http_->set_proxy_basic_auth(api->proxy_->user, api->proxy_->password);
+    }
     if (!c.token.empty()) api->http_->set_bearer_token_auth(c.token);
     api->http_->set_connection_timeout(10);
     api->http_->set_read_timeout(30);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "k8s/kubeconfig.hpp"
+#include "k8s/proxy.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -34,7 +35,8 @@ public:
     std::string host() const { return host_; }
     int port() const { return port_; }
     bool tls() const { return tls_; }
-    const std::string& prefix() const { return prefix_; }  // the server URL's path, before every request's
+    const std::string& prefix() const { return prefix_; }
+    const std::optional<Proxy>& proxy() const { return proxy_; }  // the server URL's path, before every request's
     // The name the server's certificate must carry (and the SNI): tls-server-name, else the host.
     std::string tls_name() const { return credentials_.tls_server_name.empty() ? host_ : credentials_.tls_server_name; }
 
@@ -46,6 +48,7 @@ private:
     std::unique_ptr<httplib::ClientImpl> http_;
     std::string host_;
     std::string prefix_;
+    std::optional<Proxy> proxy_;
     int port_ = 443;
     bool tls_ = true;
     bool insecure_ = false;

@@ -90,6 +90,7 @@ Result<Credentials> resolve(const std::vector<json>& docs, const std::string& ch
     if (c.server.empty()) return Error::msg("kubeconfig cluster '" + cluster_name + "' has no server", EINVAL);
     c.insecure = cluster->value("insecure-skip-tls-verify", false);
     c.tls_server_name = cluster->value("tls-server-name", "");
+    c.proxy_url = cluster->value("proxy-url", "");
     auto ca = data_or_file(*cluster, "certificate-authority-data", "certificate-authority", base);
     if (!ca) return ca.error().context("cluster '" + cluster_name + "' CA");
     c.ca_pem = *ca;

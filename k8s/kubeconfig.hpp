@@ -26,6 +26,7 @@ struct ExecPlugin {
 struct Credentials {
     std::string server;        // https://host:port[/path prefix]
     std::string tls_server_name;  // the name the server's certificate is checked against (and SNI), if not the host
+    std::string proxy_url;        // the cluster's proxy-url (else HTTPS_PROXY/NO_PROXY apply)
     std::string ca_pem;        // empty: the system's trust store
     bool insecure = false;     // insecure-skip-tls-verify
     std::string token;

@@ -87,6 +87,32 @@ namespace {
 
 using Ssl = asio::ssl::stream<tcp::socket>;
 
+// Through an HTTP proxy: CONNECT, and the tunnel is the connection from here on.
+co::Task<Status> tunnel(tcp::socket& socket, const Proxy& proxy, const std::string& host, int port) {
+    std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    std::string request = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
+    if (!proxy.user.empty()) {
+        std::string credentials = proxy.user + ":" + proxy.password;
+        std::string encoded(4 * ((credentials.size() + 2) / 3) + 1, '\0');
+        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), reinterpret_cast<const unsigned char*>(credentials.data()),
+                        static_cast<int>(credentials.size()));
+        request += "Proxy-Authorization: Basic " + std::string(encoded.c_str()) + "\r\n";
+    }
+    request += "\r\n";
+    auto w = co_await co::write_all(socket, asio::buffer(request));
+    if (w.error) co_return Error{w.error.value(), "the proxy: " + w.error.message()};
+    std::string response;
+    char byte;
+    while (response.find("\r\n\r\n") == std::string::npos && response.size() < 8192) {  // nothing past the head
+        auto r = co_await co::read_some(socket, asio::buffer(&byte, 1));
+        if (r.error) co_return Error{r.error.value(), "the proxy closed the tunnel: " + r.error.message()};
+        response += byte;
+    }
+    if (response.rfind("HTTP/1.", 0) != 0 || response.substr(9, 3) != "200")
+        co_return Error::msg("the proxy refused CONNECT " + target + ": " + response.substr(0, response.find("\r\n")), ECONNREFUSED);
+    co_return Status{};
+}
+
 template <class Stream>
 co::Task<Status> upgrade(Stream& stream, ApiClient& api, const std::string& path) {
     unsigned char nonce[16];
@@ -200,19 +226,24 @@ co::Task<void> PortForward::serve(tcp::socket local) {
                        std::to_string(pod_.port);
     tcp::resolver resolver(io_);
     std::error_code ec;
-    auto endpoints = resolver.resolve(api_->host(), std::to_string(api_->port()), ec);
+    const auto& proxy = api_->proxy();
+    std::string host = proxy ? proxy->host : api_->host();
+    int port = proxy ? proxy->port : api_->port();
+    auto endpoints = resolver.resolve(host, std::to_string(port), ec);
     if (ec || endpoints.empty()) {
-        log::error("port-forward: cannot resolve ", api_->host(), ": ", ec.message());
+        log::error("port-forward: cannot resolve ", host, ": ", ec.message());
         co_return;
     }
     tcp::socket socket(io_);
     socket.open(endpoints.begin()->endpoint().protocol(), ec);
     if (!ec) ec = co_await co::connect(socket, endpoints.begin()->endpoint());
     if (ec) {
-        log::error("port-forward: cannot reach the API server: ", ec.message());
+        log::error("port-forward: cannot reach ", proxy ? "the proxy" : "the API server", ": ", ec.message());
         co_return;
     }
     socket.set_option(tcp::no_delay(true), ec);
+    if (proxy)
+        if (auto st = co_await tunnel(socket, *proxy, api_->host(), api_->port()); !st) co_return log::error("port-forward: ", st.error().message);
     if (!api_->tls()) {
         auto st = co_await upgrade(socket, *api_, path);
         if (!st) co_return log::error(st.error().message);

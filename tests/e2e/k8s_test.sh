@@ -205,6 +205,26 @@ named_config "$K/unnamed.yaml"
 out=$(KUBECONFIG=$K/unnamed.yaml "$MIRRORD" ls 2>&1)
 check_contains "... without tls-server-name the certificate does not match" "certificate" "$out"
 
+# Through an HTTP CONNECT proxy: the kubeconfig's proxy-url, or HTTPS_PROXY unless NO_PROXY says not.
+PROXY_PORT=$(free_port)
+python3 "$ROOT/tests/k8s/connect_proxy.py" "$PROXY_PORT" "$K/proxy.log" >"$K/proxy.out" 2>&1 &
+BACKGROUND_PIDS+=($!)
+for _ in $(seq 50); do grep -q ready "$K/proxy.out" 2>/dev/null && break; sleep 0.1; done
+kubeconfig "$K/proxied.yaml" "    token: test-token" "    certificate-authority-data: $(b64 "$K/ca.crt")
+    proxy-url: http://127.0.0.1:$PROXY_PORT"
+out=$(KUBECONFIG=$K/proxied.yaml "$MIRRORD" exec --target deploy/api -- curl -sS http://backend/ 2>&1)
+check_eq "proxy-url: the session goes through the proxy" "hello from backend; you are 10.77.0.2" "$out"
+check_contains "... which saw it (REST and the port-forward)" "CONNECT 127.0.0.1:$PORT HTTP/1.1" "$(cat "$K/proxy.log")"
+check_eq "... every connection" "yes" "$([ "$(wc -l <"$K/proxy.log")" -ge 3 ] && echo yes || echo "no: $(cat "$K/proxy.log")")"
+: >"$K/proxy.log"
+out=$(HTTPS_PROXY=http://127.0.0.1:$PROXY_PORT "$MIRRORD" ls 2>&1)
+check_contains "HTTPS_PROXY" "deployment/api" "$out"
+check_contains "... through the proxy" "CONNECT 127.0.0.1:$PORT" "$(cat "$K/proxy.log")"
+: >"$K/proxy.log"
+out=$(HTTPS_PROXY=http://127.0.0.1:$PROXY_PORT NO_PROXY=localhost,127.0.0.0/8 "$MIRRORD" ls 2>&1)
+check_contains "NO_PROXY" "deployment/api" "$out"
+check_eq "... and the proxy saw nothing" "" "$(cat "$K/proxy.log")"
+
 # Two kubeconfig files in two directories, each with paths relative to its own directory.
 mkdir -p "$K/split/clusters" "$K/split/users"
 cp "$K/ca.crt" "$K/split/clusters/ca.crt"
