@@ -1,5 +1,7 @@
 #include "k8s/api_client.hpp"
 
+#include "wire/log.hpp"
+
 #include <httplib.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -140,24 +142,43 @@ Result<json> ApiClient::result(const std::string& what, int status, const std::s
     return Error::msg(message, errno_for_status(status));
 }
 
+Status ApiClient::refresh() {
+    if (auto st = refresh_from_exec_plugin(credentials_); !st) return st;
+    if (!credentials_.token.empty()) http_->set_bearer_token_auth(credentials_.token);
+    return {};
+}
+
+std::string ApiClient::token() {
+    if (credentials_.exec && credentials_.expires && std::chrono::system_clock::now() + std::chrono::seconds(10) >= *credentials_.expires)
+        if (auto st = refresh(); !st) log::warn("refreshing the kubeconfig's credentials: ", st.error().message);
+    return credentials_.token;
+}
+
+template <class Request>
+Result<json> ApiClient::call(const std::string& what, Request request) {
+    token();  // an expiring credential is renewed before it is used
+    auto r = request();
+    if (r && r->status == 401 && credentials_.exec) {  // revoked early: the plugin is asked again, once
+        if (auto st = refresh(); !st) return st.error().context(what + ": refreshing the credentials after a 401");
+        r = request();
+    }
+    return result(what, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+}
+
 Result<json> ApiClient::get(const std::string& path) {
-    auto r = http_->Get((prefix_ + path).c_str());
-    return result("GET " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+    return call("GET " + path, [&] { return http_->Get((prefix_ + path).c_str()); });
 }
 
 Result<json> ApiClient::post(const std::string& path, const json& body) {
-    auto r = http_->Post((prefix_ + path).c_str(), body.dump(), "application/json");
-    return result("POST " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+    return call("POST " + path, [&] { return http_->Post((prefix_ + path).c_str(), body.dump(), "application/json"); });
 }
 
 Result<json> ApiClient::patch(const std::string& path, const json& body, const std::string& content_type) {
-    auto r = http_->Patch((prefix_ + path).c_str(), body.dump(), content_type.c_str());
-    return result("PATCH " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+    return call("PATCH " + path, [&] { return http_->Patch((prefix_ + path).c_str(), body.dump(), content_type.c_str()); });
 }
 
 Status ApiClient::remove(const std::string& path) {
-    auto r = http_->Delete((prefix_ + path).c_str());
-    auto res = result("DELETE " + path, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+    auto res = call("DELETE " + path, [&] { return http_->Delete((prefix_ + path).c_str()); });
     if (!res) return res.error();
     return {};
 }
@@ -167,6 +188,7 @@ Result<bool> ApiClient::follow(const std::string& path, const std::function<bool
     bool stopped = false;
     std::string error_body;
     int status = 0;
+    token();
     http_->set_read_timeout(quiet);
     auto r = http_->Get(
         (prefix_ + path).c_str(), httplib::Headers{},

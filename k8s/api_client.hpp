@@ -40,8 +40,15 @@ public:
     // The name the server's certificate must carry (and the SNI): tls-server-name, else the host.
     std::string tls_name() const { return credentials_.tls_server_name.empty() ? host_ : credentials_.tls_server_name; }
 
+    // The bearer token now: refreshed from the exec plugin when it is about to expire.
+    std::string token();
+
 private:
     ApiClient() = default;
+    // Runs request; with an exec plugin, refreshes an expiring credential first and retries once after a 401.
+    template <class Request>
+    Result<nlohmann::json> call(const std::string& what, Request request);
+    Status refresh();
     Result<nlohmann::json> result(const std::string& what, int status, const std::string& body, const std::string& error);
 
     Credentials credentials_;

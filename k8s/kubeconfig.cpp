@@ -115,9 +115,27 @@ Result<Credentials> resolve(const std::vector<json>& docs, const std::string& ch
             ExecPlugin plugin;
             plugin.command = e.value("command", "");
             plugin.api_version = e.value("apiVersion", "client.authentication.k8s.io/v1beta1");
+            if (plugin.api_version != "client.authentication.k8s.io/v1" && plugin.api_version != "client.authentication.k8s.io/v1beta1")
+                return Error::msg("user '" + user_name + "': exec plugin apiVersion " + plugin.api_version + " is not supported", EINVAL);
             if (e.contains("args") && e["args"].is_array()) plugin.args = e["args"].get<std::vector<std::string>>();
             if (e.contains("env") && e["env"].is_array())
                 for (auto& kv : e["env"]) plugin.env[kv.value("name", "")] = kv.value("value", "");
+            plugin.interactive_mode = e.value("interactiveMode", "");
+            plugin.provide_cluster_info = e.value("provideClusterInfo", false);
+            plugin.install_hint = e.value("installHint", "");
+            if (plugin.provide_cluster_info) {  // what client-go gives it: the cluster, its CA as data
+                plugin.cluster = {{"server", c.server}, {"insecure-skip-tls-verify", c.insecure}};
+                if (!c.ca_pem.empty()) {
+                    std::string encoded(4 * ((c.ca_pem.size() + 2) / 3) + 1, '\0');
+                    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), reinterpret_cast<const unsigned char*>(c.ca_pem.data()),
+                                    static_cast<int>(c.ca_pem.size()));
+                    plugin.cluster["certificate-authority-data"] = std::string(encoded.c_str());
+                }
+                if (!c.tls_server_name.empty()) plugin.cluster["tls-server-name"] = c.tls_server_name;
+                if (!c.proxy_url.empty()) plugin.cluster["proxy-url"] = c.proxy_url;
+                for (auto& ext : cluster->value("extensions", json::array()))
+                    if (ext.value("name", "") == "client.authentication.k8s.io/exec") plugin.cluster["config"] = ext.value("extension", json());
+            }
             if (plugin.command.empty()) return Error::msg("user '" + user_name + "': exec plugin without a command", EINVAL);
             c.exec = plugin;
         }
@@ -182,52 +200,19 @@ Result<Credentials> load_kubeconfig(const KubeconfigOptions& options) {
     auto c = resolve_kubeconfig(docs, options.context, base);
     if (!c) return c;
     if (c->exec)
-        if (auto st = run_exec_plugin(*c); !st) return st.error();
+        if (auto st = refresh_from_exec_plugin(*c); !st) return st.error();
     return c;
 }
 
-Status run_exec_plugin(Credentials& c) {
-    const ExecPlugin& plugin = *c.exec;
-    int out[2];
-    if (::pipe(out) != 0) return Error::from_errno("exec plugin pipe");
-    std::vector<std::string> argv = {plugin.command};
-    argv.insert(argv.end(), plugin.args.begin(), plugin.args.end());
-    pid_t pid = ::fork();
-    if (pid < 0) return Error::from_errno("exec plugin fork");
-    if (pid == 0) {
-        ::dup2(out[1], STDOUT_FILENO);
-        ::close(out[0]);
-        ::close(out[1]);
-        for (auto& [k, v] : plugin.env) ::setenv(k.c_str(), v.c_str(), 1);
-        json info = {{"apiVersion", plugin.api_version}, {"kind", "ExecCredential"}, {"spec", {{"interactive", false}}}};
-        ::setenv("KUBERNETES_EXEC_INFO", info.dump().c_str(), 1);
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        ::execvp(args[0], args.data());
-        ::_exit(127);
+Status refresh_from_exec_plugin(Credentials& c) {
+    auto credential = run_exec_plugin(*c.exec, ::isatty(STDIN_FILENO) == 1);
+    if (!credential) return credential.error();
+    c.token = credential->token;
+    if (!credential->client_certificate_pem.empty()) {
+        c.client_cert_pem = credential->client_certificate_pem;
+        c.client_key_pem = credential->client_key_pem;
     }
-    ::close(out[1]);
-    UniqueFd reader(out[0]);
-    std::string output;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(reader.get(), buf, sizeof buf)) > 0;) output.append(buf, static_cast<size_t>(n));
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return Error::msg("the kubeconfig exec plugin '" + plugin.command + "' failed (status " +
-                              std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) + ")", EACCES);
-    try {
-        json cred = json::parse(output);
-        const json& st = cred.at("status");
-        if (st.contains("token")) c.token = st["token"];
-        if (st.contains("clientCertificateData")) c.client_cert_pem = st["clientCertificateData"];
-        if (st.contains("clientKeyData")) c.client_key_pem = st["clientKeyData"];
-    } catch (const std::exception& e) {
-        return Error::msg("the kubeconfig exec plugin '" + plugin.command + "' printed no valid ExecCredential: " + e.what(), EINVAL);
-    }
-    if (c.token.empty() && c.client_cert_pem.empty())
-        return Error::msg("the kubeconfig exec plugin '" + plugin.command + "' gave no token or certificate", EINVAL);
+    c.expires = credential->expires;
     return {};
 }
 

@@ -5,6 +5,7 @@
 // plugins) and its namespace.
 #pragma once
 
+#include "k8s/exec_plugin.hpp"
 #include "wire/result.hpp"
 
 #include <nlohmann/json.hpp>
@@ -16,12 +17,6 @@
 
 namespace mrd::k8s {
 
-struct ExecPlugin {
-    std::string command;
-    std::vector<std::string> args;
-    std::map<std::string, std::string> env;
-    std::string api_version;
-};
 
 struct Credentials {
     std::string server;        // https://host:port[/path prefix]
@@ -32,6 +27,7 @@ struct Credentials {
     std::string token;
     std::string client_cert_pem, client_key_pem;
     std::optional<ExecPlugin> exec;
+    std::optional<std::chrono::system_clock::time_point> expires;  // of what the exec plugin gave
     std::string namespace_ = "default";
     std::string context;
 };
@@ -45,7 +41,7 @@ Result<Credentials> load_kubeconfig(const KubeconfigOptions& options);
 // From already-parsed documents (first wins), for tests.
 Result<Credentials> resolve_kubeconfig(const std::vector<nlohmann::json>& documents, const std::string& context,
                                        const std::string& base_dir);
-// Runs an exec plugin and fills token or client certificate from its ExecCredential.
-Status run_exec_plugin(Credentials& credentials);
+// Runs the exec plugin (again) and takes its token or client certificate, and their expiry.
+Status refresh_from_exec_plugin(Credentials& credentials);
 
 }  // namespace mrd::k8s

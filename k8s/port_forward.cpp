@@ -122,7 +122,7 @@ co::Task<Status> upgrade(Stream& stream, ApiClient& api, const std::string& path
     std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + api.host() + ":" + std::to_string(api.port()) +
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
                           "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n";
-    if (!api.credentials().token.empty()) request += "Authorization: Bearer " + api.credentials().token + "\r\n";
+    if (std::string token = api.token(); !token.empty()) request += "Authorization: Bearer " + token + "\r\n";
     request += "\r\n";
     auto w = co_await co::write_all(stream, asio::buffer(request));
     if (w.error) co_return Error{w.error.value(), "port-forward: " + w.error.message()};

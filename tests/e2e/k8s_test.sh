@@ -225,6 +225,54 @@ out=$(HTTPS_PROXY=http://127.0.0.1:$PROXY_PORT NO_PROXY=localhost,127.0.0.0/8 "$
 check_contains "NO_PROXY" "deployment/api" "$out"
 check_eq "... and the proxy saw nothing" "" "$(cat "$K/proxy.log")"
 
+# Exec plugins as client-go runs them (client.authentication.k8s.io/v1): KUBERNETES_EXEC_INFO with
+# the cluster (provideClusterInfo), no stdin unless interactive, short-lived tokens renewed before
+# they expire and after a 401, the answer's apiVersion checked.
+cat >"$K/short-lived.sh" <<'SH'
+#!/bin/sh
+echo "$KUBERNETES_EXEC_INFO" >"$PLUGIN_DIR/info.json"
+[ -t 0 ] && echo tty >"$PLUGIN_DIR/stdin" || echo "not a terminal" >"$PLUGIN_DIR/stdin"
+echo call >>"$PLUGIN_DIR/calls"
+expires=$(($(date +%s) + 3))
+echo "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"exp-$expires\",\"expirationTimestamp\":\"$(date -u -d @$expires +%Y-%m-%dT%H:%M:%SZ)\"}}"
+SH
+cat >"$K/revoked.sh" <<'SH'
+#!/bin/sh
+echo call >>"$PLUGIN_DIR/revoked-calls"
+token=test-token; [ "$(wc -l <"$PLUGIN_DIR/revoked-calls")" = 1 ] && token=stale-token  # the first one is revoked at once
+echo "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"$token\"}}"
+SH
+echo 'echo "{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"test-token\"}}"' >"$K/old.sh"
+chmod +x "$K/short-lived.sh" "$K/revoked.sh" "$K/old.sh"
+exec_config() {  # exec_config FILE SCRIPT
+    kubeconfig "$1" "    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: $2
+      interactiveMode: Never
+      provideClusterInfo: true"
+}
+exec_config "$K/short-lived.yaml" "$K/short-lived.sh"
+exec_config "$K/revoked.yaml" "$K/revoked.sh"
+exec_config "$K/old.yaml" "$K/old.sh"
+export PLUGIN_DIR=$K
+LP=$(free_port)
+KUBECONFIG=$K/short-lived.yaml "$MIRRORD" port-forward -t deploy/api -L "$LP:backend:80" >"$WORK/pf-exec.out" 2>&1 &
+PFE=$!
+BACKGROUND_PIDS+=($PFE)
+for _ in $(seq 100); do grep -q Forwarding "$WORK/pf-exec.out" && break; sleep 0.1; done
+check_eq "exec plugin with a short-lived token" "hello from backend; you are 10.77.0.2" "$(curl -sS -m 5 "http://127.0.0.1:$LP/")"
+sleep 4  # past the token's expiry: a new connection needs a new port-forward, with a new token
+check_eq "... renewed when it expires (a port-forward opened later)" "hello from backend; you are 10.77.0.2" "$(curl -sS -m 5 "http://127.0.0.1:$LP/")"
+check_eq "... by running the plugin again" "yes" "$([ "$(wc -l <"$K/calls")" -ge 2 ] && echo yes || echo "no: $(cat "$K/calls")")"
+kill -INT "$PFE"; wait "$PFE" 2>/dev/null
+check_eq "... which got no stdin (interactiveMode: Never)" "not a terminal" "$(cat "$K/stdin")"
+check_eq "... and the cluster in KUBERNETES_EXEC_INFO (provideClusterInfo)" "https://127.0.0.1:$PORT False True" \
+    "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["spec"]["cluster"]; print(c["server"], d["spec"]["interactive"], "certificate-authority-data" in c)' "$K/info.json")"
+check_contains "a token revoked at once: after the 401 the plugin is asked again" "deployment/api" "$(KUBECONFIG=$K/revoked.yaml "$MIRRORD" ls 2>&1)"
+check_eq "... once" "2" "$(wc -l <"$K/revoked-calls")"
+check_contains "a plugin answering in another apiVersion is refused" "answered in client.authentication.k8s.io/v1beta1, not the client.authentication.k8s.io/v1" \
+    "$(KUBECONFIG=$K/old.yaml "$MIRRORD" ls 2>&1)"
+
 # Two kubeconfig files in two directories, each with paths relative to its own directory.
 mkdir -p "$K/split/clusters" "$K/split/users"
 cp "$K/ca.crt" "$K/split/clusters/ca.crt"

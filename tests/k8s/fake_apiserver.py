@@ -14,7 +14,7 @@ whose stdout is the container's log. A finished Job is removed after its ttlSeco
 Scenarios: agent image "bad-image" never pulls (ImagePullBackOff); namespace "locked" refuses pods
 (a FailedCreate event, as PodSecurity admission does); namespace "slow" never schedules them; the
 token "readonly-token" may read but not create (403); "rbac-token" may do what the ClusterRole
-in --rbac grants."""
+in --rbac grants; "exp-<unix time>" is valid until then, as an exec plugin's short-lived tokens."""
 import argparse
 import copy
 import faulthandler
@@ -374,6 +374,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def user(self):
         token = {"Bearer test-token": "token-user", "Bearer readonly-token": "readonly", "Bearer rbac-token": "rbac"}
         auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer exp-"):  # a short-lived token: valid until the time it carries
+            return "token-user" if time.time() < int(auth[len("Bearer exp-"):]) else None
         if auth:
             return token.get(auth)
         cert = self.connection.getpeercert()
