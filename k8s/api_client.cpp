@@ -143,13 +143,14 @@ Result<json> ApiClient::result(const std::string& what, int status, const std::s
 }
 
 Status ApiClient::refresh() {
-    if (auto st = refresh_from_exec_plugin(credentials_); !st) return st;
+    if (auto st = refresh_credentials(credentials_); !st) return st;
     if (!credentials_.token.empty()) http_->set_bearer_token_auth(credentials_.token);
     return {};
 }
 
 std::string ApiClient::token() {
-    if (credentials_.exec && credentials_.expires && std::chrono::system_clock::now() + std::chrono::seconds(10) >= *credentials_.expires)
+    if ((credentials_.exec || credentials_.oidc) && credentials_.expires &&
+        std::chrono::system_clock::now() + std::chrono::seconds(10) >= *credentials_.expires)
         if (auto st = refresh(); !st) log::warn("refreshing the kubeconfig's credentials: ", st.error().message);
     return credentials_.token;
 }
@@ -158,7 +159,7 @@ template <class Request>
 Result<json> ApiClient::call(const std::string& what, Request request) {
     token();  // an expiring credential is renewed before it is used
     auto r = request();
-    if (r && r->status == 401 && credentials_.exec) {  // revoked early: the plugin is asked again, once
+    if (r && r->status == 401 && (credentials_.exec || credentials_.oidc)) {  // revoked early: renewed, once
         if (auto st = refresh(); !st) return st.error().context(what + ": refreshing the credentials after a 401");
         r = request();
     }

@@ -139,8 +139,18 @@ Result<Credentials> resolve(const std::vector<json>& docs, const std::string& ch
             if (plugin.command.empty()) return Error::msg("user '" + user_name + "': exec plugin without a command", EINVAL);
             c.exec = plugin;
         }
-        if (user->contains("auth-provider"))
-            return Error::msg("user '" + user_name + "' uses an auth-provider, which kubectl itself has dropped; use an exec plugin", ENOTSUP);
+        if (user->contains("auth-provider")) {
+            const json& provider = (*user)["auth-provider"];
+            std::string name = provider.value("name", "");
+            if (name != "oidc")
+                return Error::msg("user '" + user_name + "' uses the auth-provider '" + name + "', which client-go has dropped; use an exec plugin",
+                                  ENOTSUP);
+            auto oidc = oidc_from_kubeconfig(provider.value("config", json::object()));
+            if (!oidc) return oidc.error().context("user '" + user_name + "'");
+            c.token = oidc->id_token;
+            c.expires = jwt_expiry(oidc->id_token);
+            c.oidc = *oidc;
+        }
     }
     return c;
 }
@@ -199,12 +209,20 @@ Result<Credentials> load_kubeconfig(const KubeconfigOptions& options) {
     if (docs.empty()) return Error::msg("no kubeconfig found (looked at " + paths.front() + (paths.size() > 1 ? ", ..." : "") + ")", ENOENT);
     auto c = resolve_kubeconfig(docs, options.context, base);
     if (!c) return c;
-    if (c->exec)
-        if (auto st = refresh_from_exec_plugin(*c); !st) return st.error();
+    bool expired = c->expires && std::chrono::system_clock::now() + std::chrono::seconds(10) >= *c->expires;
+    if (c->exec || (c->oidc && (c->token.empty() || expired)))
+        if (auto st = refresh_credentials(*c); !st) return st.error();
     return c;
 }
 
-Status refresh_from_exec_plugin(Credentials& c) {
+Status refresh_credentials(Credentials& c) {
+    if (c.oidc) {
+        if (auto st = refresh_oidc(*c.oidc); !st) return st;
+        c.token = c.oidc->id_token;
+        c.expires = jwt_expiry(c.token);
+        return {};
+    }
+    if (!c.exec) return Error::msg("the kubeconfig's credentials cannot be renewed", EACCES);
     auto credential = run_exec_plugin(*c.exec, ::isatty(STDIN_FILENO) == 1);
     if (!credential) return credential.error();
     c.token = credential->token;

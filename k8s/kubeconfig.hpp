@@ -6,6 +6,7 @@
 #pragma once
 
 #include "k8s/exec_plugin.hpp"
+#include "k8s/oidc.hpp"
 #include "wire/result.hpp"
 
 #include <nlohmann/json.hpp>
@@ -27,7 +28,8 @@ struct Credentials {
     std::string token;
     std::string client_cert_pem, client_key_pem;
     std::optional<ExecPlugin> exec;
-    std::optional<std::chrono::system_clock::time_point> expires;  // of what the exec plugin gave
+    std::optional<OidcProvider> oidc;  // the oidc auth-provider
+    std::optional<std::chrono::system_clock::time_point> expires;  // of what the exec plugin or oidc gave
     std::string namespace_ = "default";
     std::string context;
 };
@@ -41,7 +43,8 @@ Result<Credentials> load_kubeconfig(const KubeconfigOptions& options);
 // From already-parsed documents (first wins), for tests.
 Result<Credentials> resolve_kubeconfig(const std::vector<nlohmann::json>& documents, const std::string& context,
                                        const std::string& base_dir);
-// Runs the exec plugin (again) and takes its token or client certificate, and their expiry.
-Status refresh_from_exec_plugin(Credentials& credentials);
+// Runs the exec plugin (again), or refreshes the oidc token, and takes the new credentials and
+// their expiry.
+Status refresh_credentials(Credentials& credentials);
 
 }  // namespace mrd::k8s

@@ -273,6 +273,28 @@ check_eq "... once" "2" "$(wc -l <"$K/revoked-calls")"
 check_contains "a plugin answering in another apiVersion is refused" "answered in client.authentication.k8s.io/v1beta1, not the client.authentication.k8s.io/v1" \
     "$(KUBECONFIG=$K/old.yaml "$MIRRORD" ls 2>&1)"
 
+# The oidc auth-provider: an expired id-token is renewed with the refresh-token at the issuer.
+ISSUER_PORT=$(free_port)
+python3 "$ROOT/tests/k8s/oidc_issuer.py" --port "$ISSUER_PORT" --cert "$K/server.crt" --key "$K/server.key" \
+    --refresh-token refresh-1 --log "$K/issuer.log" >"$K/issuer.out" 2>&1 &
+BACKGROUND_PIDS+=($!)
+for _ in $(seq 50); do grep -q ready "$K/issuer.out" 2>/dev/null && break; sleep 0.1; done
+expired=$(python3 -c 'import base64, json
+part = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+print(part({"alg": "none"}) + "." + part({"mirrord-test": True, "exp": 1000}) + ".x")')
+kubeconfig "$K/oidc.yaml" "    auth-provider:
+      name: oidc
+      config:
+        client-id: mirrord-test
+        client-secret: s3cret
+        idp-issuer-url: https://127.0.0.1:$ISSUER_PORT
+        idp-certificate-authority-data: $(b64 "$K/ca.crt")
+        id-token: $expired
+        refresh-token: refresh-1"
+out=$(KUBECONFIG=$K/oidc.yaml "$MIRRORD" exec --target deploy/api -- curl -sS http://backend/ 2>&1)
+check_eq "auth-provider oidc: an expired id-token renewed at the issuer" "hello from backend; you are 10.77.0.2" "$out"
+check_contains "... with the refresh-token and the client's id" '"refresh_token": "refresh-1", "client_id": "mirrord-test"' "$(cat "$K/issuer.log")"
+
 # Two kubeconfig files in two directories, each with paths relative to its own directory.
 mkdir -p "$K/split/clusters" "$K/split/users"
 cp "$K/ca.crt" "$K/split/clusters/ca.crt"

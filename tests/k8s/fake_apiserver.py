@@ -16,6 +16,7 @@ Scenarios: agent image "bad-image" never pulls (ImagePullBackOff); namespace "lo
 token "readonly-token" may read but not create (403); "rbac-token" may do what the ClusterRole
 in --rbac grants; "exp-<unix time>" is valid until then, as an exec plugin's short-lived tokens."""
 import argparse
+import base64
 import copy
 import faulthandler
 import http.server
@@ -374,6 +375,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def user(self):
         token = {"Bearer test-token": "token-user", "Bearer readonly-token": "readonly", "Bearer rbac-token": "rbac"}
         auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer ") and auth.count(".") == 2:  # an OIDC id token (tests/k8s/oidc_issuer.py's)
+            try:
+                payload = auth.split(".")[1]
+                claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+                return "oidc-user" if claims.get("mirrord-test") and claims.get("exp", 0) > time.time() else None
+            except ValueError:
+                return None
         if auth.startswith("Bearer exp-"):  # a short-lived token: valid until the time it carries
             return "token-user" if time.time() < int(auth[len("Bearer exp-"):]) else None
         if auth:
