@@ -108,6 +108,28 @@ def close(sock):
     sock.close()
 
 
+def pump_from(sock, send, done):
+    """In a thread: what sock receives, to send(bytes), then done() once it ends (errors ignored)."""
+    def run():
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            try:
+                send(data)
+            except OSError:
+                return
+        try:
+            done()
+        except OSError:
+            pass
+
+    threading.Thread(target=run, daemon=True).start()
+
+
 def channel_port_forward(ws, port, connect):
     """v4.channel.k8s.io port-forward: channel 0 data, 1 errors; each channel's first frame the port."""
     upstream = connect()
@@ -119,21 +141,7 @@ def channel_port_forward(ws, port, connect):
         ws.send(b"", 8)
         return
 
-    def upstream_to_client():
-        while True:
-            try:
-                data = upstream.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            ws.send(b"\x00" + data)
-        try:
-            ws.send(b"", 8)
-        except OSError:
-            pass
-
-    threading.Thread(target=upstream_to_client, daemon=True).start()
+    pump_from(upstream, lambda data: ws.send(b"\x00" + data), lambda: ws.send(b"", 8))
     while True:
         message = ws.receive()
         if message is None:
@@ -275,22 +283,8 @@ class SpdyPortForward:
             return
         self.upstream[data_id] = sock
 
-        def pump():
-            while True:
-                try:
-                    chunk = sock.recv(65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    break
-                try:
-                    self._data(data_id, chunk)
-                except OSError:
-                    return
-            try:
-                self._data(data_id, b"", FLAG_FIN)
-                self._data(error_id, b"", FLAG_FIN)
-            except OSError:
-                pass
+        def finished():
+            self._data(data_id, b"", FLAG_FIN)
+            self._data(error_id, b"", FLAG_FIN)
 
-        threading.Thread(target=pump, daemon=True).start()
+        pump_from(sock, lambda chunk: self._data(data_id, chunk), finished)
