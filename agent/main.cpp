@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
         ("client-fingerprint", "the SHA-256 fingerprint of the session's certificate: TCP clients must present it (TLS 1.3)",
             cxxopts::value<std::string>())
         ("client-uid", "the uid a unix client must run as (default: this agent's)", cxxopts::value<int>())
+        ("listen-beyond-loopback", "allow TCP listeners on addresses other machines reach (clients still need the session's key)")
         ("make-identity", "write a new key and certificate (PEM) to FILE, print its fingerprint, exit", cxxopts::value<std::string>())
         ("target-pid", "the target process; omit for targetless", cxxopts::value<int>())
         ("container-id", "the target container (containerd://..., cri-o://..., docker://...), found by its cgroup",
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
     asio::io_context io;
     agent::Server server(io, std::chrono::seconds(idle));
     if (args.count("client-uid")) server.set_client_uid(static_cast<uid_t>(args["client-uid"].as<int>()));
+    if (args.count("listen-beyond-loopback")) server.allow_beyond_loopback();
     // This agent's own identity, made now; its fingerprint goes out in the ready line, which only
     // the session's user reads (the local agent's stdout, or the pod's log through the API).
     std::optional<wire::TlsIdentity> identity;

@@ -51,6 +51,9 @@ Status Server::listen(const std::string& spec) {
     }
     if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     auto address = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+    if (!ec && !address.is_loopback() && !beyond_loopback_)
+        return Error::msg("listening on " + spec + " would let other machines reach the agent: use a loopback address (a "
+                          "port-forward reaches it), or --listen-beyond-loopback", EPERM);
     char* end = nullptr;
     unsigned long port = std::strtoul(hostport.c_str() + colon + 1, &end, 10);
     if (ec || *end || port > 65535) return Error::msg("invalid listen address '" + spec + "'", EINVAL);
@@ -125,7 +128,9 @@ co::Task<void> Server::authenticate(wire::Session::Socket socket, std::string pe
     auto transport = co_await wire::tls_transport(std::move(socket), tls_, true, std::chrono::seconds(10));
     if (stopping_) co_return;
     if (!transport) {
-        log::warn("refused ", peer, ": ", transport.error().message);
+        // A connection that closed without a word (a probe, a port scan) is no news; anything else is.
+        bool silent = transport.error().message.find("stream truncated") != std::string::npos;
+        log::at(silent ? log::Level::debug : log::Level::warn, "refused ", peer, ": ", transport.error().message);
         co_return;
     }
     add_client(std::move(*transport), peer);

@@ -18,6 +18,8 @@ public:
     // unix listeners are allowed, and a unix client must run as client_uid.
     Status authenticate_with(const wire::TlsIdentity& self, const std::string& client_fingerprint);
     void set_client_uid(uid_t uid) { client_uid_ = uid; }
+    // TCP listeners beyond loopback (still authenticated): only when asked for explicitly.
+    void allow_beyond_loopback() { beyond_loopback_ = true; }
     // "tcp:HOST:PORT", "HOST:PORT" or "unix:PATH". Must be called before the target's namespaces are
     // entered so the listener stays reachable from where the client is.
     Status listen(const std::string& spec);
@@ -49,6 +51,7 @@ private:
     bool idle_armed_ = false;
     std::shared_ptr<asio::ssl::context> tls_;
     uid_t client_uid_;
+    bool beyond_loopback_ = false;
 };
 
 }  // namespace mrd::agent

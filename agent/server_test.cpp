@@ -129,6 +129,8 @@ TEST_CASE("agent: only sessions keep the agent alive; TCP needs the session's ke
     CHECK_FALSE(server.listen("tcp:127.0.0.1:0").ok());  // no TCP without authentication
     auto self = wire::TlsIdentity::generate("agent").value(), session = wire::TlsIdentity::generate("cli").value();
     REQUIRE(server.authenticate_with(self, session.fingerprint).ok());
+    CHECK_FALSE(server.listen("tcp:[::]:0").ok());  // beyond loopback: only when asked for
+    server.allow_beyond_loopback();
     REQUIRE(server.listen("tcp:[::]:0").ok());
     std::string address = server.addresses().at(0);
     std::string port = address.substr(address.rfind(':') + 1);
