@@ -4,6 +4,9 @@
 #include "agent/privileges.hpp"
 #include "agent/server.hpp"
 #include "wire/log.hpp"
+#include "wire/messages.hpp"
+
+#include <build_info.hpp>
 #include "wire/tls_identity.hpp"
 #include "wire/process_tuning.hpp"
 
@@ -50,7 +53,8 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (args.count("version")) {
-        std::cout << "mirrord-agent " << MIRRORD_VERSION << std::endl;
+        std::cout << "mirrord-agent " << MIRRORD_VERSION << " (build " << MIRRORD_GIT_DESCRIBE << "; protocol " << wire::kProtocolVersion << ")"
+                  << std::endl;
         return 0;
     }
     log::set_prefix("mirrord-agent");

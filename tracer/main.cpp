@@ -12,6 +12,9 @@
 #include "tracer/port_forward_command.hpp"
 #include "tracer/resolved_config.hpp"
 #include "wire/log.hpp"
+#include "wire/messages.hpp"
+
+#include <build_info.hpp>
 #include "wire/process_tuning.hpp"
 
 #include <nlohmann/json.hpp>
@@ -337,7 +340,8 @@ int main(int argc, char** argv) {
     if (sub == "diagnose") return diagnose(argc, argv);
     if (sub == "completions") return completions(argc, argv);
     if (sub == "--version" || sub == "version") {
-        std::cout << "mirrord " << MIRRORD_VERSION << " (ptrace)" << std::endl;
+        std::cout << "mirrord " << MIRRORD_VERSION << " (ptrace edition; build " << MIRRORD_GIT_DESCRIBE << "; agent protocol "
+                  << wire::kProtocolVersion << ")" << std::endl;
         return 0;
     }
     if (sub == "-h" || sub == "--help" || sub == "help") {
