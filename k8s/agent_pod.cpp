@@ -111,7 +111,14 @@ std::optional<std::string> pod_failure(const json& pod, const std::string& conta
             auto waiting = object(cs, "/state/waiting");
             std::string reason = text(waiting, "/reason");
             for (const char* f : fatal)
-                if (reason == f) return reason + ": " + text(waiting, "/message");
+                if (reason == f) {
+                    std::string why = reason + ": " + text(waiting, "/message");
+                    if (reason == "ImagePullBackOff" || reason == "ErrImagePull" || reason == "InvalidImageName")
+                        why += " (the agent image is " + text(cs, "/image", "not named") +
+                               ": build and push it with scripts/agent-image --push REGISTRY/NAME:TAG, then set agent.image or "
+                               "MIRRORD_AGENT_IMAGE to it)";
+                    return why;
+                }
             auto terminated = object(cs, "/state/terminated");
             if (!terminated.empty())
                 return "the agent exited (" + text(terminated, "/reason") + ", code " +

@@ -48,9 +48,12 @@ TEST_CASE("agent pod: the ephemeral container finds its target by id, as root") 
 }
 
 TEST_CASE("agent pod: what keeps it from starting") {
-    nlohmann::json pod = {{"status", {{"phase", "Pending"}, {"containerStatuses", {{{"name", "mirrord-agent"},
+    nlohmann::json pod = {{"status", {{"phase", "Pending"}, {"containerStatuses", {{{"name", "mirrord-agent"}, {"image", "reg/agent:9"},
         {"state", {{"waiting", {{"reason", "ImagePullBackOff"}, {"message", "Back-off pulling"}}}}}}}}}}};
-    CHECK(pod_failure(pod, "mirrord-agent").value() == "ImagePullBackOff: Back-off pulling");
+    // The image, and how to make it available.
+    CHECK(pod_failure(pod, "mirrord-agent").value() ==
+          "ImagePullBackOff: Back-off pulling (the agent image is reg/agent:9: build and push it with scripts/agent-image --push "
+          "REGISTRY/NAME:TAG, then set agent.image or MIRRORD_AGENT_IMAGE to it)");
     CHECK_FALSE(pod_failure(pod, "other").has_value());
     nlohmann::json exited = {{"status", {{"ephemeralContainerStatuses", {{{"name", "e"},
         {"state", {{"terminated", {{"reason", "Error"}, {"exitCode", 1}}}}}}}}}}};

@@ -87,7 +87,13 @@ co::Task<Status> AgentClient::connect(const std::string& address, std::chrono::m
     session_->start();
     auto hello = reply_as<HelloOk>(
         co_await call<Hello>(kProtocolVersion, "mirrord " MIRRORD_VERSION " pid " + std::to_string(::getpid())));
-    if (!hello) co_return hello.error().context("agent handshake");
+    if (!hello) {
+        if (hello.error().message.find("protocol version") != std::string::npos)
+            co_return hello.error().context("agent handshake: this mirrord (" MIRRORD_VERSION ", protocol " + std::to_string(kProtocolVersion) +
+                                            ") needs the agent built with it: agent.image mirrord-ptrace-agent:" MIRRORD_VERSION
+                                            " (scripts/agent-image)");
+        co_return hello.error().context("agent handshake");
+    }
     hello_ = hello.value();
     co::spawn(keep_alive());
     co_return Status{};

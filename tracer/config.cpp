@@ -292,7 +292,7 @@ Status build_agent(const json& v, AgentConfig& a) {
             a.image = image.get<std::string>();
         } else {
             std::string registry = image.value("registry", std::string("mirrord-ptrace-agent"));
-            a.image = registry + ":" + image.value("tag", std::string("latest"));
+            a.image = registry + ":" + image.value("tag", std::string(MIRRORD_VERSION));
         }
     }
     take(v, "namespace", a.namespace_);

@@ -89,7 +89,7 @@ struct TargetConfig {
 };
 
 struct AgentConfig {
-    std::string image = "mirrord-ptrace-agent:latest";
+    std::string image = "mirrord-ptrace-agent:" MIRRORD_VERSION;  // the agent this CLI speaks with (scripts/agent-image)
     std::string namespace_;
     std::string image_pull_policy = "IfNotPresent";
     std::vector<std::string> image_pull_secrets;

@@ -153,6 +153,7 @@ expect_failure "missing deployment" 'deployments.apps "nope" not found' "$MIRROR
 expect_failure "missing container" "has no container 'sidecar'" "$MIRRORD" exec --target pod/api-7d9f8c-x2v4q/container/sidecar -- true
 expect_failure "pod not running" "pod/old-pending is not running (Pending)" "$MIRRORD" exec --target pod/old-pending -- true
 expect_failure "image that cannot be pulled" "ImagePullBackOff" "$MIRRORD" exec -i bad-image --target deploy/api -- true
+check_contains "... naming the image and how to push one" "the agent image is bad-image: build and push it with scripts/agent-image --push" "$out"
 expect_failure "forbidden to create the agent" 'cannot create resource "jobs"' env KUBECONFIG="$K/readonly.yaml" "$MIRRORD" exec --target deploy/api -- true
 echo '{"agent": {"startup_timeout": 2}}' >"$K/fast.json"
 expect_failure "agent pod refused by policy" "violates PodSecurity" "$MIRRORD" exec -f "$K/fast.json" -a locked --target deploy/api -- true
