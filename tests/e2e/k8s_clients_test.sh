@@ -10,7 +10,10 @@ source "$(dirname "$0")/k8s_lib.sh"
 export KUBECONFIG=$K/token.yaml
 kc() { kubectl --cache-dir "$K/kubectl-cache" --request-timeout 20s "$@"; }
 
-check_contains "kubectl: version (discovery)" "Server Version: v1.32" "$(kc version 2>&1)"
+# Debian's own kubectl (1.20) is used where no newer one is installed: it prints versions its own way
+# and port-forwards over plain SPDY only (WebSocket tunnelling came in 1.31).
+check_contains "kubectl: version (discovery)" "v1.32.0" "$(kc version 2>&1)"
+kubectl_minor=$(kubectl version --client -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["minor"].rstrip("+"))' 2>/dev/null || echo 0)
 out=$(kc get pods 2>&1)
 check_matches "kubectl get pods: server-side table" "^api-7d9f8c-x2v4q +2/2 +Running" "$out"
 check_matches "... a pod being deleted shows as Terminating" "^half-a-deleting .*Terminating" "$out"
@@ -96,7 +99,7 @@ check_not_contains "kubectl port-forward to the agent (SPDY in WebSocket): a cli
     "hostname" "$out"
 check_contains "... while the agent's TLS certificate, reached through it, is the one its log announced" "$ready_fingerprint" "$out"
 check_eq "... (which is a SHA-256)" "64" "${#ready_fingerprint}"
-check_contains "... negotiated" "chose SPDY/3.1+portforward.k8s.io" "$(cat "$K/record/subprotocols.log")"
+[ "${kubectl_minor:-0}" -ge 31 ] && check_contains "... negotiated" "chose SPDY/3.1+portforward.k8s.io" "$(cat "$K/record/subprotocols.log")"
 out=$(forward "$(free_port)" KUBECTL_PORT_FORWARD_WEBSOCKETS=false)
 check_contains "kubectl port-forward over a plain SPDY upgrade reaches it too" "$ready_fingerprint" "$out"
 check_contains "... negotiated" "spdy offered ['portforward.k8s.io']" "$(cat "$K/record/subprotocols.log")"
