@@ -1,5 +1,7 @@
 #include "tracer/remote_fs.hpp"
 
+#include "tracer/fetch_progress.hpp"
+
 #include "wire/log.hpp"
 #include "wire/unique_fd.hpp"
 
@@ -157,6 +159,7 @@ co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint
     if (!fd) co_return Error::from_errno("creating " + partial);
     // Several reads in flight, so the transfer is not one round trip per chunk.
     constexpr size_t kInFlight = 8;
+    FetchProgress progress(path, static_cast<uint64_t>(st.size));
     std::deque<std::pair<uint64_t, co::Promise<Message>::Awaiter>> reads;
     uint64_t next = 0;
     bool more = true;
@@ -176,6 +179,7 @@ co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint
         if (!data->data.empty() &&
             ::pwrite(fd.get(), data->data.data(), data->data.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(data->data.size()))
             co_return fail(Error::from_errno("writing " + partial));
+        progress.advance(data->data.size());
         if (data->eof || data->data.size() < kMaxChunk) more = false;  // later replies are empty
     }
     copy_metadata(fd.get(), st);

@@ -121,4 +121,11 @@ check_eq "... all at the mapped path" "" "$(ls -A "$WORK/mapped-here")"
 [ -e /scratch ] && fail "the unmapped path was used" || pass "... none at the path as given"
 out=$(mirrord_exec --fs-mode local -- cat /app/config.yaml 2>&1)
 check_contains "--fs-mode local" "No such file or directory" "$out"
+
+# A large fetch says how far it is, on a terminal only (`script` gives it one), then erases the line.
+out=$(MIRRORD_PROGRESS_AFTER_MS=0 script -qec "$MIRRORD exec --target pid/$POD_PID -- cat /app/big.bin >/dev/null" /dev/null 2>&1)
+check_matches "a large fetch shows its progress on a terminal" "fetching /app/big.bin from the target: [0-9.]+ of 100.0 MB" "$out"
+check_contains "... and erases it at the end" $'\r\033[K' "$out"
+out=$(MIRRORD_PROGRESS_AFTER_MS=0 mirrord_exec -- cat /app/big.bin 2>&1 >/dev/null)
+check_eq "... and nothing when stderr is not a terminal" "" "$out"
 finish
