@@ -549,6 +549,7 @@ Result<Config> build_config(const nlohmann::json& input, const std::map<std::str
         if (document.contains("experimental")) take(document["experimental"], "allow_io_uring", c.allow_io_uring);
         const json feature = document.value("feature", json::object());
         take(feature, "hostname", c.hostname);
+        take(feature, "report", c.report);
         if (feature.contains("env"))
             if (auto st = build_env(feature["env"], c.env); !st) return st.error();
         if (feature.contains("fs"))

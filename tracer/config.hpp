@@ -116,6 +116,7 @@ struct Config {
     DnsConfig dns;
     bool hostname = true;
     bool ipv6 = true;
+    bool report = false;  // feature.report (this implementation's own): what went remote, at exit
     std::string kubeconfig;
     std::string kube_context;
     bool accept_invalid_certificates = false;

@@ -64,6 +64,7 @@ const std::map<std::string, Key>& schema() {
 
         {"feature", {kObject, true}},
         {"feature.hostname", {kBool, true}},
+        {"feature.report", {kBool, true}},  // this implementation's own: --report
         {"feature.env", {kBool | kObject, true}},
         {"feature.env.include", {kList, true}},
         {"feature.env.exclude", {kList, true}},

@@ -8,6 +8,7 @@
 #include "tracer/incoming_traffic.hpp"
 #include "tracer/interceptors.hpp"
 #include "tracer/session_agent.hpp"
+#include "tracer/session_report.hpp"
 #include "tracer/net_syscalls.hpp"
 #include "tracer/seccomp_filter.hpp"
 #include "tracer/spawn.hpp"
@@ -120,6 +121,12 @@ ExitStatus exec_command(const ExecOptions& options) {
         return {1, 0};
     }
     Supervisor::prepare_signals();
+    if (config.report) session_report().enable_summary();
+    if (!options.events_file.empty())
+        if (auto st = session_report().write_events_to(options.events_file); !st) {
+            log::error(st.error().message);
+            return {1, 0};
+        }
 
     asio::io_context io;
     SessionAgent session_agent;
@@ -279,6 +286,7 @@ ExitStatus exec_command(const ExecOptions& options) {
     };
     co::spawn(start());
     io.run();
+    if (std::string summary = session_report().summary(); !summary.empty()) std::cerr << summary << std::flush;
     return {exit_status, exit_signal};
 }
 

@@ -1,5 +1,7 @@
 #include "tracer/file_syscalls.hpp"
 
+#include "tracer/session_report.hpp"
+
 #include "tracer/tracee_memory.hpp"
 #include "wire/log.hpp"
 #include "wire/text_file.hpp"
@@ -265,7 +267,10 @@ bool FileSyscalls::certainly_local(const Notification& n, int dirfd_arg, int pat
     auto given = read_string(n.tid, n.args[static_cast<size_t>(path_arg)], PATH_MAX);
     if (!given) return true;  // the kernel reports the bad pointer
     auto p = resolve(n.tid, dirfd_arg >= 0 ? static_cast<int>(n.args[static_cast<size_t>(dirfd_arg)]) : AT_FDCWD, *given, write);
-    return !p || (p->route == Route::local && !p->acted_on_here());
+    bool local = !p || (p->route == Route::local && !p->acted_on_here());
+    bool opens = n.nr == SYS_open || n.nr == SYS_openat || n.nr == SYS_openat2 || n.nr == SYS_creat;
+    if (local && opens && p) session_report().record(SessionReport::Kind::file, "local", p->as_given);
+    return local;
 }
 
 std::optional<Verdict> FileSyscalls::Path::settled() const {
@@ -294,6 +299,8 @@ co::Task<Verdict> FileSyscalls::open(Call& call, int dirfd_arg, int path_arg, in
     bool write = opens_for_writing(flags);
     auto p = resolve(call, dirfd_arg, path_arg, write);
     if (!p) co_return Verdict::local();
+    static const char* const route_names[] = {"local", "not found", "made up here", "remote (read)", "remote (write)"};
+    session_report().record(SessionReport::Kind::file, route_names[static_cast<int>(p->route)], p->as_given);
     switch (p->route) {
         case Route::local:
             if (!p->acted_on_here()) co_return Verdict::local();

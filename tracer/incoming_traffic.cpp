@@ -1,5 +1,7 @@
 #include "tracer/incoming_traffic.hpp"
 
+#include "tracer/session_report.hpp"
+
 #include "tracer/outgoing_policy.hpp"
 #include "tracer/socket_wait.hpp"
 #include "tracer/tracee_memory.hpp"
@@ -267,6 +269,8 @@ co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_
 }
 
 co::Task<void> IncomingTraffic::deliver_connection(IncomingConnection message) {
+    session_report().record(SessionReport::Kind::incoming, message.mirror ? "mirrored connections" : "stolen connections",
+                            "port " + std::to_string(message.port) + " from " + to_string(message.remote));
     // Registered at once: the agent may send data before the local connection is up.
     auto bridge = std::make_shared<StreamBridge>(message.conn, agent_.outbox(), agent_.connections());
     agent_.connections().add(message.conn, bridge);
@@ -279,6 +283,8 @@ co::Task<void> IncomingTraffic::deliver_connection(IncomingConnection message) {
 }
 
 co::Task<void> IncomingTraffic::deliver_request(HttpRequest message) {
+    session_report().record(SessionReport::Kind::incoming, message.mirrored ? "mirrored requests" : "stolen requests",
+                            "port " + std::to_string(message.port) + " from " + message.remote.ip);
     if (message.version == 2) co_return co_await deliver_h2_request(std::move(message));
     std::string response;
     auto socket = co_await connect_to_program(message.port, message.remote);

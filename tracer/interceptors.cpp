@@ -1,5 +1,7 @@
 #include "tracer/interceptors.hpp"
 
+#include "tracer/session_report.hpp"
+
 #include "wire/address.hpp"
 #include "wire/log.hpp"
 
@@ -264,7 +266,11 @@ private:
     }
 
     void forward(Bytes datagram) {
-        if (split_dns_ && policy_.dns_route(reinterpret_cast<const uint8_t*>(datagram.data()), datagram.size()) == Route::local) {
+        bool local = split_dns_ && policy_.dns_route(reinterpret_cast<const uint8_t*>(datagram.data()), datagram.size()) == Route::local;
+        if (policy_.is_dns(remote_))
+            if (auto name = dns_question_name(reinterpret_cast<const uint8_t*>(datagram.data()), datagram.size()))
+                session_report().record(SessionReport::Kind::dns, local ? "local" : "remote", *name);
+        if (local) {
             if (auto local = local_dns_for(sender_)) local->send(datagram);
             return;
         }

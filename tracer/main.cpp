@@ -55,7 +55,9 @@ cxxopts::Options exec_options() {
         ("k,key", "a name for this session (mirrord's operator uses it; ignored here)", cxxopts::value<std::string>())
         ("skip-processes", "processes mirrord would leave local (ignored here)", cxxopts::value<std::string>())
         ("gdbserver", "serve the GDB remote protocol on HOST:PORT (the program waits for gdb)", cxxopts::value<std::string>())
-        ("gdb", "debug the program with gdb in this terminal");
+        ("gdb", "debug the program with gdb in this terminal")
+        ("report", "at exit, what went to the target and what stayed here (also feature.report)")
+        ("events", "write what the session does to FILE, as JSON lines, as it happens", cxxopts::value<std::string>());
     return o;
 }
 
@@ -173,9 +175,11 @@ int exec(int argc, char** argv) {
         return 2;
     }
     if (p.count("env-file")) c.env.env_file = p["env-file"].as<std::string>();
+    if (p.count("report")) c.report = true;
     for (const char* ignored : {"key", "skip-processes"})
         if (p.count(ignored)) c.warnings.push_back(std::string("--") + ignored + " is a mirrord setting this implementation ignores");
-    ExecOptions exec{c, agent_flag(p), command.rest, p.count("gdbserver") ? p["gdbserver"].as<std::string>() : "", p.count("gdb") > 0};
+    ExecOptions exec{c, agent_flag(p), command.rest, p.count("gdbserver") ? p["gdbserver"].as<std::string>() : "", p.count("gdb") > 0,
+                     p.count("events") ? p["events"].as<std::string>() : ""};
     exit_like(exec_command(exec));
 }
 

@@ -1,5 +1,7 @@
 #include "tracer/net_syscalls.hpp"
 
+#include "tracer/session_report.hpp"
+
 #include "tracer/socket_wait.hpp"
 #include "wire/address.hpp"
 #include "wire/log.hpp"
@@ -99,7 +101,11 @@ co::Task<Verdict> NetSyscalls::connect(Call& call) {
     if (transport == Transport::tcp && tcp_.knows(socket_id(socket.get())))
         co_return co_await tcp_.connect(call, std::move(socket), *info, dest->address);
     if (map_.is_interceptor(dest->address)) co_return Verdict::local();
-    if (policy_.route(transport, dest->address) == Route::local) {
+    Route route = policy_.route(transport, dest->address);
+    if (!policy_.is_dns(dest->address))  // DNS is reported by name, below the relay
+        session_report().record(SessionReport::Kind::connection, std::string(transport == Transport::tcp ? "tcp, " : "udp, ") +
+                                    (route == Route::local ? "local" : "remote"), to_string(dest->address));
+    if (route == Route::local) {
         if (auto here = policy_.local_destination(transport, dest->address)) {
             log::debug("connect to ", to_string(dest->address), ": a local name, connecting to ", to_string(*here), " instead");
             co_return co_await connect_here(call, std::move(socket), info->domain, *here);

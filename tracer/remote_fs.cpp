@@ -1,6 +1,7 @@
 #include "tracer/remote_fs.hpp"
 
 #include "tracer/fetch_progress.hpp"
+#include "tracer/session_report.hpp"
 
 #include "wire/log.hpp"
 #include "wire/unique_fd.hpp"
@@ -187,6 +188,7 @@ co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint
     if (fs::is_directory(local, ec)) fs::remove_all(local, ec);  // it was a directory before
     if (::rename(partial.c_str(), local.c_str()) != 0) co_return Error::from_errno("renaming " + partial);
     copies_[path] = Copy{st.size, st.mtime_ns, st.ino, false};
+    session_report().record(SessionReport::Kind::fetched, "remote", path, static_cast<uint64_t>(st.size));
     co_return local;
 }
 
@@ -276,6 +278,7 @@ co::Task<Status> RemoteFs::push(const std::string& path, bool force) {
     co_await agent_.call<FileClose>(opened->handle);
     if (!status) co_return status;
     pushed_[path] = state;
+    session_report().record(SessionReport::Kind::written_back, "remote", path, static_cast<uint64_t>(state.first));
     // What we wrote is now the remote state: the copy is current.
     if (auto after = co_await stat(path, true)) copies_[path] = Copy{after->size, after->mtime_ns, after->ino, false};
     co_return Status{};

@@ -119,7 +119,8 @@ json resolved_config(const Config& c) {
               {"filter", filter(c.outgoing.filter)}, {"unix_streams", c.outgoing.unix_streams}}},
             {"dns", {{"enabled", c.dns.enabled}, {"filter", filter(c.dns.filter)}}},
             {"ipv6", c.ipv6}}},
-          {"hostname", c.hostname}}},
+          {"hostname", c.hostname},
+          {"report", c.report}}},
         {"experimental", {{"allow_io_uring", c.allow_io_uring}}},
     };
 }

@@ -100,6 +100,23 @@ out=$(mirrord_exec -c=maybe -- true 2>&1); rc=$?
 check_eq "-c=maybe is refused" "2" "$rc"
 check_contains "... saying why" "takes true or false" "$out"
 
+# What went remote: --report at exit, --events as JSON lines as they happen, feature.report.
+out=$(mirrord_exec --report --events "$WORK/events.jsonl" -- sh -c 'cat /app/config.yaml >/dev/null; curl -sS http://backend/ >/dev/null; echo x >"$0"' "$WORK/here.txt" 2>&1)
+check_matches "--report: files opened in the target" "^  files opened, remote \(read\): [0-9]+$" "$out"
+check_matches "... naming them" "^      /app/config.yaml$" "$out"
+check_matches "... and files kept here" "^  files opened, local: [0-9]+$" "$out"
+check_contains "... names asked of the target" "names asked, remote" "$out"
+check_contains "... outgoing connections by route and destination" "outgoing connections, tcp, remote: 1
+      10.77.0.10:80" "$out"
+out=$(python3 -c 'import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+print(sorted({(e["kind"], e["route"]) for e in events if e["subject"] in ("/app/config.yaml", "10.77.0.10:80", sys.argv[2])}))' \
+    "$WORK/events.jsonl" "$WORK/here.txt")
+check_eq "--events: the same, as JSON lines" "[('connection', 'tcp, remote'), ('fetched', 'remote'), ('file', 'local'), ('file', 'remote (read)')]" "$out"
+echo '{"feature": {"report": true}}' >"$WORK/report.json"
+check_contains "feature.report" "what this session did" "$(mirrord_exec -f "$WORK/report.json" -- cat /app/config.yaml 2>&1 >/dev/null)"
+check_eq "no report unless asked" "" "$(mirrord_exec -- cat /app/config.yaml 2>&1 >/dev/null)"
+
 # verify-config as mirrord prints it, --ide and --resolved included.
 echo '{"target": {"path": {"deployment": "api", "container": "app"}, "namespace": "shop"}, "telemetry": false}' >"$WORK/target.json"
 out=$("$MIRRORD" verify-config --ide "$WORK/target.json" | python3 -c '
