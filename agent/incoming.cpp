@@ -10,10 +10,14 @@
 #include "wire/http1.hpp"
 #include "wire/log.hpp"
 
+#include <fcntl.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstring>
 
 namespace mrd::agent {
 
@@ -334,8 +338,21 @@ Status Incoming::update_rules() {
 void Incoming::flush(uint16_t port) {
     // Connections established before the steal bypass the new redirect; dropping their conntrack
     // entries makes their next packet go through it (mirrord's flush_connections).
-    std::string command = "conntrack -D -p tcp --orig-port-dst " + std::to_string(port) + " >/dev/null 2>&1";
-    if (::system(command.c_str()) == -1) log::debug("conntrack not available: existing connections are not flushed");
+    // Not waited for on the event loop: a grandchild runs it (an argv, no shell), the child exits at once.
+    std::string port_text = std::to_string(port);
+    pid_t child = ::fork();
+    if (child == 0) {
+        if (::fork() == 0) {
+            int null = ::open("/dev/null", O_RDWR);
+            ::dup2(null, STDOUT_FILENO);
+            ::dup2(null, STDERR_FILENO);
+            ::execlp("conntrack", "conntrack", "-D", "-p", "tcp", "--orig-port-dst", port_text.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        ::_exit(0);
+    }
+    if (child > 0) ::waitpid(child, nullptr, 0);
+    else log::debug("conntrack: fork: ", std::strerror(errno), "; existing connections are not flushed");
 }
 
 co::Task<void> Incoming::accept_loop(uint16_t port, tcp::acceptor* listener) {

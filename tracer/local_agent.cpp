@@ -36,12 +36,10 @@ std::string find_agent_binary() {
 
 Result<pid_t> container_pid(const std::string& name) {
     for (const char* runtime : {"podman", "docker"}) {
-        std::string command = std::string(runtime) + " inspect --format '{{.State.Pid}}' '" + name + "' 2>/dev/null";
-        std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
-        if (!pipe) continue;
-        char line[64] = {};
-        if (!std::fgets(line, sizeof line, pipe.get())) continue;
-        long pid = std::strtol(line, nullptr, 10);
+        // An argv: the name reaches the runtime as one word, whatever it holds.
+        auto output = run_for_output({runtime, "inspect", "--format", "{{.State.Pid}}", "--", name});
+        if (!output) continue;
+        long pid = std::strtol(output->c_str(), nullptr, 10);
         if (pid > 0) return static_cast<pid_t>(pid);
     }
     return Error::msg("no running podman or docker container named '" + name + "'", ESRCH);

@@ -1,6 +1,8 @@
 #include "tracer/spawn.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -25,6 +27,29 @@ Result<pid_t> spawn_process(const std::vector<std::string>& args, const std::fun
         ::_exit(127);
     }
     return pid;
+}
+
+Result<std::string> run_for_output(const std::vector<std::string>& args) {
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return Error::from_errno("pipe");
+    auto pid = spawn_process(args, [&] {
+        ::dup2(out[1], STDOUT_FILENO);
+        int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, STDERR_FILENO);
+    });
+    ::close(out[1]);
+    if (!pid) {
+        ::close(out[0]);
+        return pid.error();
+    }
+    std::string output;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) output.append(buf, static_cast<size_t>(n));
+    ::close(out[0]);
+    int status = 0;
+    ::waitpid(*pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Error::msg(args[0] + " failed", ECHILD);
+    return output;
 }
 
 }  // namespace mrd::tracer

@@ -53,6 +53,9 @@ canary" "$out"
 out=$("$MIRRORD" exec --target container/no-such-container -- true 2>&1); rc=$?
 check_eq "a missing container fails" "1" "$rc"
 check_contains "... saying so" "no running podman or docker container named 'no-such-container'" "$out"
+out=$("$MIRRORD" exec --target "container/x'; touch $WORK/injected; '" -- true 2>&1); rc=$?
+check_eq "a container name is never a shell command" "no" "$([ -e "$WORK/injected" ] && echo yes || echo no)"
+check_contains "... just a name that does not exist" "no running podman or docker container named" "$out"
 
 # The agent finds the container by its id (cgroup), as in a Job with hostPID.
 id=$("${PODMAN[@]}" inspect --format '{{.Id}}' "$NAME")
