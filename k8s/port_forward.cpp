@@ -229,7 +229,13 @@ co::Task<void> PortForward::serve(tcp::socket local) {
     const auto& proxy = api_->proxy();
     std::string host = proxy ? proxy->host : api_->host();
     int port = proxy ? proxy->port : api_->port();
-    auto endpoints = resolver.resolve(host, std::to_string(port), ec);
+    // Resolved without blocking the event loop (the session's other traffic goes on meanwhile).
+    co::Promise<std::pair<std::error_code, tcp::resolver::results_type>> resolved;
+    resolver.async_resolve(host, std::to_string(port), [resolved](std::error_code e, tcp::resolver::results_type r) {
+        resolved.set({e, std::move(r)});
+    });
+    auto [resolve_error, endpoints] = co_await resolved.wait();
+    ec = resolve_error;
     if (ec || endpoints.empty()) {
         log::error("port-forward: cannot resolve ", host, ": ", ec.message());
         co_return;
@@ -255,12 +261,14 @@ co::Task<void> PortForward::serve(tcp::socket local) {
         ctx.set_verify_mode(asio::ssl::verify_peer);
         if (!c.ca_pem.empty()) ctx.add_certificate_authority(asio::buffer(c.ca_pem), ec);
         else ctx.set_default_verify_paths(ec);
+        if (ec) co_return log::error("port-forward: the kubeconfig's certificate authority: ", ec.message());
     } else {
         ctx.set_verify_mode(asio::ssl::verify_none);
     }
     if (!c.client_cert_pem.empty()) {
         ctx.use_certificate_chain(asio::buffer(c.client_cert_pem), ec);
-        ctx.use_private_key(asio::buffer(c.client_key_pem), asio::ssl::context::pem, ec);
+        if (!ec) ctx.use_private_key(asio::buffer(c.client_key_pem), asio::ssl::context::pem, ec);
+        if (ec) co_return log::error("port-forward: the kubeconfig's client certificate: ", ec.message());
     }
     Ssl stream(std::move(socket), ctx);
     SSL_set_tlsext_host_name(stream.native_handle(), api_->tls_name().c_str());

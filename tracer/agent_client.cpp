@@ -59,10 +59,13 @@ co::Task<Status> AgentClient::connect(const std::string& address, std::chrono::m
         std::string host = hostport.substr(0, colon);
         if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
         auto ip = asio::ip::make_address(host, ec);
-        if (ec) co_return Error::msg("agent address '" + address + "' is not IP:PORT", EINVAL);
+        std::string port_text = hostport.substr(colon + 1);
+        char* end = nullptr;
+        unsigned long port = std::strtoul(port_text.c_str(), &end, 10);
+        if (ec || port_text.empty() || *end || port == 0 || port > 65535)
+            co_return Error::msg("agent address '" + address + "' is not IP:PORT", EINVAL);
         asio::ip::tcp::socket s(io_);
-        ec = co_await connect_with_timeout(
-            io_, s, asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1)))), timeout);
+        ec = co_await connect_with_timeout(io_, s, asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(port)), timeout);
         if (!ec) {
             s.set_option(asio::ip::tcp::no_delay(true), ec);
             socket = Session::Socket(std::move(s));

@@ -100,6 +100,11 @@ out=$(mirrord_exec -c=maybe -- true 2>&1); rc=$?
 check_eq "-c=maybe is refused" "2" "$rc"
 check_contains "... saying why" "takes true or false" "$out"
 
+"$AGENT" --make-identity "$WORK/id.pem" >/dev/null
+out=$("$MIRRORD" exec --agent tcp:127.0.0.1:99999 --agent-identity "$WORK/id.pem" --agent-fingerprint ab -- true 2>&1); rc=$?
+check_eq "a bad agent port: exit status" "1" "$rc"
+check_contains "... and a clear message, not an internal error" "is not IP:PORT" "$out"
+
 # What went remote: --report at exit, --events as JSON lines as they happen, feature.report.
 out=$(mirrord_exec --report --events "$WORK/events.jsonl" -- sh -c 'cat /app/config.yaml >/dev/null; curl -sS http://backend/ >/dev/null; echo x >"$0"' "$WORK/here.txt" 2>&1)
 check_matches "--report: files opened in the target" "^  files opened, remote \(read\): [0-9]+$" "$out"
