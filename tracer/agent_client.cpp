@@ -161,6 +161,10 @@ void AgentClient::close() {
     if (keep_alive_timer_) keep_alive_timer_->cancel();
     if (session_) session_->close();
     connections_.close_all(0);
+    // Calls still waiting get their answer: none will come (a broken promise, not a hang).
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& [id, reply] : pending) reply.set(ErrorReply{ECONNRESET, "the agent session was closed"});
 }
 
 }  // namespace mrd::tracer
