@@ -271,13 +271,13 @@ Status Incoming::subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, co
     std::erase_if(port.subscribers, [&](const Subscriber& s) { return s.client == client; });
     port.subscribers.push_back(Subscriber{client, std::move(sink), steal, std::move(*matcher)});
     if (!port.listener) {
-        auto listener = std::make_unique<tcp::acceptor>(io_);
+        auto listener = std::make_shared<tcp::acceptor>(io_);
         std::error_code ec;
         listener->open(tcp::v6(), ec);
         if (!ec) listener->set_option(asio::ip::v6_only(false), ec);
         if (!ec) listener->bind(tcp::endpoint(tcp::v6(), 0), ec);
         if (ec) {  // no IPv6 in the target
-            listener = std::make_unique<tcp::acceptor>(io_);
+            listener = std::make_shared<tcp::acceptor>(io_);
             ec.clear();
             listener->open(tcp::v4(), ec);
             if (!ec) listener->bind(tcp::endpoint(tcp::v4(), 0), ec);
@@ -288,7 +288,7 @@ Status Incoming::subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, co
             return Error{ec.value(), "incoming listener: " + ec.message()};
         }
         port.listener = std::move(listener);
-        co::spawn(accept_loop(request.port, port.listener.get()));
+        co::spawn(accept_loop(request.port, port.listener));
         if (auto st = update_rules(); !st) {
             ports_.erase(request.port);
             (void)update_rules();
@@ -355,12 +355,17 @@ void Incoming::flush(uint16_t port) {
     else log::debug("conntrack: fork: ", std::strerror(errno), "; existing connections are not flushed");
 }
 
-co::Task<void> Incoming::accept_loop(uint16_t port, tcp::acceptor* listener) {
+co::Task<void> Incoming::accept_loop(uint16_t port, std::shared_ptr<tcp::acceptor> listener) {
     for (;;) {
         co::Promise<std::pair<std::error_code, tcp::socket>> accepted;
         listener->async_accept([accepted](std::error_code ec, tcp::socket s) { accepted.set({ec, std::move(s)}); });
         auto [ec, socket] = co_await accepted.wait();
-        if (ec == asio::error::operation_aborted) co_return;  // unsubscribed
+        // Unsubscribed: closed (a connection accepted just before still goes where its port's
+        // subscribers say, or is closed by serve() if there are none left).
+        if (ec == asio::error::operation_aborted || !listener->is_open()) {
+            if (!ec) co::spawn(serve(std::move(socket)));
+            co_return;
+        }
         if (ec) {
             log::warn("incoming accept on port ", port, ": ", ec.message());
             continue;

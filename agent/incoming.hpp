@@ -51,13 +51,13 @@ private:
         HttpMatcher matcher;
     };
     struct Port {
-        std::unique_ptr<asio::ip::tcp::acceptor> listener;
+        std::shared_ptr<asio::ip::tcp::acceptor> listener;  // shared with its accept loop, which may outlive the port
         std::vector<Subscriber> subscribers;
     };
 
     Status update_rules();
     void flush(uint16_t port);
-    co::Task<void> accept_loop(uint16_t port, asio::ip::tcp::acceptor* listener);
+    co::Task<void> accept_loop(uint16_t port, std::shared_ptr<asio::ip::tcp::acceptor> listener);
     co::Task<void> serve(asio::ip::tcp::socket socket);
 
     asio::io_context& io_;
