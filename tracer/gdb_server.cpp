@@ -116,19 +116,19 @@ co::Task<void> GdbServer::read_loop() {
 void GdbServer::send_raw(std::string bytes) {
     if (!connected_) return;
     out_.push_back(std::move(bytes));
-    if (out_.size() > 1) return;
-    auto next = std::make_shared<std::function<void()>>();
-    *next = [this, next] {
-        asio::async_write(socket_, asio::buffer(out_.front()), [this, next](std::error_code ec, size_t) {
-            if (ec) {
-                out_.clear();
-                return;
-            }
-            out_.pop_front();
-            if (!out_.empty()) (*next)();
-        });
-    };
-    (*next)();
+    if (out_.size() > 1) return;  // a write is under way; it takes this one next
+    write_next();
+}
+
+void GdbServer::write_next() {
+    asio::async_write(socket_, asio::buffer(out_.front()), [this](std::error_code ec, size_t) {
+        if (ec) {
+            out_.clear();
+            return;
+        }
+        out_.pop_front();
+        if (!out_.empty()) write_next();
+    });
 }
 
 void GdbServer::send_packet(const std::string& payload) { send_raw(frame(payload)); }

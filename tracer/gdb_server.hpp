@@ -49,6 +49,7 @@ private:
     std::string dispatch(const std::string& packet, bool& reply);
     void send_packet(const std::string& payload);
     void send_raw(std::string bytes);
+    void write_next();  // the front of out_, then the rest, one write at a time
 
     void stop_world(pid_t event_tid, int signal);
     void maybe_report();
