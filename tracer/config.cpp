@@ -216,14 +216,10 @@ Status build_incoming(const json& v, IncomingConfig& in) {
         in.ports = *ports;
     }
     take(v, "ignore_localhost", in.ignore_localhost);
-    take(v, "on_concurrent_steal", in.on_concurrent_steal);
-    if (in.on_concurrent_steal != "abort" && in.on_concurrent_steal != "continue" && in.on_concurrent_steal != "override")
-        return Error::msg(base + ".on_concurrent_steal must be abort, continue or override", EINVAL);
     return {};
 }
 
 Status build_network(const json& v, Config& c) {
-    take(v, "ipv6", c.ipv6);
     if (v.contains("incoming"))
         if (auto st = build_incoming(v["incoming"], c.incoming); !st) return st;
     if (v.contains("outgoing")) {
@@ -342,7 +338,7 @@ Status apply_environment(const std::map<std::string, std::string>& env, Config& 
     };
     struct BoolVar { const char* name; bool* field; };
     for (auto [name, field] : {BoolVar{"MIRRORD_TCP_OUTGOING", &c.outgoing.tcp}, {"MIRRORD_UDP_OUTGOING", &c.outgoing.udp},
-                               {"MIRRORD_REMOTE_DNS", &c.dns.enabled}, {"MIRRORD_ENABLE_IPV6", &c.ipv6},
+                               {"MIRRORD_REMOTE_DNS", &c.dns.enabled},
                                {"MIRRORD_EPHEMERAL_CONTAINER", &c.agent.ephemeral},
                                {"MIRRORD_AGENT_STEALER_FLUSH_CONNECTIONS", &c.agent.flush_connections},
                                {"MIRRORD_ACCEPT_INVALID_CERTIFICATES", &c.accept_invalid_certificates}}) {
@@ -392,7 +388,7 @@ Status apply_environment(const std::map<std::string, std::string>& env, Config& 
         c.agent.image = registry + ":" + tag;
     }
     // mirrord's variables for settings this implementation does not have: said, never silent.
-    for (const char* name : {"MIRRORD_SKIP_PROCESSES", "MIRRORD_TELEMETRY", "MIRRORD_AGENT_JSON_LOG", "MIRRORD_AGENT_EXCLUDE_FROM_MESH",
+    for (const char* name : {"MIRRORD_ENABLE_IPV6", "MIRRORD_SKIP_PROCESSES", "MIRRORD_TELEMETRY", "MIRRORD_AGENT_JSON_LOG", "MIRRORD_AGENT_EXCLUDE_FROM_MESH",
                              "MIRRORD_AGENT_CLEAN_IPTABLES_ON_START", "MIRRORD_AGENT_HTTP_DETECTION_TIMEOUT",
                              "MIRRORD_AGENT_EXTERNAL_IP_FIX", "MIRRORD_ENV_LOAD_FROM_PROCESS", "MIRRORD_OPERATOR_ENABLE", "MIRRORD_KEY",
                              "MIRRORD_SKIP_BUILD_TOOLS", "MIRRORD_SKIP_EXTRA_BUILD_TOOLS", "MIRRORD_SKIP_SIP",

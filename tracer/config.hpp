@@ -67,7 +67,6 @@ struct IncomingConfig {
     std::vector<uint16_t> ignore_ports;
     std::optional<std::vector<uint16_t>> ports;  // only these, when set
     bool ignore_localhost = false;
-    std::string on_concurrent_steal = "abort";
 };
 
 struct OutgoingConfig {
@@ -115,7 +114,6 @@ struct Config {
     OutgoingConfig outgoing;
     DnsConfig dns;
     bool hostname = true;
-    bool ipv6 = true;
     bool report = false;  // feature.report (this implementation's own): what went remote, at exit
     std::string kubeconfig;
     std::string kube_context;

@@ -85,7 +85,7 @@ const std::map<std::string, Key>& schema() {
         {"feature.fs.mapping.*", {kString, true}},
         {"feature.fs.readonly_file_buffer", {kAny, false}},
         {"feature.network", {kObject, true}},
-        {"feature.network.ipv6", {kBool, true}},
+        {"feature.network.ipv6", {kAny, false}},  // IPv6 is always on here
         {"feature.network.incoming", {kString | kObject, true}},
         {"feature.network.incoming.mode", {kString, true}},
         {"feature.network.incoming.http_filter", {kObject, true}},
@@ -102,7 +102,7 @@ const std::map<std::string, Key>& schema() {
         {"feature.network.incoming.ignore_ports", {kArray, true}},
         {"feature.network.incoming.ports", {kArray, true}},
         {"feature.network.incoming.ignore_localhost", {kBool, true}},
-        {"feature.network.incoming.on_concurrent_steal", {kString, true}},
+        {"feature.network.incoming.on_concurrent_steal", {kAny, false}},  // mirrord's operator's
         {"feature.network.incoming.https_delivery", {kAny, false}},
         {"feature.network.incoming.tls_delivery", {kAny, false}},
         {"feature.network.outgoing", {kBool | kObject, true}},

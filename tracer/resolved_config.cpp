@@ -85,8 +85,7 @@ json resolved_config(const Config& c) {
                      {"port_mapping", pairs(c.incoming.port_mapping)},
                      {"listen_ports", pairs(c.incoming.listen_ports)},
                      {"ignore_ports", c.incoming.ignore_ports},
-                     {"ignore_localhost", c.incoming.ignore_localhost},
-                     {"on_concurrent_steal", c.incoming.on_concurrent_steal}};
+                     {"ignore_localhost", c.incoming.ignore_localhost}};
     if (c.incoming.ports) incoming["ports"] = *c.incoming.ports;
     json env = json::object();
     if (c.env.enabled) {
@@ -117,8 +116,7 @@ json resolved_config(const Config& c) {
             {"outgoing",
              {{"tcp", c.outgoing.tcp}, {"udp", c.outgoing.udp}, {"ignore_localhost", c.outgoing.ignore_localhost},
               {"filter", filter(c.outgoing.filter)}, {"unix_streams", c.outgoing.unix_streams}}},
-            {"dns", {{"enabled", c.dns.enabled}, {"filter", filter(c.dns.filter)}}},
-            {"ipv6", c.ipv6}}},
+            {"dns", {{"enabled", c.dns.enabled}, {"filter", filter(c.dns.filter)}}}}},
           {"hostname", c.hostname},
           {"report", c.report}}},
         {"experimental", {{"allow_io_uring", c.allow_io_uring}}},

@@ -14,7 +14,7 @@ TEST_CASE("resolved config: read back, it is the same configuration") {
             "fs": {"mode": "write", "read_only": ["^/etc"], "mapping": {"^/a": "/b"}},
             "network": {
                 "incoming": {"mode": "steal", "http_filter": {"header_filter": "^x-user: me$", "ports": [8080]},
-                             "port_mapping": [[8000, 80]], "ignore_ports": [9000], "on_concurrent_steal": "continue"},
+                             "port_mapping": [[8000, 80]], "ignore_ports": [9000]},
                 "outgoing": {"udp": false, "filter": {"local": ["10.0.0.0/8:443"]}, "unix_streams": "/run/x.sock"},
                 "dns": {"filter": {"remote": ["api.internal"]}}
             },
