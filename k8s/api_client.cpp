@@ -1,5 +1,7 @@
 #include "k8s/api_client.hpp"
 
+#include "k8s/pem_data.hpp"
+
 #include "wire/log.hpp"
 
 #include <httplib.h>
@@ -93,14 +95,8 @@ Result<std::shared_ptr<ApiClient>> ApiClient::create(const Credentials& c, bool 
         if (api->insecure_) {
             ssl->enable_server_certificate_verification(false);
         } else if (!c.ca_pem.empty()) {
-            X509_STORE* store = X509_STORE_new();
-            Bio bio(c.ca_pem);
             int added = 0;
-            while (X509* ca = PEM_read_bio_X509(bio.bio, nullptr, nullptr, nullptr)) {
-                X509_STORE_add_cert(store, ca);
-                X509_free(ca);
-                ++added;
-            }
+            X509_STORE* store = certificate_store(c.ca_pem, added);
             if (!added) {
                 X509_STORE_free(store);
                 return Error::msg("the kubeconfig's certificate authority is not valid PEM", EINVAL);

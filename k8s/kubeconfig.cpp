@@ -1,10 +1,11 @@
 #include "k8s/kubeconfig.hpp"
 
+#include "k8s/pem_data.hpp"
+
 #include "wire/document.hpp"
 #include "wire/text_file.hpp"
 #include "wire/unique_fd.hpp"
 
-#include <openssl/evp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,19 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using wire::read_file;
-
-Result<std::string> base64_decode(const std::string& text) {
-    std::string clean;
-    for (char c : text)
-        if (!std::isspace(static_cast<unsigned char>(c))) clean += c;
-    std::string out((clean.size() / 4 + 1) * 3, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(clean.data()),
-                            static_cast<int>(clean.size()));
-    if (n < 0) return Error::msg("invalid base64 data", EINVAL);
-    size_t pad = clean.size() >= 2 && clean[clean.size() - 1] == '=' ? (clean[clean.size() - 2] == '=' ? 2 : 1) : 0;
-    out.resize(static_cast<size_t>(n) - pad);
-    return out;
-}
 
 // The named entry of a kubeconfig list ("clusters", "users", "contexts"), first document first.
 const json* find_entry(const std::vector<json>& docs, const char* list, const std::string& name, const char* inner) {
@@ -125,12 +113,7 @@ Result<Credentials> resolve(const std::vector<json>& docs, const std::string& ch
             plugin.install_hint = e.value("installHint", "");
             if (plugin.provide_cluster_info) {  // what client-go gives it: the cluster, its CA as data
                 plugin.cluster = {{"server", c.server}, {"insecure-skip-tls-verify", c.insecure}};
-                if (!c.ca_pem.empty()) {
-                    std::string encoded(4 * ((c.ca_pem.size() + 2) / 3) + 1, '\0');
-                    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), reinterpret_cast<const unsigned char*>(c.ca_pem.data()),
-                                    static_cast<int>(c.ca_pem.size()));
-                    plugin.cluster["certificate-authority-data"] = std::string(encoded.c_str());
-                }
+                if (!c.ca_pem.empty()) plugin.cluster["certificate-authority-data"] = base64_encode(c.ca_pem);
                 if (!c.tls_server_name.empty()) plugin.cluster["tls-server-name"] = c.tls_server_name;
                 if (!c.proxy_url.empty()) plugin.cluster["proxy-url"] = c.proxy_url;
                 for (auto& ext : cluster->value("extensions", json::array()))

@@ -1,27 +1,14 @@
 #include "k8s/oidc.hpp"
 
+#include "k8s/pem_data.hpp"
+
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 namespace mrd::k8s {
 
 using nlohmann::json;
 
 namespace {
-
-std::string base64url_decode(std::string text) {
-    for (auto& c : text) c = c == '-' ? '+' : c == '_' ? '/' : c;
-    while (text.size() % 4) text += '=';
-    std::string out(text.size() / 4 * 3, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
-                            static_cast<int>(text.size()));
-    if (n < 0) return "";
-    size_t pad = text.size() >= 2 && text[text.size() - 1] == '=' ? (text[text.size() - 2] == '=' ? 2 : 1) : 0;
-    out.resize(static_cast<size_t>(n) - pad);
-    return out;
-}
 
 std::string form_escape(const std::string& text) {
     static const char* hex = "0123456789ABCDEF";
@@ -46,14 +33,8 @@ Result<std::pair<std::unique_ptr<httplib::SSLClient>, std::string>> client_for(c
     }
     auto client = std::make_unique<httplib::SSLClient>(hostport, port);
     if (!ca_pem.empty()) {
-        X509_STORE* store = X509_STORE_new();
-        BIO* bio = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
-        while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-            X509_STORE_add_cert(store, ca);
-            X509_free(ca);
-        }
-        BIO_free(bio);
-        client->set_ca_cert_store(store);
+        int certificates = 0;
+        client->set_ca_cert_store(certificate_store(ca_pem, certificates));
     }
     client->enable_server_certificate_verification(true);
     client->set_connection_timeout(10);
@@ -70,13 +51,8 @@ Result<OidcProvider> oidc_from_kubeconfig(const json& config) {
     p.issuer_url = config.value("idp-issuer-url", "");
     p.id_token = config.value("id-token", "");
     p.refresh_token = config.value("refresh-token", "");
-    if (config.contains("idp-certificate-authority-data")) {
-        std::string data = config.value("idp-certificate-authority-data", "");
-        std::string out(data.size(), '\0');
-        int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(data.data()),
-                                static_cast<int>(data.size()));
-        if (n > 0) p.issuer_ca_pem = out.substr(0, static_cast<size_t>(n));
-    }
+    if (config.contains("idp-certificate-authority-data"))
+        p.issuer_ca_pem = base64_decode(config.value("idp-certificate-authority-data", "")).value_or("");
     if (p.id_token.empty() && p.refresh_token.empty())
         return Error::msg("the oidc auth-provider has neither an id-token nor a refresh-token (log in with your oidc tool)", EINVAL);
     return p;
@@ -86,7 +62,7 @@ std::optional<std::chrono::system_clock::time_point> jwt_expiry(const std::strin
     auto first = token.find('.'), second = token.find('.', first + 1);
     if (first == std::string::npos || second == std::string::npos) return std::nullopt;
     try {
-        json claims = json::parse(base64url_decode(token.substr(first + 1, second - first - 1)));
+        json claims = json::parse(base64url_decode(token.substr(first + 1, second - first - 1)).value_or(""));
         if (!claims.contains("exp") || !claims["exp"].is_number()) return std::nullopt;
         return std::chrono::system_clock::from_time_t(claims["exp"].get<long long>());
     } catch (const std::exception&) {

@@ -1,10 +1,11 @@
 #include "k8s/port_forward.hpp"
 
+#include "k8s/pem_data.hpp"
+
 #include "wire/async.hpp"
 #include "wire/log.hpp"
 
 #include <asio/ssl.hpp>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -76,9 +77,7 @@ std::string accept_key(const std::string& key) {
     std::string input = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-    char out[64];
-    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out), digest, SHA_DIGEST_LENGTH);
-    return out;
+    return base64_encode(std::string_view(reinterpret_cast<const char*>(digest), SHA_DIGEST_LENGTH));
 }
 
 }  // namespace websocket
@@ -91,13 +90,7 @@ using Ssl = asio::ssl::stream<tcp::socket>;
 co::Task<Status> tunnel(tcp::socket& socket, const Proxy& proxy, const std::string& host, int port) {
     std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
     std::string request = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
-    if (!proxy.user.empty()) {
-        std::string credentials = proxy.user + ":" + proxy.password;
-        std::string encoded(4 * ((credentials.size() + 2) / 3) + 1, '\0');
-        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), reinterpret_cast<const unsigned char*>(credentials.data()),
-                        static_cast<int>(credentials.size()));
-        request += "Proxy-Authorization: Basic " + std::string(encoded.c_str()) + "\r\n";
-    }
+    if (!proxy.user.empty()) request += "Proxy-Authorization: Basic " + base64_encode(proxy.user + ":" + proxy.password) + "\r\n";
     request += "\r\n";
     auto w = co_await co::write_all(socket, asio::buffer(request));
     if (w.error) co_return Error{w.error.value(), "the proxy: " + w.error.message()};
@@ -117,8 +110,7 @@ template <class Stream>
 co::Task<Status> upgrade(Stream& stream, ApiClient& api, const std::string& path) {
     unsigned char nonce[16];
     RAND_bytes(nonce, sizeof nonce);
-    char key[32];
-    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(key), nonce, sizeof nonce);
+    std::string key = base64_encode(std::string_view(reinterpret_cast<const char*>(nonce), sizeof nonce));
     std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + api.host() + ":" + std::to_string(api.port()) +
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
                           "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n";
