@@ -116,11 +116,10 @@ Parsed parse(const char* name, cxxopts::Options& options, int argc, char** argv,
         std::cerr << name << ": unexpected argument '" << parsed->rest[0] << "'\n";
         return {{}, 2};
     }
-    if (options.program() != "mirrord ls")
-        if (auto st = check_session_flags(parsed->options); !st) {
-            std::cerr << name << ": " << st.error().message << "\n";
-            return {{}, 2};
-        }
+    if (auto st = check_session_flags(parsed->options); !st) {  // flags a command lacks count as absent
+        std::cerr << name << ": " << st.error().message << "\n";
+        return {{}, 2};
+    }
     return {std::move(*parsed), std::nullopt};
 }
 
@@ -266,14 +265,7 @@ int ls(int argc, char** argv) {
     if (p.count("namespace")) config->target.namespace_ = p["namespace"].as<std::string>();
     if (p.count("context")) config->kube_context = p["context"].as<std::string>();
     if (p.count("kubeconfig")) config->kubeconfig = p["kubeconfig"].as<std::string>();
-    if (p.count("accept-invalid-certificates")) {
-        std::string v = p["accept-invalid-certificates"].as<std::string>();
-        if (v != "true" && v != "false") {
-            std::cerr << "mirrord ls: --accept-invalid-certificates takes true or false, not '" << v << "'\n";
-            return 2;
-        }
-        config->accept_invalid_certificates = v == "true";
-    }
+    if (p.count("accept-invalid-certificates")) config->accept_invalid_certificates = p["accept-invalid-certificates"].as<std::string>() == "true";
     return list_targets_command(*config, p.count("json") > 0);
 }
 
