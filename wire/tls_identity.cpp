@@ -86,21 +86,22 @@ Result<TlsIdentity> TlsIdentity::generate(const std::string& common_name) {
 }
 
 Result<std::shared_ptr<asio::ssl::context>> pinned_tls_context(const TlsIdentity& self, const std::string& peer, bool server) {
-    auto ctx = std::make_shared<asio::ssl::context>(server ? asio::ssl::context::tls_server : asio::ssl::context::tls_client);
+    // The context owns its pin: the shared_ptr's deleter frees both.
+    auto* pin = new Pin{peer};
+    std::shared_ptr<asio::ssl::context> ctx(
+        new asio::ssl::context(server ? asio::ssl::context::tls_server : asio::ssl::context::tls_client), [pin](asio::ssl::context* c) {
+            delete c;
+            delete pin;
+        });
     SSL_CTX* native = ctx->native_handle();
     SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
     std::error_code ec;
     ctx->use_certificate(asio::buffer(self.certificate_pem), asio::ssl::context::pem, ec);
     if (!ec) ctx->use_private_key(asio::buffer(self.key_pem), asio::ssl::context::pem, ec);
     if (ec) return Error::msg("TLS identity: " + ec.message(), EINVAL);
-    // The context owns its pin (freed with it through the shared_ptr's deleter below).
-    auto* pin = new Pin{peer};
     SSL_CTX_set_ex_data(native, pin_index(), pin);
     SSL_CTX_set_verify(native, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_pinned);
-    return std::shared_ptr<asio::ssl::context>(new asio::ssl::context(std::move(*ctx)), [pin](asio::ssl::context* c) {
-        delete c;
-        delete pin;
-    });
+    return ctx;
 }
 
 std::string certificate_fingerprint(const std::string& pem) {
