@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
     agent::Context ctx{io, pool, *target, resolver, target->hostname(), incoming.get()};
     server.start(ctx);
 
-    std::string ready = "mirrord-agent ready:";
+    std::string ready = wire::kAgentReadyLine;
     for (auto& a : server.addresses()) ready += " " + a;
     if (identity) ready += " fingerprint=" + identity->fingerprint;
     std::cout << ready << std::endl;  // the line launchers wait for

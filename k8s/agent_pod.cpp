@@ -2,6 +2,7 @@
 
 #include "k8s/json_access.hpp"
 #include "wire/log.hpp"
+#include "wire/messages.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -140,11 +141,11 @@ namespace {
 // "mirrord-agent ready: tcp:127.0.0.1:PORT tcp:[::1]:PORT fingerprint=HEX": the port and the
 // fingerprint, into agent; false while the line is not complete.
 bool read_ready_line(const std::string& log, AgentPod& agent) {
-    auto at = log.find(kAgentReadyLine);
+    auto at = log.find(wire::kAgentReadyLine);
     if (at == std::string::npos) return false;
     auto end = log.find('\n', at);
     if (end == std::string::npos) return false;
-    std::istringstream words(log.substr(at + std::strlen(kAgentReadyLine), end - at - std::strlen(kAgentReadyLine)));
+    std::istringstream words(log.substr(at + std::strlen(wire::kAgentReadyLine), end - at - std::strlen(wire::kAgentReadyLine)));
     for (std::string w; words >> w;) {
         if (w.rfind("fingerprint=", 0) == 0) agent.fingerprint = w.substr(12);
         else if (w.rfind("tcp:", 0) == 0 && agent.port == 0) agent.port = static_cast<uint16_t>(std::atoi(w.c_str() + w.rfind(':') + 1));

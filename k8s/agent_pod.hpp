@@ -12,8 +12,6 @@
 
 namespace mrd::k8s {
 
-// What the agent prints once it listens (agent/main.cpp); read from its log.
-inline constexpr const char* kAgentReadyLine = "mirrord-agent ready:";
 
 // Deletes the agent's Job (and, in the background, its pod) when the last holder lets go: at the
 // session's end, on Ctrl-C, on an error. If the CLI is killed, the agent's idle timeout ends it and

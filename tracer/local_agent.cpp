@@ -2,6 +2,7 @@
 
 #include "tracer/spawn.hpp"
 
+#include "wire/messages.hpp"
 #include "wire/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -91,7 +92,7 @@ Result<LocalAgent> LocalAgent::start(pid_t target_pid, const std::string& log_le
         }
         output.append(buf, static_cast<size_t>(n));
     }
-    if (output.rfind("mirrord-agent ready:", 0) != 0) return Error::msg("unexpected output from the agent: " + output, EPROTO);
+    if (output.rfind(wire::kAgentReadyLine, 0) != 0) return Error::msg("unexpected output from the agent: " + output, EPROTO);
     return agent;
 }
 

@@ -18,6 +18,9 @@ namespace mrd::wire {
 
 // Bumped on any incompatible change; the agent refuses a client with another major version.
 inline constexpr uint32_t kProtocolVersion = 2;
+// What the agent prints on stdout once it listens, followed by its addresses and fingerprint;
+// launchers (the local agent's parent, the Job's log reader) wait for it.
+inline constexpr const char* kAgentReadyLine = "mirrord-agent ready:";
 
 using Bytes = std::vector<char>;  // packed as msgpack bin
 
