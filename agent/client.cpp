@@ -3,38 +3,59 @@
 #include "agent/outgoing.hpp"
 #include "wire/log.hpp"
 
+#include <sys/random.h>
+
 namespace mrd::agent {
 
 using namespace mrd::wire;
 
 namespace {
+
 uint64_t g_next_client = 1;
+
+// Only an authenticated client can present it; unguessable all the same.
+std::string random_token() {
+    unsigned char bytes[16] = {};
+    for (size_t got = 0; got < sizeof bytes;) {
+        ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n > 0) got += static_cast<size_t>(n);
+    }
+    static const char* hex = "0123456789abcdef";
+    std::string token;
+    for (unsigned char b : bytes) token += {hex[b >> 4], hex[b & 15]};
+    return token;
+}
+
 }  // namespace
 
-Client::Client(Context& ctx, std::unique_ptr<Transport> transport, std::string peer, std::function<void()> on_greeted,
-               std::function<void(Client*)> on_gone)
-    : ctx_(ctx), peer_(std::move(peer)), on_greeted_(std::move(on_greeted)), on_gone_(std::move(on_gone)),
-      transport_(std::move(transport)), files_(std::make_shared<FileService>(ctx.target.root_fd())),
-      file_strand_(asio::make_strand(ctx.pool)), id_(g_next_client++) {}
+Client::Client(Context& ctx, std::unique_ptr<Transport> transport, std::string peer, Hooks hooks)
+    : ctx_(ctx), peer_(std::move(peer)), hooks_(std::move(hooks)), transport_(std::move(transport)),
+      files_(std::make_shared<FileService>(ctx.target.root_fd())), file_strand_(asio::make_strand(ctx.pool)),
+      keep_timer_(ctx.io), id_(g_next_client++) {}
 
 Client::~Client() { connections_.close_all(0); }
 
 void Client::start() {
-    std::weak_ptr<Client> weak = weak_from_this();
-    // The session is reached through weak references: the client owns it, not the other way round.
-    session_ = Session::create(std::move(transport_),
-                               Session::Handlers{
-                                   [weak](Envelope&& e) { if (auto self = weak.lock()) self->on_message(std::move(e)); },
-                                   [weak](const Error& e) { if (auto self = weak.lock()) self->on_closed(e); },
-                               });
+    bind(Session::create(std::move(transport_), {}));
     session_->start();
     log::info("client ", peer_, " connected");
 }
 
+void Client::bind(const std::shared_ptr<Session>& link) {
+    session_ = link;
+    std::weak_ptr<Client> weak = weak_from_this();
+    // The session is reached through weak references: the client owns it, not the other way round.
+    session_->set_handlers(Session::Handlers{
+        [weak](Envelope&& e) { if (auto self = weak.lock()) self->on_message(std::move(e)); },
+        [weak](const Error& e) { if (auto self = weak.lock()) self->on_closed(e); },
+    });
+}
+
 void Client::stop() {
-    release_incoming();
-    connections_.close_all(0);
+    leaving_ = true;
+    session_->send(0, Goodbye{});  // not a dropped link: the client does not try to come back
     session_->close();
+    end();
 }
 
 void Client::release_incoming() {
@@ -42,12 +63,20 @@ void Client::release_incoming() {
     auto pending = std::move(pending_http_);
     pending_http_.clear();
     for (auto& [key, promise] : pending) promise.set(std::nullopt);
+    auto held = std::move(held_http_);
+    held_http_.clear();
+    for (auto& [request, promise] : held) promise.set(std::nullopt);
+    auto waiters = std::move(attach_waiters_);
+    attach_waiters_.clear();
+    for (auto& w : waiters) w.set(false);
 }
 
 co::Promise<std::optional<HttpResponse>>::Awaiter Client::http(HttpRequest&& request) {
     co::Promise<std::optional<HttpResponse>> response;
-    if (!session_ || !session_->is_open()) {
+    if (ended_) {
         response.set(std::nullopt);
+    } else if (detached_) {
+        held_http_.emplace_back(std::move(request), response);  // sent when the session is resumed
     } else {
         pending_http_.emplace(std::make_pair(request.conn, request.request), response);
         session_->send(0, std::move(request));
@@ -55,12 +84,104 @@ co::Promise<std::optional<HttpResponse>>::Awaiter Client::http(HttpRequest&& req
     return response.wait();
 }
 
+co::Promise<bool>::Awaiter Client::attached() {
+    co::Promise<bool> up;
+    if (ended_) up.set(false);
+    else if (!detached_) up.set(true);
+    else attach_waiters_.push_back(up);
+    return up.wait();
+}
+
 void Client::on_closed(const Error& error) {
+    std::string why = error.message.empty() ? "the link closed" : error.message;
+    if (greeted_ && !leaving_ && keep_for_.count() > 0) return detach(why);
     if (!error.message.empty()) log::warn("client ", peer_, ": ", error.message);
     log::info("client ", peer_, " disconnected");
+    end();
+}
+
+void Client::detach(const std::string& why) {
+    if (detached_ || ended_) return;
+    detached_ = true;
+    log::info("client ", peer_, ": ", why, "; keeping its session for ", keep_for_.count(), " ms to be resumed");
+    // Connections cannot survive their link: both ends see them reset.
+    connections_.close_all(ECONNRESET);
+    keep_timer_.expires_after(keep_for_);
+    std::weak_ptr<Client> weak = weak_from_this();
+    keep_timer_.async_wait([weak](std::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || !self->detached_) return;
+        log::info("client ", self->peer_, ": not resumed in time; its session ends");
+        self->end();
+    });
+}
+
+void Client::adopt(std::shared_ptr<Session> link, uint32_t hello_id, const std::string& peer) {
+    if (!detached_) {  // the old link is half-open and has not noticed yet
+        auto old = session_;
+        old->set_handlers({});
+        old->close();
+        connections_.close_all(ECONNRESET);
+    }
+    keep_timer_.cancel();
+    detached_ = false;
+    peer_ = peer;
+    bind(link);
+    log::info("client ", peer_, " resumed its session");
+    reply(hello_id, HelloOk{kProtocolVersion, MIRRORD_VERSION, ctx_.hostname, ctx_.target.pid(), token_, true});
+    auto held = std::move(held_http_);
+    held_http_.clear();
+    for (auto& [request, promise] : held) {
+        pending_http_.emplace(std::make_pair(request.conn, request.request), promise);
+        session_->send(0, std::move(request));
+    }
+    auto waiters = std::move(attach_waiters_);
+    attach_waiters_.clear();
+    for (auto& w : waiters) w.set(true);
+}
+
+void Client::drop_if_silent(std::chrono::seconds quiet) {
+    if (!greeted_ || detached_ || ended_ || !session_->is_open()) return;
+    if (std::chrono::steady_clock::now() - session_->last_heard() < quiet) return;
+    auto old = session_;
+    old->set_handlers({});
+    old->close();
+    on_closed(Error::msg("nothing heard for " + std::to_string(quiet.count()) + " s"));
+}
+
+void Client::end() {
+    if (ended_) return;
+    ended_ = true;
+    detached_ = false;
+    keep_timer_.cancel();
     release_incoming();
     connections_.close_all(0);
-    if (on_gone_) on_gone_(this);
+    if (hooks_.on_gone) hooks_.on_gone(this);
+}
+
+void Client::greet(uint32_t id, const Hello& hello) {
+    if (hello.protocol_version != kProtocolVersion) {
+        reply(id, ErrorReply{EPROTO, "protocol version " + std::to_string(hello.protocol_version) +
+                                         " is not supported; this agent speaks " + std::to_string(kProtocolVersion)});
+        return session_->close();
+    }
+    if (!hello.resume_token.empty()) {
+        // This link belongs to an earlier session: it adopts the link, this client was only its doorway.
+        auto link = session_;
+        if (hooks_.resume && hooks_.resume(hello.resume_token, link, id, peer_)) {
+            ended_ = true;  // nothing of its own to release
+            if (hooks_.on_gone) hooks_.on_gone(this);
+            return;
+        }
+        reply(id, ErrorReply{ESTALE, "no session to resume (it ended, or this agent restarted)"});
+        return session_->close();
+    }
+    greeted_ = true;
+    keep_for_ = std::chrono::milliseconds(hello.keep_for_ms);
+    token_ = random_token();
+    log::info("client ", peer_, " is ", hello.client);
+    if (hooks_.on_greeted) hooks_.on_greeted();
+    reply(id, HelloOk{kProtocolVersion, MIRRORD_VERSION, ctx_.hostname, ctx_.target.pid(), token_, false});
 }
 
 void Client::reply(uint32_t id, Message message) { session_->send(id, std::move(message)); }
@@ -69,20 +190,9 @@ void Client::on_message(Envelope&& envelope) {
     Message& m = envelope.message;
     uint32_t id = envelope.id;
     if (!greeted_) {
-        auto* hello = std::get_if<Hello>(&m);
-        if (!hello) {
-            reply(id, ErrorReply{EPROTO, "expected Hello first"});
-            return session_->close();
-        }
-        if (hello->protocol_version != kProtocolVersion) {
-            reply(id, ErrorReply{EPROTO, "protocol version " + std::to_string(hello->protocol_version) +
-                                             " is not supported; this agent speaks " + std::to_string(kProtocolVersion)});
-            return session_->close();
-        }
-        greeted_ = true;
-        log::info("client ", peer_, " is ", hello->client);
-        if (on_greeted_) on_greeted_();
-        return reply(id, HelloOk{kProtocolVersion, MIRRORD_VERSION, ctx_.hostname, ctx_.target.pid()});
+        if (auto* hello = std::get_if<Hello>(&m)) return greet(id, *hello);
+        reply(id, ErrorReply{EPROTO, "expected Hello first"});
+        return session_->close();
     }
     if (connections_.route(m)) return;
     if (FileService::handles(kind_of(m))) return serve_file(id, std::move(m));
@@ -94,6 +204,8 @@ void Client::on_message(Envelope&& envelope) {
             using T = std::decay_t<decltype(msg)>;
             if constexpr (std::is_same_v<T, Ping>) {
                 reply(id, Pong{});
+            } else if constexpr (std::is_same_v<T, Goodbye>) {
+                leaving_ = true;
             } else if constexpr (std::is_same_v<T, EnvGet>) {
                 auto vars = ctx_.target.environment();
                 if (!vars) return reply(id, ErrorReply{vars.error().code, vars.error().message});

@@ -1,4 +1,7 @@
-// One connected client (a mirrord session): handshake, then its requests and connections.
+// One client session (a mirrord session): handshake, then its requests and connections. A session
+// whose link drops without Goodbye is kept for the time its Hello asked for, detached: its
+// subscriptions stay, stolen traffic waits for it, its connections are reset; a new link that
+// presents the session's token resumes it.
 #pragma once
 
 #include "agent/context.hpp"
@@ -13,32 +16,49 @@ namespace mrd::agent {
 
 class Client : public IncomingSink, public std::enable_shared_from_this<Client> {
 public:
-    // on_greeted: the handshake succeeded (only sessions count as clients: a probe or a port scan
-    // that connects and closes does not); on_gone: the connection ended.
-    Client(Context& ctx, std::unique_ptr<wire::Transport> transport, std::string peer, std::function<void()> on_greeted,
-           std::function<void(Client*)> on_gone);
+    struct Hooks {
+        // The handshake succeeded (only sessions count as clients: a probe or a port scan that
+        // connects and closes does not).
+        std::function<void()> on_greeted;
+        // The session ended (a detached one only when its time is up).
+        std::function<void(Client*)> on_gone;
+        // A Hello asks to resume the session with this token: the one that adopted the link, or null.
+        std::function<std::shared_ptr<Client>(const std::string& token, const std::shared_ptr<wire::Session>& link,
+                                              uint32_t request_id, const std::string& peer)>
+            resume;
+    };
+    Client(Context& ctx, std::unique_ptr<wire::Transport> transport, std::string peer, Hooks hooks);
     bool greeted() const { return greeted_; }
+    const std::string& token() const { return token_; }
     ~Client();
     void start();
     void stop();  // the agent is shutting down
+    // Takes over `link` (this session's, resumed), answering its Hello.
+    void adopt(std::shared_ptr<wire::Session> link, uint32_t hello_id, const std::string& peer);
+    // The link has gone silent for `quiet` (a half-open connection): treated as dropped.
+    void drop_if_silent(std::chrono::seconds quiet);
 
     // IncomingSink
     uint64_t new_incoming_id() override { return wire::kAgentConnBit | next_incoming_++; }
     std::weak_ptr<wire::Outbox> outbox() override { return session_; }
     wire::ConnectionTable& connections() override { return connections_; }
     co::Promise<std::optional<wire::HttpResponse>>::Awaiter http(wire::HttpRequest&& request) override;
+    co::Promise<bool>::Awaiter attached() override;
 
 private:
     void on_message(wire::Envelope&& envelope);
     void on_closed(const Error& error);
+    void bind(const std::shared_ptr<wire::Session>& link);
+    void detach(const std::string& why);
+    void end();  // released: subscriptions, pending requests, connections
+    void greet(uint32_t id, const wire::Hello& hello);
     void reply(uint32_t id, wire::Message message);
     void serve_file(uint32_t id, wire::Message request);
     void release_incoming();  // subscriptions and pending stolen requests
 
     Context& ctx_;
     std::string peer_;
-    std::function<void()> on_greeted_;
-    std::function<void(Client*)> on_gone_;
+    Hooks hooks_;
     std::unique_ptr<wire::Transport> transport_;  // until start() hands it to the session
     std::shared_ptr<wire::Session> session_;
     wire::ConnectionTable connections_;
@@ -46,6 +66,14 @@ private:
     std::shared_ptr<FileService> files_;
     asio::strand<asio::thread_pool::executor_type> file_strand_;
     bool greeted_ = false;
+    bool leaving_ = false;  // said Goodbye
+    bool detached_ = false;
+    bool ended_ = false;
+    std::string token_;
+    std::chrono::milliseconds keep_for_{0};
+    asio::steady_timer keep_timer_;
+    std::vector<std::pair<wire::HttpRequest, co::Promise<std::optional<wire::HttpResponse>>>> held_http_;  // while detached
+    std::vector<co::Promise<bool>> attach_waiters_;
     uint64_t id_;
     uint64_t next_incoming_ = 1;
     std::map<std::pair<uint64_t, uint64_t>, co::Promise<std::optional<wire::HttpResponse>>> pending_http_;

@@ -395,6 +395,9 @@ co::Task<void> Incoming::serve(tcp::socket socket) {
         else filters.emplace_back(s.sink, s.matcher);
     }
 
+    if (thief && !co_await thief->attached()) {
+        thief.reset();  // its session ended while this connection waited for its link: the app's now
+    }
     if (thief) {  // the whole connection
         uint64_t conn = thief->new_incoming_id();
         auto bridge = std::make_shared<StreamBridge>(conn, thief->outbox(), thief->connections());

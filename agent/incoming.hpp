@@ -30,6 +30,8 @@ public:
     virtual wire::ConnectionTable& connections() = 0;
     // Sends the request; the client's response, or nullopt when the client is gone.
     virtual co::Promise<std::optional<wire::HttpResponse>>::Awaiter http(wire::HttpRequest&& request) = 0;
+    // True once the client's link is up (at once unless it is reconnecting); false if it ends first.
+    virtual co::Promise<bool>::Awaiter attached() = 0;
 };
 
 class Incoming {

@@ -11,7 +11,7 @@
 namespace mrd::agent {
 
 Server::Server(asio::io_context& io, std::chrono::seconds idle_timeout)
-    : io_(io), idle_timeout_(idle_timeout), idle_timer_(io), signals_(io, SIGINT, SIGTERM), client_uid_(::getuid()) {}
+    : io_(io), idle_timeout_(idle_timeout), idle_timer_(io), silence_timer_(io), signals_(io, SIGINT, SIGTERM), client_uid_(::getuid()) {}
 
 Status Server::authenticate_with(const wire::TlsIdentity& self, const std::string& client_fingerprint) {
     auto context = wire::pinned_tls_context(self, client_fingerprint, true);
@@ -92,6 +92,7 @@ void Server::start(Context& ctx) {
         if (!ec) shutdown(std::string("signal ") + ::strsignal(sig));
     });
     arm_idle_timer();
+    watch_silence();
 }
 
 template <class Acceptor>
@@ -137,18 +138,39 @@ co::Task<void> Server::authenticate(wire::Session::Socket socket, std::string pe
 }
 
 void Server::add_client(std::unique_ptr<wire::Transport> transport, const std::string& peer) {
-    auto client = std::make_shared<Client>(
-        *ctx_, std::move(transport), peer,
-        [this] {
-            idle_armed_ = false;
-            idle_timer_.cancel();
-        },
-        [this](Client* gone) {
-            std::erase_if(clients_, [gone](auto& c) { return c.get() == gone; });
-            arm_idle_timer();
-        });
+    Client::Hooks hooks;
+    hooks.on_greeted = [this] {
+        idle_armed_ = false;
+        idle_timer_.cancel();
+    };
+    hooks.on_gone = [this](Client* gone) {
+        std::erase_if(clients_, [gone](auto& c) { return c.get() == gone; });
+        arm_idle_timer();
+    };
+    hooks.resume = [this](const std::string& token, const std::shared_ptr<wire::Session>& link, uint32_t hello_id,
+                          const std::string& from) -> std::shared_ptr<Client> {
+        for (auto& c : clients_)
+            if (c->greeted() && c->token() == token) {
+                c->adopt(link, hello_id, from);
+                return c;
+            }
+        return nullptr;
+    };
+    auto client = std::make_shared<Client>(*ctx_, std::move(transport), peer, std::move(hooks));
     clients_.insert(client);
     client->start();
+}
+
+void Server::watch_silence() {
+    // A link that went half-open (a peer that vanished without a FIN) says nothing: clients ping
+    // every few seconds, so silence means it is gone and its session is detached like any dropped one.
+    silence_timer_.expires_after(std::chrono::seconds(10));
+    silence_timer_.async_wait([this](std::error_code ec) {
+        if (ec || stopping_) return;
+        auto clients = clients_;
+        for (auto& c : clients) c->drop_if_silent(kSilenceLimit);
+        watch_silence();
+    });
 }
 
 void Server::arm_idle_timer() {
@@ -172,6 +194,7 @@ void Server::shutdown(const std::string& why) {
     for (auto& a : unix_) a->close(ignored);
     for (auto& path : unix_paths_) ::unlink(path.c_str());
     idle_timer_.cancel();
+    silence_timer_.cancel();
     signals_.cancel(ignored);
     if (target_exit_) target_exit_->close(ignored);
     auto clients = std::move(clients_);

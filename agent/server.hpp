@@ -33,6 +33,8 @@ private:
     co::Task<void> authenticate(wire::Session::Socket socket, std::string peer);
     void add_client(std::unique_ptr<wire::Transport> transport, const std::string& peer);
     void arm_idle_timer();
+    void watch_silence();
+    static constexpr std::chrono::seconds kSilenceLimit{60};
     size_t sessions() const;  // clients that completed the handshake
 
     asio::io_context& io_;
@@ -44,6 +46,7 @@ private:
     std::vector<std::string> addresses_;
     std::set<std::shared_ptr<Client>> clients_;
     asio::steady_timer idle_timer_;
+    asio::steady_timer silence_timer_;
     std::optional<asio::posix::stream_descriptor> target_exit_;
     asio::signal_set signals_;
     uint64_t unix_clients_ = 0;

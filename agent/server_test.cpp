@@ -168,6 +168,55 @@ TEST_CASE("agent: only sessions keep the agent alive; TCP needs the session's ke
     fs::remove_all(dir);
 }
 
+TEST_CASE("agent: a session whose link drops is kept for the time it asked, and resumed by its token") {
+    AgentFixture agent;
+    fs::path file = agent.dir / "kept.txt";
+    { std::ofstream(file) << "still here"; }
+    auto first = std::make_unique<BlockingClient>(agent.address);
+    auto hello = expect<HelloOk>(first->request(Hello{kProtocolVersion, "test", 2000, ""}));
+    REQUIRE(hello.session_token.size() == 32);
+    CHECK_FALSE(hello.resumed);
+    auto opened = expect<FileOpened>(first->request(FileOpen{file.string(), O_RDONLY, 0}));
+    first.reset();  // the link drops without Goodbye
+
+    SECTION("resumed: its file handles are still open") {
+        BlockingClient second(agent.address);
+        auto again = expect<HelloOk>(second.request(Hello{kProtocolVersion, "test", 2000, hello.session_token}));
+        CHECK(again.resumed);
+        CHECK(again.session_token == hello.session_token);
+        auto data = expect<FileData>(second.request(FileRead{opened.handle, 0, 100}));
+        CHECK(std::string(data.data.begin(), data.data.end()) == "still here");
+    }
+    SECTION("a token nobody holds is refused") {
+        BlockingClient second(agent.address);
+        CHECK(error_code(second.request(Hello{kProtocolVersion, "test", 2000, std::string(32, '0')})) == ESTALE);
+        CHECK(second.closed_by_peer(2000));
+    }
+    SECTION("not resumed in time: the session ends") {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2300));
+        BlockingClient second(agent.address);
+        CHECK(error_code(second.request(Hello{kProtocolVersion, "test", 2000, hello.session_token})) == ESTALE);
+    }
+    SECTION("a session that said Goodbye cannot be resumed") {
+        BlockingClient second(agent.address);
+        expect<HelloOk>(second.request(Hello{kProtocolVersion, "test", 2000, hello.session_token}));
+        second.send(0, Goodbye{});
+        second.request(Ping{});
+        ::shutdown(second.fd(), SHUT_RDWR);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        BlockingClient third(agent.address);
+        CHECK(error_code(third.request(Hello{kProtocolVersion, "test", 2000, hello.session_token})) == ESTALE);
+    }
+    SECTION("a link that has not noticed it is dead is replaced by the resuming one") {
+        BlockingClient second(agent.address);
+        expect<HelloOk>(second.request(Hello{kProtocolVersion, "test", 2000, hello.session_token}));
+        BlockingClient third(agent.address);  // second is still connected
+        CHECK(expect<HelloOk>(third.request(Hello{kProtocolVersion, "test", 2000, hello.session_token})).resumed);
+        CHECK(second.closed_by_peer(2000));
+        CHECK(expect<FileData>(third.request(FileRead{opened.handle, 0, 5})).data.size() == 5);
+    }
+}
+
 TEST_CASE("agent: files") {
     AgentFixture agent;
     auto c = agent.greeted_client();

@@ -1,5 +1,11 @@
 // The supervisor's connection to the agent: request/reply calls that coroutines await, and the
 // multiplexed connections (outgoing streams, UDP flows) riding on the same session.
+//
+// The session outlives its link. When the link drops (a port-forward cut, an idle proxy, a laptop
+// that slept) it is reconnected with backoff and the agent's session resumed by its token: calls
+// made meanwhile wait for it, calls that were in flight are sent again when repeating them is
+// harmless and fail otherwise, connections that rode the old link are reset. If it cannot come
+// back within the reconnect budget, remote calls fail (EIO for files, ENETUNREACH for connects).
 #pragma once
 
 #include "wire/co.hpp"
@@ -20,10 +26,13 @@ struct AgentTls {
 class AgentClient {
 public:
     explicit AgentClient(asio::io_context& io) : io_(io) {}
+    AgentClient(const AgentClient&) = delete;
 
     // "unix:PATH", "tcp:HOST:PORT" or "HOST:PORT"; connects and says hello. A TCP link is TLS 1.3:
     // `tls` is this session's identity and the agent's announced fingerprint.
     co::Task<Status> connect(const std::string& address, std::chrono::milliseconds timeout, const AgentTls* tls);
+    // How long a dropped link is retried (and the agent asked to keep the session); 0: never.
+    void set_reconnect_budget(std::chrono::milliseconds budget) { budget_ = budget; }
 
     // A request; awaiting it gives the reply, or ErrorReply (ECONNRESET once the agent is gone).
     //   auto reply = co_await agent.call<wire::FileStat>(path, true);
@@ -39,31 +48,56 @@ public:
     std::weak_ptr<wire::Outbox> outbox() const { return session_; }
     uint64_t new_connection_id() { return next_conn_++; }
     const wire::HelloOk& hello() const { return hello_; }
-    bool connected() const { return session_ && session_->is_open(); }
+    bool connected() const { return state_ == State::up && session_ && session_->is_open(); }
+    // Ends the session on purpose (the agent releases it at once).
     void close();
     // Messages the agent starts (incoming connections, stolen requests).
     void on_unsolicited(std::function<void(wire::Message&)> handler) { unsolicited_ = std::move(handler); }
-    // The session ended from the agent's side (it exited, the port-forward dropped).
+    // The session is over from the agent's side: it ended, or its link could not be brought back.
     void on_lost(std::function<void()> handler) { lost_ = std::move(handler); }
 
 private:
+    enum class State { down, up, reconnecting, lost, closed };
+    struct Pending {
+        co::Promise<wire::Message> reply;
+        wire::Kind kind;
+        std::optional<wire::Message> repeat;  // kept for requests that are harmless to send again
+    };
+
+    // A new link (transport, session, Hello): fresh, or resuming the session's token.
+    co::Task<Status> open_link(std::chrono::milliseconds timeout);
+    uint32_t send_now(wire::Message request, co::Promise<wire::Message> reply);
+    void link_down(const std::string& why);
+    co::Task<void> reconnect();
+    void give_up(const std::string& why);
+    void fail(Pending& call, const std::string& why);
     // Traffic every few seconds keeps port-forwards and proxies from closing an idle session (the
-    // program may sit at a breakpoint for an hour), and says when the agent stops answering.
+    // program may sit at a breakpoint for an hour), and finds a link that went silent.
     co::Task<void> keep_alive();
-    void on_message(wire::Envelope&& envelope);
-    void on_closed(const Error& error);
+    void on_message(uint64_t link, wire::Envelope&& envelope);
+    void on_closed(uint64_t link, const Error& error);
 
     asio::io_context& io_;
+    std::string address_;
+    std::optional<AgentTls> tls_;
+    std::chrono::milliseconds timeout_{0};
+    std::chrono::milliseconds budget_{0};
+    State state_ = State::down;
     std::shared_ptr<wire::Session> session_;
+    uint64_t link_ = 0;  // which link session_ is: callbacks of an older one are ignored
     wire::ConnectionTable connections_;
-    std::map<uint32_t, co::Promise<wire::Message>> pending_;
+    std::map<uint32_t, Pending> pending_;
+    std::vector<std::pair<wire::Message, co::Promise<wire::Message>>> waiting_;  // made while reconnecting
+    std::vector<wire::Message> waiting_sends_;
     uint32_t next_id_ = 1;
     uint64_t next_conn_ = 1;
     wire::HelloOk hello_;
     std::string lost_reason_;
+    bool agent_ended_ = false;
     std::function<void(wire::Message&)> unsolicited_;
     std::function<void()> lost_;
-    std::unique_ptr<asio::steady_timer> keep_alive_timer_;
+    asio::steady_timer keep_alive_timer_{io_};
+    asio::steady_timer retry_timer_{io_};
 };
 
 // The reply as T, or the error it carries.

@@ -22,6 +22,8 @@ void add_session_options(cxxopts::Options& o) {
         ("l,agent-log-level", "the agent's log level (mirrord's RUST_LOG filters too)", cxxopts::value<std::string>())
         ("agent-ttl", "seconds the agent's finished Job is kept", cxxopts::value<int>())
         ("agent-startup-timeout", "seconds to wait for the agent to start", cxxopts::value<int>())
+        ("reconnect-timeout", "seconds a dropped link to the agent is retried before remote calls fail (0: never; "
+            "agent.reconnect_timeout, default 60)", cxxopts::value<int>())
         ("e,ephemeral-container", "run the agent as an ephemeral container")
         ("context", "kubeconfig context", cxxopts::value<std::string>())
         ("kubeconfig", "kubeconfig file", cxxopts::value<std::string>())
@@ -110,6 +112,10 @@ Result<Config> session_config(const cxxopts::ParseResult& p) {
     text("agent-identity", c.agent_identity);
     if (p.count("agent-ttl")) c.agent.ttl = p["agent-ttl"].as<int>();
     if (p.count("agent-startup-timeout")) c.agent.startup_timeout = p["agent-startup-timeout"].as<int>();
+    if (p.count("reconnect-timeout")) {
+        c.agent.reconnect_timeout = p["reconnect-timeout"].as<int>();
+        if (c.agent.reconnect_timeout < 0) return Error::msg("--reconnect-timeout must be 0 (never) or positive", EINVAL);
+    }
     if (p.count("ephemeral-container")) c.agent.ephemeral = true;
     if (p.count("accept-invalid-certificates")) c.accept_invalid_certificates = p["accept-invalid-certificates"].as<std::string>() == "true";
     return config;

@@ -298,6 +298,7 @@ Status build_agent(const json& v, AgentConfig& a) {
     take(v, "ttl", a.ttl);
     take(v, "startup_timeout", a.startup_timeout);
     take(v, "communication_timeout", a.communication_timeout);
+    take(v, "reconnect_timeout", a.reconnect_timeout);
     take(v, "log_level", a.log_level);
     take(v, "ephemeral", a.ephemeral);
     take(v, "privileged", a.privileged);
@@ -310,6 +311,7 @@ Status build_agent(const json& v, AgentConfig& a) {
     take(v, "flush_connections", a.flush_connections);
     if (a.ttl < 0 || a.startup_timeout <= 0 || a.communication_timeout <= 0)
         return Error::msg("agent.ttl, agent.startup_timeout and agent.communication_timeout must be positive", EINVAL);
+    if (a.reconnect_timeout < 0) return Error::msg("agent.reconnect_timeout must be 0 (never) or positive", EINVAL);
     return {};
 }
 
@@ -350,7 +352,8 @@ Status apply_environment(const std::map<std::string, std::string>& env, Config& 
     }
     struct IntVar { const char* name; int* field; };
     for (auto [name, field] : {IntVar{"MIRRORD_AGENT_TTL", &c.agent.ttl}, {"MIRRORD_AGENT_STARTUP_TIMEOUT", &c.agent.startup_timeout},
-                               {"MIRRORD_AGENT_COMMUNICATION_TIMEOUT", &c.agent.communication_timeout}}) {
+                               {"MIRRORD_AGENT_COMMUNICATION_TIMEOUT", &c.agent.communication_timeout},
+                               {"MIRRORD_AGENT_RECONNECT_TIMEOUT", &c.agent.reconnect_timeout}}) {
         if (auto* v = get(name)) {
             auto n = parse_int(name, *v);
             if (!n) return n.error();

@@ -95,6 +95,8 @@ struct AgentConfig {
     int ttl = 1;
     int startup_timeout = 60;
     int communication_timeout = 30;
+    // Seconds a dropped link to the agent is retried, the agent keeping the session meanwhile; 0: never.
+    int reconnect_timeout = 60;
     std::string log_level = "info";
     bool ephemeral = false;
     bool privileged = false;

@@ -42,6 +42,7 @@ const std::map<std::string, Key>& schema() {
         {"agent.ttl", {kNumber, true}},
         {"agent.startup_timeout", {kNumber, true}},
         {"agent.communication_timeout", {kNumber | kNull, true}},
+        {"agent.reconnect_timeout", {kNumber | kNull, true}},  // this implementation's own: --reconnect-timeout
         {"agent.log_level", {kString, true}},
         {"agent.ephemeral", {kBool, true}},
         {"agent.privileged", {kBool, true}},

@@ -102,7 +102,7 @@ json resolved_config(const Config& c) {
         {"agent",
          {{"image", a.image}, {"namespace", optional_text(a.namespace_)}, {"image_pull_policy", a.image_pull_policy},
           {"image_pull_secrets", a.image_pull_secrets}, {"ttl", a.ttl}, {"startup_timeout", a.startup_timeout},
-          {"communication_timeout", a.communication_timeout}, {"log_level", a.log_level}, {"ephemeral", a.ephemeral},
+          {"communication_timeout", a.communication_timeout}, {"reconnect_timeout", a.reconnect_timeout}, {"log_level", a.log_level}, {"ephemeral", a.ephemeral},
           {"privileged", a.privileged}, {"service_account", optional_text(a.service_account)}, {"labels", a.labels},
           {"annotations", a.annotations}, {"tolerations", a.tolerations}, {"resources", a.resources},
           {"node_selector", a.node_selector}, {"flush_connections", a.flush_connections}}},

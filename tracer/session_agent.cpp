@@ -109,6 +109,7 @@ int CommandSession::run(std::function<co::Task<void>()> body) {
     agent_.on_lost([this] { finish(1); });
     body_ = std::move(body);  // kept: a coroutine lambda must outlive its coroutine
     auto start = [this, address = *address]() -> co::Task<void> {
+        agent_.set_reconnect_budget(std::chrono::seconds(config_.agent.reconnect_timeout));
         if (auto st = co_await agent_.connect(address, std::chrono::seconds(config_.agent.communication_timeout), agent_process_.tls());
             !st) {
             log::error(st.error().message);

@@ -107,7 +107,7 @@ Result<std::optional<std::vector<char>>> FrameReader::next() {
 const char* kind_name(Kind kind) {
     switch (kind) {
 #define MRD_KIND(k) case Kind::k: return #k;
-        MRD_KIND(Hello) MRD_KIND(HelloOk) MRD_KIND(Ping) MRD_KIND(Pong) MRD_KIND(ErrorReply) MRD_KIND(Ok)
+        MRD_KIND(Hello) MRD_KIND(HelloOk) MRD_KIND(Ping) MRD_KIND(Pong) MRD_KIND(ErrorReply) MRD_KIND(Ok) MRD_KIND(Goodbye)
         MRD_KIND(FileOpen) MRD_KIND(FileOpened) MRD_KIND(FileStat) MRD_KIND(FileFstat) MRD_KIND(FileStatReply)
         MRD_KIND(FileRead) MRD_KIND(FileData) MRD_KIND(FileWrite) MRD_KIND(FileWritten) MRD_KIND(FileClose)
         MRD_KIND(DirRead) MRD_KIND(DirEntries) MRD_KIND(ReadLink) MRD_KIND(LinkTarget) MRD_KIND(MkDir)

@@ -11,8 +11,8 @@ std::vector<Message> samples() {
     FileStatInfo st{1, 2, 0100644, 1, 1000, 1000, 0, 12345, 4096, 24, 1, 2, 3};
     HttpFilter filter{"all_of", "", {{"header", "x-user: alice", {}}, {"path", "^/api", {}}}};
     return {
-        Hello{kProtocolVersion, "test"}, HelloOk{kProtocolVersion, "0.1", "pod-1", 42}, Ping{}, Pong{},
-        ErrorReply{2, "No such file"}, Ok{},
+        Hello{kProtocolVersion, "test", 60000, "0123abcd"}, HelloOk{kProtocolVersion, "0.1", "pod-1", 42, "0123abcd", true},
+        Ping{}, Pong{}, ErrorReply{2, "No such file"}, Ok{}, Goodbye{},
         FileOpen{"/app/config.yaml", 0, 0644}, FileOpened{7, st}, FileStat{"/etc", false}, FileFstat{7},
         FileStatReply{st}, FileRead{7, 100, 4096}, FileData{Bytes{'a', '\0', 'b'}, true},
         FileWrite{7, 0, Bytes{'x'}}, FileWritten{1}, FileClose{7}, DirRead{7, 100},

@@ -17,7 +17,7 @@
 namespace mrd::wire {
 
 // Bumped on any incompatible change; the agent refuses a client with another major version.
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 // What the agent prints on stdout once it listens, followed by its addresses and fingerprint;
 // launchers (the local agent's parent, the Job's log reader) wait for it.
 inline constexpr const char* kAgentReadyLine = "mirrord-agent ready:";
@@ -25,7 +25,7 @@ inline constexpr const char* kAgentReadyLine = "mirrord-agent ready:";
 using Bytes = std::vector<char>;  // packed as msgpack bin
 
 enum class Kind : uint16_t {
-    Hello = 1, HelloOk, Ping, Pong, ErrorReply, Ok,
+    Hello = 1, HelloOk, Ping, Pong, ErrorReply, Ok, Goodbye,
     FileOpen = 20, FileOpened, FileStat, FileFstat, FileStatReply, FileRead, FileData, FileWrite,
     FileWritten, FileClose, DirRead, DirEntries, ReadLink, LinkTarget, MkDir, Unlink, Rename, Access,
     StatFs, StatFsReply, Truncate,
@@ -48,7 +48,11 @@ struct Hello {
     static constexpr Kind kind = Kind::Hello;
     uint32_t protocol_version = kProtocolVersion;
     std::string client;  // "mirrord 0.1.0 pid 1234", for the agent's logs
-    MSGPACK_DEFINE(protocol_version, client)
+    // A session whose link drops without Goodbye is kept this long for the client to resume it
+    // (subscriptions, filters, file handles; connections are reset). 0: released at once.
+    uint32_t keep_for_ms = 0;
+    std::string resume_token;  // a HelloOk's session_token: resume that session instead of starting one
+    MSGPACK_DEFINE(protocol_version, client, keep_for_ms, resume_token)
 };
 struct HelloOk {
     static constexpr Kind kind = Kind::HelloOk;
@@ -56,8 +60,12 @@ struct HelloOk {
     std::string agent;      // agent version
     std::string hostname;   // the target's (UTS namespace) hostname
     int32_t target_pid = 0; // 0 when targetless
-    MSGPACK_DEFINE(protocol_version, agent, hostname, target_pid)
+    std::string session_token;  // to resume this session over a new link
+    bool resumed = false;
+    MSGPACK_DEFINE(protocol_version, agent, hostname, target_pid, session_token, resumed)
 };
+// The client ends its session on purpose: the agent releases it at once instead of keeping it.
+struct Goodbye { static constexpr Kind kind = Kind::Goodbye; MSGPACK_DEFINE() };
 struct Ping { static constexpr Kind kind = Kind::Ping; MSGPACK_DEFINE() };
 struct Pong { static constexpr Kind kind = Kind::Pong; MSGPACK_DEFINE() };
 struct ErrorReply {
@@ -311,7 +319,7 @@ struct HttpResponse {
 };
 
 using Message = std::variant<
-    Hello, HelloOk, Ping, Pong, ErrorReply, Ok,
+    Hello, HelloOk, Ping, Pong, ErrorReply, Ok, Goodbye,
     FileOpen, FileOpened, FileStat, FileFstat, FileStatReply, FileRead, FileData, FileWrite, FileWritten,
     FileClose, DirRead, DirEntries, ReadLink, LinkTarget, MkDir, Unlink, Rename, Access, StatFs,
     StatFsReply, Truncate,

@@ -36,6 +36,7 @@ void Session::read_more() {
 }
 
 void Session::on_read(size_t n) {
+    last_heard_ = std::chrono::steady_clock::now();
     reader_.append(read_buffer_.data(), n);
     auto self = shared_from_this();  // a handler may drop the last other reference
     while (open_ && !closing_) {

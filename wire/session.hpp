@@ -31,7 +31,11 @@ public:
     static std::shared_ptr<Session> create(Socket socket, Handlers handlers);  // plain
     static std::shared_ptr<Session> create(std::unique_ptr<Transport> transport, Handlers handlers);
     void start();
+    // Hands the session to another owner (a resumed agent session adopts a new link).
+    void set_handlers(Handlers handlers) { handlers_ = std::move(handlers); }
     void send(uint32_t id, Message message) override;
+    // When bytes last came from the peer: a link that has gone silent is dead (keep-alives).
+    std::chrono::steady_clock::time_point last_heard() const { return last_heard_; }
     // Flushes what is queued, then closes. Handlers are not called after this.
     void close();
     bool is_open() const { return open_; }
@@ -52,6 +56,7 @@ private:
     std::vector<char> read_buffer_;
     std::vector<char> pending_;  // encoded, not yet handed to the socket
     std::vector<char> writing_;  // being written
+    std::chrono::steady_clock::time_point last_heard_ = std::chrono::steady_clock::now();
     bool reading_ = false;
     bool writing_active_ = false;
     bool open_ = true;
