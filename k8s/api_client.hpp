@@ -42,13 +42,14 @@ public:
 
     // The bearer token now: refreshed from the exec plugin when it is about to expire.
     std::string token();
+    // Renews an exec plugin's or OIDC credential now (the server said 401 before its expiry).
+    Status refresh();
 
 private:
     ApiClient() = default;
     // Runs request; with an exec plugin, refreshes an expiring credential first and retries once after a 401.
     template <class Request>
     Result<nlohmann::json> call(const std::string& what, Request request);
-    Status refresh();
     Result<nlohmann::json> result(const std::string& what, int status, const std::string& body, const std::string& error);
 
     Credentials credentials_;

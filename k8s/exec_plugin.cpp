@@ -1,5 +1,6 @@
 #include "k8s/exec_plugin.hpp"
 
+#include "wire/inherited_fds.hpp"
 #include "wire/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -53,6 +54,7 @@ Result<ExecCredential> run_exec_plugin(const ExecPlugin& plugin, bool stdin_is_t
     if (pid < 0) return Error::from_errno("exec plugin fork");
     if (pid == 0) {
         ::dup2(out[1], STDOUT_FILENO);
+        wire::close_uninherited_on_exec();
         if (!interactive) {  // only an interactive plugin may read the user's terminal
             int null = ::open("/dev/null", O_RDONLY);
             ::dup2(null, STDIN_FILENO);

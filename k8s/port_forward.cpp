@@ -127,16 +127,17 @@ co::Task<Status> upgrade(Stream& stream, ApiClient& api, const std::string& path
     }
     if (head.rfind("HTTP/1.1 101", 0) != 0) {
         std::string status = head.substr(0, head.find("\r\n"));
-        co_return Error::msg("port-forward refused by the API server: " + status, status.find(" 403") != std::string::npos ? EACCES : EPROTO);
+        int code = status.find(" 401") != std::string::npos ? EKEYREJECTED : status.find(" 403") != std::string::npos ? EACCES : EPROTO;
+        co_return Error::msg("port-forward refused by the API server: " + status, code);
     }
     if (head.find(websocket::accept_key(key)) == std::string::npos)
         co_return Error::msg("port-forward: the API server's WebSocket handshake does not match", EPROTO);
     co_return Status{};
 }
 
-// Relays local <-> the WebSocket until either side ends.
+// Relays local <-> the WebSocket until either side ends; an error the far end reported, if any.
 template <class Stream>
-co::Task<void> relay(Stream& stream, tcp::socket& local) {
+co::Task<Status> relay(Stream& stream, tcp::socket& local) {
     auto writer = std::make_shared<co::WriteQueue<Stream>>(stream);
     co::Promise<bool> local_done;
     auto local_to_ws = [](tcp::socket& local, std::shared_ptr<co::WriteQueue<Stream>> writer, co::Promise<bool> done) -> co::Task<void> {
@@ -155,6 +156,7 @@ co::Task<void> relay(Stream& stream, tcp::socket& local) {
     std::string buffer, message;
     std::vector<char> chunk(64 * 1024);
     bool seen_port[2] = {false, false};
+    Status outcome;
     for (bool open = true; open;) {
         auto r = co_await co::read_some(stream, asio::buffer(chunk));
         if (r.error) break;
@@ -177,7 +179,7 @@ co::Task<void> relay(Stream& stream, tcp::socket& local) {
             }
             if (data.empty()) continue;
             if (channel == 1) {
-                log::error("port-forward to the agent: ", data);
+                outcome = Error::msg("port-forward to the agent: " + data, ECONNREFUSED);
                 open = false;
                 break;
             }
@@ -188,6 +190,7 @@ co::Task<void> relay(Stream& stream, tcp::socket& local) {
     std::error_code ignored;
     local.close(ignored);
     co_await local_done.wait();
+    co_return outcome;
 }
 
 }  // namespace
@@ -214,6 +217,18 @@ co::Task<void> PortForward::accept_loop() {
 }
 
 co::Task<void> PortForward::serve(tcp::socket local) {
+    // Quiet: the agent client retries, and says what went wrong (last_error) if it gives up.
+    auto st = co_await forward(local);
+    if (!st) {
+        last_error_ = st.error().message;
+        log::debug(last_error_);
+        // A token revoked before its expiry: renewed, so the next attempt presents the new one.
+        if (st.error().code == EKEYREJECTED && (api_->credentials().exec || api_->credentials().oidc))
+            if (auto renewed = api_->refresh(); !renewed) log::debug("refreshing the credentials: ", renewed.error().message);
+    }
+}
+
+co::Task<Status> PortForward::forward(tcp::socket& local) {
     std::string path = api_->prefix() + "/api/v1/namespaces/" + pod_.namespace_ + "/pods/" + pod_.pod + "/portforward?ports=" +
                        std::to_string(pod_.port);
     tcp::resolver resolver(io_);
@@ -228,23 +243,17 @@ co::Task<void> PortForward::serve(tcp::socket local) {
     });
     auto [resolve_error, endpoints] = co_await resolved.wait();
     ec = resolve_error;
-    if (ec || endpoints.empty()) {
-        log::error("port-forward: cannot resolve ", host, ": ", ec.message());
-        co_return;
-    }
+    if (ec || endpoints.empty()) co_return Error{ec.value(), "port-forward: cannot resolve " + host + ": " + ec.message()};
     tcp::socket socket(io_);
     socket.open(endpoints.begin()->endpoint().protocol(), ec);
     if (!ec) ec = co_await co::connect(socket, endpoints.begin()->endpoint());
-    if (ec) {
-        log::error("port-forward: cannot reach ", proxy ? "the proxy" : "the API server", ": ", ec.message());
-        co_return;
-    }
+    if (ec) co_return Error{ec.value(), std::string("port-forward: cannot reach ") + (proxy ? "the proxy" : "the API server") + ": " + ec.message()};
     socket.set_option(tcp::no_delay(true), ec);
     if (proxy)
-        if (auto st = co_await tunnel(socket, *proxy, api_->host(), api_->port()); !st) co_return log::error("port-forward: ", st.error().message);
+        if (auto st = co_await tunnel(socket, *proxy, api_->host(), api_->port()); !st) co_return st.error().context("port-forward");
     if (!api_->tls()) {
-        auto st = co_await upgrade(socket, *api_, path);
-        if (!st) co_return log::error(st.error().message);
+        if (auto st = co_await upgrade(socket, *api_, path); !st) co_return st;
+        last_error_.clear();
         co_return co_await relay(socket, local);
     }
     asio::ssl::context ctx(asio::ssl::context::tls_client);
@@ -253,27 +262,24 @@ co::Task<void> PortForward::serve(tcp::socket local) {
         ctx.set_verify_mode(asio::ssl::verify_peer);
         if (!c.ca_pem.empty()) ctx.add_certificate_authority(asio::buffer(c.ca_pem), ec);
         else ctx.set_default_verify_paths(ec);
-        if (ec) co_return log::error("port-forward: the kubeconfig's certificate authority: ", ec.message());
+        if (ec) co_return Error{ec.value(), "port-forward: the kubeconfig's certificate authority: " + ec.message()};
     } else {
         ctx.set_verify_mode(asio::ssl::verify_none);
     }
     if (!c.client_cert_pem.empty()) {
         ctx.use_certificate_chain(asio::buffer(c.client_cert_pem), ec);
         if (!ec) ctx.use_private_key(asio::buffer(c.client_key_pem), asio::ssl::context::pem, ec);
-        if (ec) co_return log::error("port-forward: the kubeconfig's client certificate: ", ec.message());
+        if (ec) co_return Error{ec.value(), "port-forward: the kubeconfig's client certificate: " + ec.message()};
     }
     Ssl stream(std::move(socket), ctx);
     SSL_set_tlsext_host_name(stream.native_handle(), api_->tls_name().c_str());
     if (api_->verify_server()) stream.set_verify_callback(asio::ssl::host_name_verification(api_->tls_name()));  // names and IPs
     co::Promise<std::error_code> handshake;
     stream.async_handshake(asio::ssl::stream_base::client, [handshake](std::error_code e) { handshake.set(e); });
-    if (auto e = co_await handshake.wait()) {
-        log::error("port-forward: TLS with the API server failed: ", e.message());
-        co_return;
-    }
-    auto st = co_await upgrade(stream, *api_, path);
-    if (!st) co_return log::error(st.error().message);
-    co_await relay(stream, local);
+    if (auto e = co_await handshake.wait()) co_return Error{e.value(), "port-forward: TLS with the API server failed: " + e.message()};
+    if (auto st = co_await upgrade(stream, *api_, path); !st) co_return st;
+    last_error_.clear();
+    co_return co_await relay(stream, local);
 }
 
 }  // namespace mrd::k8s

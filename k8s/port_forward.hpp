@@ -20,15 +20,19 @@ public:
         : io_(io), api_(std::move(api)), pod_(std::move(pod)), acceptor_(io) {}
     // Starts listening on 127.0.0.1; the address to give the agent client ("tcp:127.0.0.1:PORT").
     Result<std::string> listen();
+    // Why the last forwarded connection failed (the API server refused, could not be reached...).
+    const std::string& last_error() const { return last_error_; }
 
 private:
     co::Task<void> accept_loop();
     co::Task<void> serve(asio::ip::tcp::socket local);
+    co::Task<Status> forward(asio::ip::tcp::socket& local);
 
     asio::io_context& io_;
     std::shared_ptr<ApiClient> api_;
     AgentPod pod_;
     asio::ip::tcp::acceptor acceptor_;
+    std::string last_error_;
 };
 
 // WebSocket framing, exposed for tests.

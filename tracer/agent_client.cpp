@@ -128,7 +128,7 @@ co::Task<Status> AgentClient::connect(const std::string& address, std::chrono::m
 
 co::Task<Status> AgentClient::open_link(std::chrono::milliseconds timeout) {
     auto transport = co_await open_transport(io_, address_, timeout, tls_ ? &*tls_ : nullptr);
-    if (!transport) co_return transport.error();
+    if (!transport) co_return diagnosed(transport.error());
     uint64_t link = ++link_;
     session_ = Session::create(std::move(*transport), Session::Handlers{
                                                           [this, link](Envelope&& e) { on_message(link, std::move(e)); },
@@ -144,6 +144,7 @@ co::Task<Status> AgentClient::open_link(std::chrono::milliseconds timeout) {
     auto reply = reply_as<HelloOk>(co_await answer.wait());
     if (!reply) {
         session_->close();
+        if (reply.error().code == ECONNRESET) co_return diagnosed(reply.error());
         if (reply.error().message.find("protocol version") != std::string::npos)
             co_return reply.error().context("agent handshake: this mirrord (" MIRRORD_VERSION ", protocol " + std::to_string(kProtocolVersion) +
                                             ") needs the agent built with it: agent.image mirrord-ptrace-agent:" MIRRORD_VERSION
@@ -152,6 +153,11 @@ co::Task<Status> AgentClient::open_link(std::chrono::milliseconds timeout) {
     }
     hello_ = reply.value();
     co_return Status{};
+}
+
+Error AgentClient::diagnosed(const Error& error) const {
+    std::string why = diagnosis_ ? diagnosis_() : "";
+    return why.empty() ? error : Error{error.code, why};
 }
 
 uint32_t AgentClient::send_now(Message request, co::Promise<Message> reply) {
@@ -222,7 +228,7 @@ void AgentClient::on_message(uint64_t link, Envelope&& envelope) {
 
 void AgentClient::on_closed(uint64_t link, const Error& error) {
     if (link != link_) return;
-    std::string why = agent_ended_ ? "the agent ended the session" : error.message.empty() ? "the agent closed it" : error.message;
+    std::string why = agent_ended_ ? "the agent ended the session" : error.message.empty() ? "the link closed" : error.message;
     if (state_ == State::up) return link_down(why);
     // A link that dies during its own handshake: the handshake fails, the reconnect loop goes on.
     auto pending = std::move(pending_);

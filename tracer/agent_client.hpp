@@ -33,6 +33,9 @@ public:
     co::Task<Status> connect(const std::string& address, std::chrono::milliseconds timeout, const AgentTls* tls);
     // How long a dropped link is retried (and the agent asked to keep the session); 0: never.
     void set_reconnect_budget(std::chrono::milliseconds budget) { budget_ = budget; }
+    // Says why the way to the agent failed when the connection alone cannot (a port-forward that the
+    // API server refused shows here only as a closed socket).
+    void set_link_diagnosis(std::function<std::string()> why) { diagnosis_ = std::move(why); }
 
     // A request; awaiting it gives the reply, or ErrorReply (ECONNRESET once the agent is gone).
     //   auto reply = co_await agent.call<wire::FileStat>(path, true);
@@ -66,6 +69,7 @@ private:
 
     // A new link (transport, session, Hello): fresh, or resuming the session's token.
     co::Task<Status> open_link(std::chrono::milliseconds timeout);
+    Error diagnosed(const Error& error) const;
     uint32_t send_now(wire::Message request, co::Promise<wire::Message> reply);
     void link_down(const std::string& why);
     co::Task<void> reconnect();
@@ -96,6 +100,7 @@ private:
     bool agent_ended_ = false;
     std::function<void(wire::Message&)> unsolicited_;
     std::function<void()> lost_;
+    std::function<std::string()> diagnosis_;
     asio::steady_timer keep_alive_timer_{io_};
     asio::steady_timer retry_timer_{io_};
 };

@@ -190,6 +190,7 @@ ExitStatus exec_command(const ExecOptions& options) {
 
     auto start = [&]() -> co::Task<void> {
         agent.set_reconnect_budget(std::chrono::seconds(config.agent.reconnect_timeout));
+        agent.set_link_diagnosis(session_agent.link_diagnosis());
         if (auto st = co_await agent.connect(*address, std::chrono::seconds(config.agent.communication_timeout), session_agent.tls()); !st)
             co_return fail(st.error());
         hostname = agent.hello().hostname;

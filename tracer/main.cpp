@@ -11,6 +11,7 @@
 #include "tracer/exec_command.hpp"
 #include "tracer/port_forward_command.hpp"
 #include "tracer/resolved_config.hpp"
+#include "wire/inherited_fds.hpp"
 #include "wire/log.hpp"
 #include "wire/messages.hpp"
 
@@ -322,6 +323,7 @@ int completions(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     log::set_prefix("mirrord");
+    wire::remember_inherited_fds();  // first: before anything of the CLI's own is open
     tune_allocator();
     if (argc < 2) {
         std::cerr << kUsage;

@@ -110,6 +110,7 @@ int CommandSession::run(std::function<co::Task<void>()> body) {
     body_ = std::move(body);  // kept: a coroutine lambda must outlive its coroutine
     auto start = [this, address = *address]() -> co::Task<void> {
         agent_.set_reconnect_budget(std::chrono::seconds(config_.agent.reconnect_timeout));
+        agent_.set_link_diagnosis(agent_process_.link_diagnosis());
         if (auto st = co_await agent_.connect(address, std::chrono::seconds(config_.agent.communication_timeout), agent_process_.tls());
             !st) {
             log::error(st.error().message);

@@ -1,5 +1,7 @@
 #include "tracer/spawn.hpp"
 
+#include "wire/inherited_fds.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -21,6 +23,7 @@ Result<pid_t> spawn_process(const std::vector<std::string>& args, const std::fun
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         ::signal(SIGPIPE, SIG_DFL);
+        wire::close_uninherited_on_exec();
         if (in_child) in_child();
         ::execvp(argv[0], argv.data());
         std::fprintf(stderr, "mirrord: cannot run %s: %s\n", argv[0], std::strerror(errno));

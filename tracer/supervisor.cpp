@@ -1,6 +1,7 @@
 #include "tracer/supervisor.hpp"
 
 #include "tracer/seccomp_filter.hpp"
+#include "wire/inherited_fds.hpp"
 #include "wire/log.hpp"
 #include "wire/text_file.hpp"
 #include "wire/unique_fd.hpp"
@@ -49,6 +50,7 @@ constexpr long kPtraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | 
     if (::getppid() != parent) ::_exit(127);
     ::close(go_write);
     ::close(report_read);
+    wire::close_uninherited_on_exec();  // the agent link and the like stay the supervisor's
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

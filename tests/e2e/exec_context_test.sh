@@ -133,4 +133,10 @@ out=$("$MIRRORD" verify-config --resolved "$WORK/resolved.json" | python3 -c '
 import json, sys; d = json.load(sys.stdin); r = d["resolved_config"]
 print(d["type"], r["agent"]["startup_timeout"], r["feature"]["fs"]["mode"], r["feature"]["network"]["incoming"]["mode"], r == json.load(open(sys.argv[1])))' "$WORK/resolved.json")
 check_eq "verify-config --resolved: every default, and it reads back the same" "Success 60 read mirror True" "$out"
+# The program inherits what mirrord inherited (a shell's 3<file), and none of mirrord's own
+# descriptors (its link to the agent, API and port-forward sockets).
+native=$(ls /proc/self/fd 3</dev/null | sort | tr '\n' ' ')
+traced=$(mirrord_exec -- ls /proc/self/fd 3</dev/null 2>&1 | sort | tr '\n' ' ')
+check_eq "the program's descriptors are the ones it would have without mirrord" "$native" "$traced"
+
 finish

@@ -621,6 +621,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def port_forward(self, req):
         """WebSocket (GET) or SPDY upgrade (POST), to the agent that runs as this pod's container."""
         record("requests.log", f"{self.command} {self.path} (upgrade to {self.headers.get('Upgrade', 'nothing')})")
+        if os.path.exists(os.path.join(args.record, "refuse-port-forward")):  # the test plays an API server outage
+            return self.send_body(*status(503, "ServiceUnavailable", "the API server is restarting"))
         with LOCK:
             agents = [a for (n, p, _), a in AGENTS.items() if n == req.ns and p == req.name and a["process"].poll() is None]
         if not agents:

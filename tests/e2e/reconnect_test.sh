@@ -1,0 +1,178 @@
+#!/bin/bash
+# A session outlives its link to the agent: a TCP --agent link killed in the kernel (ss -K) in the
+# middle of a session, while a program reads pod files, resolves cluster names, serves stolen HTTP
+# requests and holds a connection open. After the reconnect everything works again, the held
+# connection got ECONNRESET, nothing hung, and the user saw one line for the drop and one for the
+# return. Then the ways a link does not come back: the agent killed (remote calls fail with EIO
+# after --reconnect-timeout) and the agent shutting down (no waiting at all).
+source "$(dirname "$0")/lib.sh"
+sandbox_up
+from_cluster() { in_svc curl -sS -m 5 "$@" 2>&1; }
+
+# The program: a stolen HTTP server, plus a loop that opens a pod file and resolves a name every
+# 0.1 s, writing one line per round; and a connection to the backend held open meanwhile.
+cat >"$WORK/loop.py" <<'PY'
+import errno, os, socket, sys, threading, time
+out = open(sys.argv[1], "a", buffering=1)
+held = socket.create_connection(("backend", 80), timeout=10)
+held.sendall(b"GET / HTTP/1.1\r\nHost: backend\r\n\r\n")
+reply = b""
+while not reply.endswith(b"\n\n") and b"hello from backend" not in reply:
+    chunk = held.recv(4096)
+    if not chunk:
+        break
+    reply += chunk
+out.write("held open: %s\n" % (b"hello from backend" in reply))
+held.settimeout(None)
+def watch():
+    try:
+        out.write("held: closed %r\n" % held.recv(10))
+    except OSError as e:
+        out.write("held: %s\n" % errno.errorcode.get(e.errno, e.errno))
+threading.Thread(target=watch, daemon=True).start()
+n = 0
+while not os.path.exists(sys.argv[2]):
+    n += 1
+    try:
+        with open("/app/config.yaml") as f:
+            file = "ok" if "service: checkout" in f.read() else "wrong"
+    except OSError as e:
+        file = errno.errorcode.get(e.errno, str(e.errno))
+    try:
+        dns = socket.getaddrinfo("backend", 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    except OSError as e:
+        dns = "failed"
+    out.write("round %d at %.3f file=%s dns=%s\n" % (n, time.time(), file, dns))
+    time.sleep(0.1)
+out.write("done\n")
+PY
+
+# wait_for_text FILE TEXT SECONDS
+wait_for_text() {
+    for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}
+
+# through_cut LABEL CUT-COMMAND HEAL-COMMAND MIRRORD-EXEC-ARGS...: runs the program under mirrord
+# with requests from the cluster going on, cuts the link with CUT-COMMAND, runs HEAL-COMMAND a
+# moment later, and checks that everything works again afterwards.
+through_cut() {
+    local label=$1 cut=$2 heal=$3; shift 3
+    local d=$WORK/$label
+    mkdir -p "$d"
+    "$MIRRORD" exec "$@" --steal \
+        -- sh -c "python3 '$ROOT/tests/programs/named_server.py' local 80 & server=\$!; python3 '$WORK/loop.py' '$d/loop.out' '$d/stop'; kill \$server" \
+        >"$d/session.out" 2>"$d/session.err" &
+    local session=$!
+    BACKGROUND_PIDS+=("$session")
+    wait_for_text "$d/loop.out" "round 5 " 30 || fail "$label: the session did not start: $(cat "$d/session.err")"
+    for _ in $(seq 50); do [[ "$(from_cluster http://10.77.0.2/)" == *"local saw"* ]] && break; sleep 0.1; done
+    check_contains "$label: before, stolen requests reach the program" "local saw GET / from 10.77.0.10" "$(from_cluster http://10.77.0.2/)"
+    check_eq "$label: before, the held connection is open" "held open: True" "$(grep 'held open' "$d/loop.out")"
+
+    # Requests from the cluster all through the cut, each recorded.
+    (for i in $(seq 60); do echo "$(date +%s.%N) $(from_cluster http://10.77.0.2/req$i)"; sleep 0.1; done) >"$d/requests.out" &
+    local clients=$!
+    BACKGROUND_PIDS+=("$clients")
+    sleep 1
+    local cut_at back_at
+    cut_at=$(date +%s.%N)
+    eval "$cut"
+    sleep 2
+    eval "$heal"
+    wait_for_text "$d/session.err" "link to the agent is back" 30 || fail "$label: the link did not come back: $(cat "$d/session.err")"
+    back_at=$(date +%s.%N)
+    sleep 2
+    wait_bounded "$clients" 30
+    touch "$d/stop"
+    log "$label: $(grep -h 'link to the agent' "$d/session.err")"
+    check_contains "$label: the user sees the drop" "lost the link to the agent" "$(cat "$d/session.err")"
+    check_contains "$label: ... and the return" "the link to the agent is back after" "$(cat "$d/session.err")"
+    check_eq "$label: ... one line each" "2" "$(grep -c 'link to the agent' "$d/session.err")"
+    check_eq "$label: the connection held open through the lost link was reset" "held: ECONNRESET" "$(grep 'held:' "$d/loop.out")"
+    local after
+    after=$(awk -v t="$back_at" '$1 == "round" && $4 > t' "$d/loop.out")
+    check_eq "$label: after the reconnect, pod files are read in every round" "" "$(grep -v 'file=ok' <<<"$after")"
+    check_eq "$label: ... and cluster names resolve in every round" "" "$(grep -v 'dns=10.77.0.10' <<<"$after")"
+    check_eq "$label: ... for more than 10 rounds" "yes" "$([ "$(wc -l <<<"$after")" -gt 10 ] && echo yes || echo no)"
+    log "$label: rounds that failed while the link was down: $(awk -v t="$cut_at" '$1 == "round" && $4 > t' "$d/loop.out" | grep -vc 'file=ok dns=10.77.0.10')"
+    check_eq "$label: the loop never stopped (no call hung)" "yes" "$(wait_for_text "$d/loop.out" done 10 && echo yes || echo no)"
+    check_eq "$label: stolen requests reach the program again after the reconnect" "5" "$(tail -5 "$d/requests.out" | grep -c 'local saw GET /req')"
+    check_eq "$label: no stolen request went unanswered or to the pod's app" "" "$(grep -v 'local saw GET /req' "$d/requests.out")"
+    wait_bounded "$session" 20
+    check_eq "$label: the session ends normally" "0" "$?"
+}
+
+# ---- A TCP --agent link, killed in the kernel mid-session ----
+port=$(free_port)
+session_fp=$("$AGENT" --make-identity "$WORK/session.pem")
+"$AGENT" --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --client-fingerprint "$session_fp" --log-level info \
+    >"$WORK/agent.out" 2>"$WORK/agent.err" &
+AGENT_PID=$!
+BACKGROUND_PIDS+=("$AGENT_PID")
+wait_for_text "$WORK/agent.out" ready 10 || { log "agent did not start: $(cat "$WORK/agent.err")"; exit 1; }
+agent_fp=$(grep -o 'fingerprint=[0-9a-f]*' "$WORK/agent.out" | cut -d= -f2)
+through_cut tcp-link "ss -K dst 127.0.0.1 dport = :$port >/dev/null 2>&1" true \
+    --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp"
+check_contains "the agent kept the session and resumed it" "resumed its session" "$(cat "$WORK/agent.err")"
+kill "$AGENT_PID"
+
+# ---- A Kubernetes session: the port-forward's connection to the API server killed, and the API
+# server refusing port-forwards for 2 s (a restart): retried with backoff until it takes them again.
+source "$ROOT/tests/e2e/k8s_lib.sh"
+through_cut port-forward "touch '$K/record/refuse-port-forward'; ss -K dst 127.0.0.1 dport = :$PORT >/dev/null 2>&1" \
+    "rm -f '$K/record/refuse-port-forward'" --target deploy/api --kubeconfig "$K/token.yaml"
+check_matches "port-forward: retried with backoff while the API server refused" "back after [2-9]\.[0-9] s \(attempt ([4-9]|[1-9][0-9])\)" \
+    "$(cat "$WORK/port-forward/session.err")"
+check_eq "port-forward: the API server saw the refused attempts" "yes" \
+    "$([ "$(grep -c 'portforward' "$K/record/requests.log")" -ge 4 ] && echo yes || echo no)"
+
+# ---- The agent killed: the link cannot come back within --reconnect-timeout ----
+port=$(free_port)
+"$AGENT" --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --client-fingerprint "$session_fp" \
+    >"$WORK/agent2.out" 2>"$WORK/agent2.err" &
+AGENT2_PID=$!
+BACKGROUND_PIDS+=("$AGENT2_PID")
+wait_for_text "$WORK/agent2.out" ready 10 || { log "agent did not start: $(cat "$WORK/agent2.err")"; exit 1; }
+agent_fp=$(grep -o 'fingerprint=[0-9a-f]*' "$WORK/agent2.out" | cut -d= -f2)
+rm -f "$WORK/stop" "$WORK/loop.out"
+cat >"$WORK/after_loss.sh" <<'SH'
+cat /app/config.yaml >/dev/null && echo "before: read"
+while [ ! -e "$1" ]; do sleep 0.1; done
+cat /app/config.yaml 2>&1 >/dev/null | sed 's/^/after: /'
+SH
+"$MIRRORD" exec --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp" \
+    --reconnect-timeout 2 -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/loss.out" 2>"$WORK/loss.err" &
+LOSS_PID=$!
+BACKGROUND_PIDS+=("$LOSS_PID")
+wait_for_text "$WORK/loss.out" "before: read" 10 || fail "the session did not start: $(cat "$WORK/loss.err")"
+kill -9 "$AGENT2_PID"
+wait_for_text "$WORK/loss.err" "lost the connection to the agent" 10
+touch "$WORK/stop"
+wait_bounded "$LOSS_PID" 20
+check_contains "a file read after the link is given up fails with EIO, not a hang" "after: cat: /app/config.yaml: Input/output error" "$(cat "$WORK/loss.out")"
+check_contains "the CLI says why" "lost the connection to the agent (not back within 2.0 s" "$(cat "$WORK/loss.err")"
+
+# ---- The agent shutting down says so: nothing to wait for ----
+port=$(free_port)
+"$AGENT" --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --client-fingerprint "$session_fp" \
+    >"$WORK/agent3.out" 2>"$WORK/agent3.err" &
+AGENT3_PID=$!
+BACKGROUND_PIDS+=("$AGENT3_PID")
+wait_for_text "$WORK/agent3.out" ready 10 || { log "agent did not start: $(cat "$WORK/agent3.err")"; exit 1; }
+agent_fp=$(grep -o 'fingerprint=[0-9a-f]*' "$WORK/agent3.out" | cut -d= -f2)
+rm -f "$WORK/stop"
+"$MIRRORD" exec --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp" \
+    -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/end.out" 2>"$WORK/end.err" &
+END_PID=$!
+BACKGROUND_PIDS+=("$END_PID")
+wait_for_text "$WORK/end.out" "before: read" 10 || fail "the session did not start: $(cat "$WORK/end.err")"
+ended_at=$SECONDS
+kill -TERM "$AGENT3_PID"
+wait_for_text "$WORK/end.err" "lost the connection to the agent" 10
+touch "$WORK/stop"
+wait_bounded "$END_PID" 20
+check_contains "an agent that shuts down ends the session at once" "lost the connection to the agent (the agent ended the session)" "$(cat "$WORK/end.err")"
+check_eq "... without a reconnect attempt" "0" "$(grep -c 'reconnecting' "$WORK/end.err")"
+check_eq "... and quickly" "yes" "$([ $((SECONDS - ended_at)) -lt 8 ] && echo yes || echo no)"
+finish
