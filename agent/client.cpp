@@ -31,7 +31,7 @@ std::string random_token() {
 Client::Client(Context& ctx, std::unique_ptr<Transport> transport, std::string peer, Hooks hooks)
     : ctx_(ctx), peer_(std::move(peer)), hooks_(std::move(hooks)), transport_(std::move(transport)),
       files_(std::make_shared<FileService>(ctx.target.root_fd())), file_strand_(asio::make_strand(ctx.pool)),
-      keep_timer_(ctx.io), id_(g_next_client++) {}
+      keep_timer_(ctx.io), hold_timer_(ctx.io), id_(g_next_client++) {}
 
 Client::~Client() { connections_.close_all(0); }
 
@@ -63,17 +63,12 @@ void Client::release_incoming() {
     auto pending = std::move(pending_http_);
     pending_http_.clear();
     for (auto& [key, promise] : pending) promise.set(std::nullopt);
-    auto held = std::move(held_http_);
-    held_http_.clear();
-    for (auto& [request, promise] : held) promise.set(std::nullopt);
-    auto waiters = std::move(attach_waiters_);
-    attach_waiters_.clear();
-    for (auto& w : waiters) w.set(false);
+    release_held(false);
 }
 
 co::Promise<std::optional<HttpResponse>>::Awaiter Client::http(HttpRequest&& request) {
     co::Promise<std::optional<HttpResponse>> response;
-    if (ended_) {
+    if (ended_ || (detached_ && !holding_)) {
         response.set(std::nullopt);
     } else if (detached_) {
         held_http_.emplace_back(std::move(request), response);  // sent when the session is resumed
@@ -86,7 +81,7 @@ co::Promise<std::optional<HttpResponse>>::Awaiter Client::http(HttpRequest&& req
 
 co::Promise<bool>::Awaiter Client::attached() {
     co::Promise<bool> up;
-    if (ended_) up.set(false);
+    if (ended_ || (detached_ && !holding_)) up.set(false);
     else if (!detached_) up.set(true);
     else attach_waiters_.push_back(up);
     return up.wait();
@@ -108,6 +103,17 @@ void Client::detach(const std::string& why) {
     connections_.close_all(ECONNRESET);
     keep_timer_.expires_after(keep_for_);
     std::weak_ptr<Client> weak = weak_from_this();
+    // A blip is bridged: stolen traffic waits for the link a few seconds. A client that is gone for
+    // good (killed) does not keep the target's traffic waiting longer: after that it goes to the app.
+    holding_ = true;
+    hold_timer_.expires_after(std::min<std::chrono::milliseconds>(keep_for_, kHoldStolenTraffic));
+    hold_timer_.async_wait([weak](std::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || !self->detached_) return;
+        self->holding_ = false;
+        self->release_held(false);
+    });
+    if (hooks_.on_unlinked) hooks_.on_unlinked();
     keep_timer_.async_wait([weak](std::error_code ec) {
         auto self = weak.lock();
         if (ec || !self || !self->detached_) return;
@@ -124,20 +130,31 @@ void Client::adopt(std::shared_ptr<Session> link, uint32_t hello_id, const std::
         connections_.close_all(ECONNRESET);
     }
     keep_timer_.cancel();
+    hold_timer_.cancel();
     detached_ = false;
+    holding_ = false;
     peer_ = peer;
     bind(link);
+    if (hooks_.on_greeted) hooks_.on_greeted();
     log::info("client ", peer_, " resumed its session");
     reply(hello_id, HelloOk{kProtocolVersion, MIRRORD_VERSION, ctx_.hostname, ctx_.target.pid(), token_, true});
+    release_held(true);
+}
+
+void Client::release_held(bool linked) {
     auto held = std::move(held_http_);
     held_http_.clear();
     for (auto& [request, promise] : held) {
+        if (!linked) {
+            promise.set(std::nullopt);  // to the target's app
+            continue;
+        }
         pending_http_.emplace(std::make_pair(request.conn, request.request), promise);
         session_->send(0, std::move(request));
     }
     auto waiters = std::move(attach_waiters_);
     attach_waiters_.clear();
-    for (auto& w : waiters) w.set(true);
+    for (auto& w : waiters) w.set(linked);
 }
 
 void Client::drop_if_silent(std::chrono::seconds quiet) {
@@ -154,6 +171,7 @@ void Client::end() {
     ended_ = true;
     detached_ = false;
     keep_timer_.cancel();
+    hold_timer_.cancel();
     release_incoming();
     connections_.close_all(0);
     if (hooks_.on_gone) hooks_.on_gone(this);

@@ -22,6 +22,8 @@ public:
         std::function<void()> on_greeted;
         // The session ended (a detached one only when its time is up).
         std::function<void(Client*)> on_gone;
+        // Its link dropped; the session is kept, but no longer keeps the agent alive by itself.
+        std::function<void()> on_unlinked;
         // A Hello asks to resume the session with this token: the one that adopted the link, or null.
         std::function<std::shared_ptr<Client>(const std::string& token, const std::shared_ptr<wire::Session>& link,
                                               uint32_t request_id, const std::string& peer)>
@@ -29,6 +31,7 @@ public:
     };
     Client(Context& ctx, std::unique_ptr<wire::Transport> transport, std::string peer, Hooks hooks);
     bool greeted() const { return greeted_; }
+    bool linked() const { return greeted_ && !detached_ && !ended_; }  // a session with a live link
     const std::string& token() const { return token_; }
     ~Client();
     void start();
@@ -51,6 +54,8 @@ private:
     void bind(const std::shared_ptr<wire::Session>& link);
     void detach(const std::string& why);
     void end();  // released: subscriptions, pending requests, connections
+    void release_held(bool linked);  // stolen traffic that waited for the link: to the client, or the app
+    static constexpr std::chrono::seconds kHoldStolenTraffic{5};
     void greet(uint32_t id, const wire::Hello& hello);
     void reply(uint32_t id, wire::Message message);
     void serve_file(uint32_t id, wire::Message request);
@@ -72,6 +77,8 @@ private:
     std::string token_;
     std::chrono::milliseconds keep_for_{0};
     asio::steady_timer keep_timer_;
+    asio::steady_timer hold_timer_;
+    bool holding_ = false;  // stolen traffic waits for the link (the first seconds after it dropped)
     std::vector<std::pair<wire::HttpRequest, co::Promise<std::optional<wire::HttpResponse>>>> held_http_;  // while detached
     std::vector<co::Promise<bool>> attach_waiters_;
     uint64_t id_;

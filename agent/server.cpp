@@ -121,7 +121,7 @@ void Server::accept(Acceptor& acceptor) {
 }
 
 size_t Server::sessions() const {
-    return static_cast<size_t>(std::count_if(clients_.begin(), clients_.end(), [](auto& c) { return c->greeted(); }));
+    return static_cast<size_t>(std::count_if(clients_.begin(), clients_.end(), [](auto& c) { return c->linked(); }));
 }
 
 co::Task<void> Server::authenticate(wire::Session::Socket socket, std::string peer) {
@@ -147,6 +147,7 @@ void Server::add_client(std::unique_ptr<wire::Transport> transport, const std::s
         std::erase_if(clients_, [gone](auto& c) { return c.get() == gone; });
         arm_idle_timer();
     };
+    hooks.on_unlinked = [this] { arm_idle_timer(); };
     hooks.resume = [this](const std::string& token, const std::shared_ptr<wire::Session>& link, uint32_t hello_id,
                           const std::string& from) -> std::shared_ptr<Client> {
         for (auto& c : clients_)

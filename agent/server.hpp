@@ -35,7 +35,9 @@ private:
     void arm_idle_timer();
     void watch_silence();
     static constexpr std::chrono::seconds kSilenceLimit{60};
-    size_t sessions() const;  // clients that completed the handshake
+    // Sessions with a live link: one waiting to be resumed does not keep the agent alive by itself,
+    // so agent.communication_timeout bounds how long a killed CLI leaves its redirects behind.
+    size_t sessions() const;
 
     asio::io_context& io_;
     Context* ctx_ = nullptr;

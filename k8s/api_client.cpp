@@ -75,8 +75,20 @@ Result<std::shared_ptr<ApiClient>> ApiClient::create(const Credentials& c, bool 
     api->host_ = server;
     api->insecure_ = c.insecure || accept_invalid_certificates;
 
-    if (!api->tls_) {
-        api->http_ = std::make_unique<httplib::ClientImpl>(api->host_, api->port_);
+    auto proxy = choose_proxy(c.proxy_url, api->host_, api->tls_, proxy_environment());
+    if (!proxy) return proxy.error().context("kubeconfig proxy");
+    api->proxy_ = *proxy;
+    if (auto st = api->build_http(); !st) return st.error();
+    return api;
+}
+
+ApiClient::~ApiClient() = default;
+
+// The REST client, built again when a credential plugin hands out a new client certificate.
+Status ApiClient::build_http() {
+    const Credentials& c = credentials_;
+    if (!tls_) {
+        http_ = std::make_unique<httplib::ClientImpl>(host_, port_);
     } else {
         std::unique_ptr<httplib::SSLClient> ssl;
         if (!c.client_cert_pem.empty()) {
@@ -84,15 +96,15 @@ Result<std::shared_ptr<ApiClient>> ApiClient::create(const Credentials& c, bool 
             X509* cert = PEM_read_bio_X509(cert_bio.bio, nullptr, nullptr, nullptr);
             EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio.bio, nullptr, nullptr, nullptr);
             if (!cert || !key) return Error::msg("the kubeconfig's client certificate or key is not valid PEM", EINVAL);
-            ssl = std::make_unique<httplib::SSLClient>(api->tls_name(), api->port_, cert, key);
+            ssl = std::make_unique<httplib::SSLClient>(tls_name(), port_, cert, key);
             X509_free(cert);
             EVP_PKEY_free(key);
         } else {
-            ssl = std::make_unique<httplib::SSLClient>(api->tls_name(), api->port_);
+            ssl = std::make_unique<httplib::SSLClient>(tls_name(), port_);
         }
         // tls-server-name: SNI and the certificate's check use it; the connection goes to the server's host.
-        if (!c.tls_server_name.empty()) ssl->set_hostname_addr_map({{c.tls_server_name, api->host_}});
-        if (api->insecure_) {
+        if (!c.tls_server_name.empty()) ssl->set_hostname_addr_map({{c.tls_server_name, host_}});
+        if (insecure_) {
             ssl->enable_server_certificate_verification(false);
         } else if (!c.ca_pem.empty()) {
             int added = 0;
@@ -103,23 +115,18 @@ Result<std::shared_ptr<ApiClient>> ApiClient::create(const Credentials& c, bool 
             }
             ssl->set_ca_cert_store(store);  // the SSL context owns it now
         }
-        api->http_ = std::move(ssl);
+        http_ = std::move(ssl);
     }
-    auto proxy = choose_proxy(c.proxy_url, api->host_, api->tls_, proxy_environment());
-    if (!proxy) return proxy.error().context("kubeconfig proxy");
-    api->proxy_ = *proxy;
-    if (api->proxy_) {  // HTTP CONNECT for https, as client-go
-        api->http_->set_proxy(api->proxy_->host, api->proxy_->port);
-        if (!api->proxy_->user.empty()) api->http_->set_proxy_basic_auth(api->proxy_->user, api->proxy_->password);
+    if (proxy_) {  // HTTP CONNECT for https, as client-go
+        http_->set_proxy(proxy_->host, proxy_->port);
+        if (!proxy_->user.empty()) http_->set_proxy_basic_auth(proxy_->user, proxy_->password);
     }
-    if (!c.token.empty()) api->http_->set_bearer_token_auth(c.token);
-    api->http_->set_connection_timeout(10);
-    api->http_->set_read_timeout(30);
-    api->http_->set_keep_alive(true);
-    return api;
+    if (!c.token.empty()) http_->set_bearer_token_auth(c.token);
+    http_->set_connection_timeout(10);
+    http_->set_read_timeout(30);
+    http_->set_keep_alive(true);
+    return {};
 }
-
-ApiClient::~ApiClient() = default;
 
 Result<json> ApiClient::result(const std::string& what, int status, const std::string& body, const std::string& error) {
     if (status == 0 && error.find("SSLServerVerification") != std::string::npos)
@@ -139,7 +146,9 @@ Result<json> ApiClient::result(const std::string& what, int status, const std::s
 }
 
 Status ApiClient::refresh() {
+    std::string cert = credentials_.client_cert_pem, key = credentials_.client_key_pem;
     if (auto st = refresh_credentials(credentials_); !st) return st;
+    if (credentials_.client_cert_pem != cert || credentials_.client_key_pem != key) return build_http();
     if (!credentials_.token.empty()) http_->set_bearer_token_auth(credentials_.token);
     return {};
 }

@@ -50,6 +50,7 @@ private:
     // Runs request; with an exec plugin, refreshes an expiring credential first and retries once after a 401.
     template <class Request>
     Result<nlohmann::json> call(const std::string& what, Request request);
+    Status build_http();
     Result<nlohmann::json> result(const std::string& what, int status, const std::string& body, const std::string& error);
 
     Credentials credentials_;

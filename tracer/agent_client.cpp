@@ -1,5 +1,6 @@
 #include "tracer/agent_client.hpp"
 
+#include "tracer/progress_line.hpp"
 #include "wire/async.hpp"
 #include "wire/log.hpp"
 
@@ -265,13 +266,19 @@ co::Task<void> AgentClient::reconnect() {
     auto deadline = started + budget_;
     std::chrono::milliseconds delay(100);
     std::string last_error;
+    std::optional<ProgressLine> progress(std::in_place);  // erased before the line that says it is back
     for (int attempt = 1;; ++attempt) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) break;
+        progress->update([&] {
+            return "reconnecting to the agent: " + seconds_text(std::chrono::steady_clock::now() - started) + ", attempt " +
+                   std::to_string(attempt) + (last_error.empty() ? "" : " (" + last_error + ")");
+        });
         auto st = co_await open_link(std::min(timeout_, left));
         if (state_ != State::reconnecting) co_return;  // closed meanwhile
         if (st) {
             state_ = State::up;
+            progress.reset();
             log::warn("the link to the agent is back after ", seconds_text(std::chrono::steady_clock::now() - started),
                       " (attempt ", attempt, ")");
             auto waiting = std::move(waiting_);
@@ -289,6 +296,7 @@ co::Task<void> AgentClient::reconnect() {
         if (co_await co::sleep(retry_timer_, delay)) co_return;  // cancelled: closing
         delay = std::min(delay * 2, std::chrono::milliseconds(2000));
     }
+    progress.reset();
     give_up("not back within " + seconds_text(budget_) + (last_error.empty() ? "" : ": " + last_error));
 }
 

@@ -1,11 +1,12 @@
 #include "tracer/remote_fs.hpp"
 
-#include "tracer/fetch_progress.hpp"
+#include "tracer/progress_line.hpp"
 #include "tracer/session_report.hpp"
 
 #include "wire/log.hpp"
 #include "wire/unique_fd.hpp"
 
+#include <cstdio>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -160,7 +161,8 @@ co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint
     if (!fd) co_return Error::from_errno("creating " + partial);
     // Several reads in flight, so the transfer is not one round trip per chunk.
     constexpr size_t kInFlight = 8;
-    FetchProgress progress(path, static_cast<uint64_t>(st.size));
+    ProgressLine progress;
+    uint64_t fetched = 0;
     std::deque<std::pair<uint64_t, co::Promise<Message>::Awaiter>> reads;
     uint64_t next = 0;
     bool more = true;
@@ -180,7 +182,12 @@ co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint
         if (!data->data.empty() &&
             ::pwrite(fd.get(), data->data.data(), data->data.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(data->data.size()))
             co_return fail(Error::from_errno("writing " + partial));
-        progress.advance(data->data.size());
+        fetched += data->data.size();
+        progress.update([&] {
+            char text[64];
+            std::snprintf(text, sizeof text, ": %.1f of %.1f MB", static_cast<double>(fetched) / (1 << 20), static_cast<double>(st.size) / (1 << 20));
+            return "fetching " + path + " from the target" + text;
+        });
         if (data->eof || data->data.size() < kMaxChunk) more = false;  // later replies are empty
     }
     copy_metadata(fd.get(), st);

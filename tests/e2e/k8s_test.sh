@@ -274,6 +274,31 @@ check_eq "... once" "2" "$(wc -l <"$K/revoked-calls")"
 check_contains "a plugin answering in another apiVersion is refused" "answered in client.authentication.k8s.io/v1beta1, not the client.authentication.k8s.io/v1" \
     "$(KUBECONFIG=$K/old.yaml "$MIRRORD" ls 2>&1)"
 
+# An exec plugin that hands out short-lived client certificates: a session that outlives one still
+# deletes its agent's Job at the end, with a new certificate (the REST client is rebuilt).
+cat >"$K/cert-plugin.sh" <<'SH'
+#!/bin/sh
+echo call >>"$PLUGIN_DIR/cert-calls"
+expires=$(($(date +%s) + 3))
+d=$(mktemp -d)
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=exp-$expires" -keyout "$d/k" -out "$d/csr" 2>/dev/null
+openssl x509 -req -in "$d/csr" -CA "$PLUGIN_DIR/ca.crt" -CAkey "$PLUGIN_DIR/ca.key" -CAcreateserial -days 1 -out "$d/c" 2>/dev/null
+python3 -c 'import json, sys, time
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {
+    "clientCertificateData": open(sys.argv[1]).read(), "clientKeyData": open(sys.argv[2]).read(),
+    "expirationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(sys.argv[3])))}}))' "$d/c" "$d/k" "$expires"
+rm -rf "$d"
+SH
+chmod +x "$K/cert-plugin.sh"
+exec_config "$K/cert-plugin.yaml" "$K/cert-plugin.sh"
+deleted_jobs() { grep -cE 'DELETE /apis/batch/v1/namespaces/shop/jobs/[^ ]* 200' "$K/record/requests.log"; }
+jobs_before=$(deleted_jobs)
+out=$(KUBECONFIG=$K/cert-plugin.yaml "$MIRRORD" exec --target deploy/api -- sh -c 'cat /app/config.yaml; sleep 4' 2>&1)
+check_contains "exec plugin with short-lived client certificates: the session works" "service: checkout" "$out"
+check_not_contains "... and its Job is deleted at the end, past the first certificate's expiry" "Job" "$out"
+check_eq "... with a renewed certificate" "yes" "$([ "$(wc -l <"$K/cert-calls")" -ge 2 ] && echo yes || echo "no: $(cat "$K/cert-calls")")"
+check_eq "... which the API server accepted" "$((jobs_before + 1))" "$(deleted_jobs)"
+
 # The oidc auth-provider: an expired id-token is renewed with the refresh-token at the issuer.
 ISSUER_PORT=$(free_port)
 python3 "$ROOT/tests/k8s/oidc_issuer.py" --port "$ISSUER_PORT" --cert "$K/server.crt" --key "$K/server.key" \

@@ -115,6 +115,26 @@ agent_fp=$(grep -o 'fingerprint=[0-9a-f]*' "$WORK/agent.out" | cut -d= -f2)
 through_cut tcp-link "ss -K dst 127.0.0.1 dport = :$port >/dev/null 2>&1" true \
     --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp"
 check_contains "the agent kept the session and resumed it" "resumed its session" "$(cat "$WORK/agent.err")"
+
+# A CLI killed for good: the traffic it stole waits for it 5 s at most, then goes to the pod's app.
+"$MIRRORD" exec --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp" --steal \
+    -- python3 "$ROOT/tests/programs/named_server.py" gone 80 >"$WORK/gone.out" 2>&1 &
+gone=$!
+BACKGROUND_PIDS+=("$gone")
+for _ in $(seq 50); do [[ "$(from_cluster http://10.77.0.2/)" == *"gone saw"* ]] && break; sleep 0.1; done
+kill -9 "$gone"
+wait "$gone" 2>/dev/null
+sleep 0.5
+# within SECONDS START: yes if less than SECONDS passed since START (date +%s.%N)
+within() { awk -v limit="$1" -v start="$2" -v now="$(date +%s.%N)" 'BEGIN { print (now - start < limit) ? "yes" : "no: " now - start " s" }'; }
+started=$(date +%s.%N)
+out=$(from_cluster -m 20 http://10.77.0.2/)
+check_contains "a killed CLI: a request it stole goes to the pod's app" "pod's own app" "$out"
+check_eq "... after waiting at most about 5 s" "yes" "$(within 7 "$started")"
+started=$(date +%s.%N)
+out=$(from_cluster http://10.77.0.2/)
+check_contains "... and later ones at once" "pod's own app" "$out"
+check_eq "... (under a second)" "yes" "$(within 1 "$started")"
 kill "$AGENT_PID"
 
 # ---- A Kubernetes session: the port-forward's connection to the API server killed, and the API
