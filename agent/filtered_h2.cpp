@@ -28,7 +28,7 @@ public:
         : io_(io), peer_(std::move(peer)), destination_(destination), filters_(std::move(filters)), taps_(std::move(taps)) {
         std::error_code ec;
         remote_ = peer_->remote_endpoint(ec);
-        peer_out_ = std::make_shared<co::WriteQueue<tcp::socket>>(*peer_);
+        peer_out_ = std::make_shared<co::WriteQueue<tcp::socket>>(peer_);
     }
 
     co::Task<void> run(std::vector<char> initial) {
@@ -36,7 +36,7 @@ public:
         // One connection to the application serves every stream that is not stolen.
         if (auto app = co_await connect_upstream(io_, destination_)) {
             app_ = std::make_shared<tcp::socket>(std::move(*app));
-            app_out_ = std::make_shared<co::WriteQueue<tcp::socket>>(*app_);
+            app_out_ = std::make_shared<co::WriteQueue<tcp::socket>>(app_);
             app_h2_ = std::make_unique<H2Session>(H2Session::Role::client, app_handlers());
             co::spawn(read_app(self));
         }

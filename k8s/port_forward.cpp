@@ -137,7 +137,7 @@ co::Task<Status> upgrade(Stream& stream, ApiClient& api, const std::string& path
 
 // Relays local <-> the WebSocket until either side ends; an error the far end reported, if any.
 template <class Stream>
-co::Task<Status> relay(Stream& stream, tcp::socket& local) {
+co::Task<Status> relay(std::shared_ptr<Stream> stream, tcp::socket& local) {
     auto writer = std::make_shared<co::WriteQueue<Stream>>(stream);
     co::Promise<bool> local_done;
     auto local_to_ws = [](tcp::socket& local, std::shared_ptr<co::WriteQueue<Stream>> writer, co::Promise<bool> done) -> co::Task<void> {
@@ -158,7 +158,7 @@ co::Task<Status> relay(Stream& stream, tcp::socket& local) {
     bool seen_port[2] = {false, false};
     Status outcome;
     for (bool open = true; open;) {
-        auto r = co_await co::read_some(stream, asio::buffer(chunk));
+        auto r = co_await co::read_some(*stream, asio::buffer(chunk));
         if (r.error) break;
         buffer.append(chunk.data(), r.bytes);
         while (auto frame = websocket::take_frame(buffer)) {
@@ -244,15 +244,16 @@ co::Task<Status> PortForward::forward(tcp::socket& local) {
     auto [resolve_error, endpoints] = co_await resolved.wait();
     ec = resolve_error;
     if (ec || endpoints.empty()) co_return Error{ec.value(), "port-forward: cannot resolve " + host + ": " + ec.message()};
-    tcp::socket socket(io_);
-    socket.open(endpoints.begin()->endpoint().protocol(), ec);
-    if (!ec) ec = co_await co::connect(socket, endpoints.begin()->endpoint());
+    // Shared with the relay's write queue: a write in flight outlives this function.
+    auto socket = std::make_shared<tcp::socket>(io_);
+    socket->open(endpoints.begin()->endpoint().protocol(), ec);
+    if (!ec) ec = co_await co::connect(*socket, endpoints.begin()->endpoint());
     if (ec) co_return Error{ec.value(), std::string("port-forward: cannot reach ") + (proxy ? "the proxy" : "the API server") + ": " + ec.message()};
-    socket.set_option(tcp::no_delay(true), ec);
+    socket->set_option(tcp::no_delay(true), ec);
     if (proxy)
-        if (auto st = co_await tunnel(socket, *proxy, api_->host(), api_->port()); !st) co_return st.error().context("port-forward");
+        if (auto st = co_await tunnel(*socket, *proxy, api_->host(), api_->port()); !st) co_return st.error().context("port-forward");
     if (!api_->tls()) {
-        if (auto st = co_await upgrade(socket, *api_, path); !st) co_return st;
+        if (auto st = co_await upgrade(*socket, *api_, path); !st) co_return st;
         last_error_.clear();
         co_return co_await relay(socket, local);
     }
@@ -271,13 +272,13 @@ co::Task<Status> PortForward::forward(tcp::socket& local) {
         if (!ec) ctx.use_private_key(asio::buffer(c.client_key_pem), asio::ssl::context::pem, ec);
         if (ec) co_return Error{ec.value(), "port-forward: the kubeconfig's client certificate: " + ec.message()};
     }
-    Ssl stream(std::move(socket), ctx);
-    SSL_set_tlsext_host_name(stream.native_handle(), api_->tls_name().c_str());
-    if (api_->verify_server()) stream.set_verify_callback(asio::ssl::host_name_verification(api_->tls_name()));  // names and IPs
+    auto stream = std::make_shared<Ssl>(std::move(*socket), ctx);
+    SSL_set_tlsext_host_name(stream->native_handle(), api_->tls_name().c_str());
+    if (api_->verify_server()) stream->set_verify_callback(asio::ssl::host_name_verification(api_->tls_name()));  // names and IPs
     co::Promise<std::error_code> handshake;
-    stream.async_handshake(asio::ssl::stream_base::client, [handshake](std::error_code e) { handshake.set(e); });
+    stream->async_handshake(asio::ssl::stream_base::client, [handshake](std::error_code e) { handshake.set(e); });
     if (auto e = co_await handshake.wait()) co_return Error{e.value(), "port-forward: TLS with the API server failed: " + e.message()};
-    if (auto st = co_await upgrade(stream, *api_, path); !st) co_return st;
+    if (auto st = co_await upgrade(*stream, *api_, path); !st) co_return st;
     last_error_.clear();
     co_return co_await relay(stream, local);
 }

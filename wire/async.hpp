@@ -48,11 +48,12 @@ inline Promise<std::error_code>::Awaiter sleep(asio::steady_timer& timer, std::c
     return done.wait();
 }
 
-// Writes queued by anyone, performed one at a time, in order (Asio allows one write in flight).
+// Writes queued by anyone, performed one at a time, in order (Asio allows one write in flight). It
+// shares the stream: a write still in flight when its other users are done keeps the stream alive.
 template <class Stream>
 class WriteQueue : public std::enable_shared_from_this<WriteQueue<Stream>> {
 public:
-    explicit WriteQueue(Stream& stream) : stream_(stream) {}
+    explicit WriteQueue(std::shared_ptr<Stream> stream) : stream_(std::move(stream)) {}
     void send(std::string bytes) {
         if (bytes.empty() || failed_) return;
         queue_.push_back(std::move(bytes));
@@ -62,7 +63,7 @@ public:
 
 private:
     void next() {
-        asio::async_write(stream_, asio::buffer(queue_.front()), [self = this->shared_from_this()](std::error_code ec, size_t) {
+        asio::async_write(*stream_, asio::buffer(queue_.front()), [self = this->shared_from_this()](std::error_code ec, size_t) {
             if (ec) {
                 self->failed_ = true;
                 self->queue_.clear();
@@ -72,7 +73,7 @@ private:
             if (!self->queue_.empty()) self->next();
         });
     }
-    Stream& stream_;
+    std::shared_ptr<Stream> stream_;
     std::deque<std::string> queue_;
     bool failed_ = false;
 };
