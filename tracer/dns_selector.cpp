@@ -68,6 +68,16 @@ Route DnsSelector::route(const std::string& question) const {
     return Route::remote;
 }
 
+const char* DnsSelector::why(Route route) const {
+    bool local = route == Route::local;
+    switch (side_) {
+        case FilterList::Side::none: return "feature.network.dns";
+        case FilterList::Side::local: return local ? "feature.network.dns.filter.local" : "not in feature.network.dns.filter.local";
+        case FilterList::Side::remote: return local ? "not in feature.network.dns.filter.remote" : "feature.network.dns.filter.remote";
+    }
+    return "";
+}
+
 std::string split_hosts_file(const DnsSelector& selector, const std::string& local, const std::string& remote) {
     std::string out;
     std::istringstream lines(local);

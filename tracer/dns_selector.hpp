@@ -28,6 +28,8 @@ public:
     // Whether any question can go local at all (no filter: everything is remote).
     bool active() const { return side_ != FilterList::Side::none; }
     Route route(const std::string& question) const;
+    // The rule behind a route route() gave, for the session's report.
+    const char* why(Route route) const;
     // Entries that cannot apply to DNS questions, for the user.
     const std::vector<std::string>& warnings() const { return warnings_; }
 

@@ -8,6 +8,7 @@
 #include "tracer/incoming_traffic.hpp"
 #include "tracer/interceptors.hpp"
 #include "tracer/session_agent.hpp"
+#include "tracer/session_feed.hpp"
 #include "tracer/session_report.hpp"
 #include "tracer/net_syscalls.hpp"
 #include "tracer/seccomp_filter.hpp"
@@ -113,6 +114,20 @@ Status check_kernel() {
 
 }  // namespace
 
+namespace {
+
+nlohmann::json session_about(const ExecOptions& options) {
+    std::string command;
+    for (auto& word : options.command) command += (command.empty() ? "" : " ") + word;
+    std::string target = !options.config.target.path.empty() ? options.config.target.path
+                         : !options.agent_address.empty()   ? "the agent at " + options.agent_address
+                                                             : "targetless";
+    return {{"pid", ::getpid()}, {"command", command}, {"target", target},
+            {"started", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()}};
+}
+
+}  // namespace
+
 ExitStatus exec_command(const ExecOptions& options) {
     const Config& config = options.config;
     for (auto& w : config.warnings) log::warn(w);
@@ -129,6 +144,10 @@ ExitStatus exec_command(const ExecOptions& options) {
         }
 
     asio::io_context io;
+    // For `mirrord ui`: this session's events, to whoever of this user watches.
+    std::unique_ptr<SessionFeed> feed;
+    if (auto started = SessionFeed::start(io, session_about(options)); started) feed = std::move(*started);
+    else log::debug("no feed for mirrord ui: ", started.error().message);
     SessionAgent session_agent;
     auto address = session_agent.start(config, options.agent_address, io);
     if (!address) {

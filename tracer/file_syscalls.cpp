@@ -242,12 +242,22 @@ std::optional<FileSyscalls::Path> FileSyscalls::resolve(pid_t tid, int dirfd, co
         }
     }
     p.remote = p.as_given;
-    if (special_.synthetic.count(p.as_given)) p.route = Route::synthetic;
-    else if (special_.local.count(p.as_given)) p.route = Route::local;
-    else if (special_.remote.count(p.as_given)) p.route = write ? Route::local : Route::remote_read;
-    else {
+    bool explain = session_report().active();
+    if (special_.synthetic.count(p.as_given)) {
+        p.route = Route::synthetic;
+        if (explain) p.rule = "mirrord, from the target's settings";
+    } else if (special_.local.count(p.as_given)) {
+        p.route = Route::local;
+        if (explain) p.rule = "mirrord (a file of its own)";
+    } else if (special_.remote.count(p.as_given)) {
+        p.route = write ? Route::local : Route::remote_read;
+        if (explain) p.rule = "mirrord (the target's name resolution)";
+    } else {
         p.remote = policy_.map(p.as_given);
-        switch (policy_.route(p.remote, write)) {
+        auto decision = policy_.decide(p.remote, write, explain);
+        if (decision.rule) p.rule = *decision.rule;
+        if (explain && p.remote != p.as_given) p.rule += ", mapped to " + p.remote + " by feature.fs.mapping";
+        switch (decision.route) {
             case PathRoute::local: p.route = Route::local; break;
             case PathRoute::not_found: p.route = Route::not_found; break;
             case PathRoute::remote_read: p.route = Route::remote_read; break;
@@ -269,7 +279,7 @@ bool FileSyscalls::certainly_local(const Notification& n, int dirfd_arg, int pat
     auto p = resolve(n.tid, dirfd_arg >= 0 ? static_cast<int>(n.args[static_cast<size_t>(dirfd_arg)]) : AT_FDCWD, *given, write);
     bool local = !p || (p->route == Route::local && !p->acted_on_here());
     bool opens = n.nr == SYS_open || n.nr == SYS_openat || n.nr == SYS_openat2 || n.nr == SYS_creat;
-    if (local && opens && p) session_report().record(SessionReport::Kind::file, "local", p->as_given);
+    if (local && opens && p) session_report().record(SessionReport::Kind::file, "local", p->as_given, 0, p->rule);
     return local;
 }
 
@@ -300,7 +310,7 @@ co::Task<Verdict> FileSyscalls::open(Call& call, int dirfd_arg, int path_arg, in
     auto p = resolve(call, dirfd_arg, path_arg, write);
     if (!p) co_return Verdict::local();
     static const char* const route_names[] = {"local", "not found", "made up here", "remote (read)", "remote (write)"};
-    session_report().record(SessionReport::Kind::file, route_names[static_cast<int>(p->route)], p->as_given);
+    session_report().record(SessionReport::Kind::file, route_names[static_cast<int>(p->route)], p->as_given, 0, p->rule);
     switch (p->route) {
         case Route::local:
             if (!p->acted_on_here()) co_return Verdict::local();

@@ -49,6 +49,7 @@ public:
         bool via_copy = false;     // reached through a directory of local copies
         bool climbs_remote = false;  // "/remote/dir/.." style: only the normalized form makes sense here
         Route route = Route::local;
+        std::string rule;  // what chose the route, when the session's report wants to know
         // A local path the kernel would not find as given (reached through a copy directory, or
         // mapped by feature.fs.mapping): the supervisor acts on `remote`, the path it stands for.
         bool acted_on_here() const { return route == Route::local && (via_copy || climbs_remote || remote != as_given); }

@@ -2,6 +2,8 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
+
 namespace mrd::tracer {
 namespace {
 
@@ -40,22 +42,29 @@ std::vector<std::string> default_local_patterns(const FsPolicy::Context& ctx) {
 
 }  // namespace
 
-Result<FsPolicy::Set> FsPolicy::compile(const std::vector<std::string>& patterns, const std::string& what) {
-    auto set = std::make_shared<RE2::Set>(options(), RE2::UNANCHORED);
+Result<FsPolicy::Rules> FsPolicy::compile(const std::vector<std::string>& patterns, const std::string& what) {
+    Rules rules{std::make_shared<RE2::Set>(options(), RE2::UNANCHORED), {}};
     for (auto& p : patterns) {
         std::string error;
-        if (set->Add(p, &error) < 0) return Error::msg(what + ": invalid regular expression '" + p + "': " + error, EINVAL);
+        if (rules.set->Add(p, &error) < 0) return Error::msg(what + ": invalid regular expression '" + p + "': " + error, EINVAL);
+        rules.names.push_back(what + " '" + p + "'");
     }
-    if (!set->Compile()) return Error::msg(what + ": the patterns are too large", EINVAL);
-    return set;
+    if (!rules.set->Compile()) return Error::msg(what + ": the patterns are too large", EINVAL);
+    return rules;
 }
 
-bool FsPolicy::matches(const Set& set, const std::string& path) { return set->Match(path, nullptr); }
+bool FsPolicy::matches(const Rules& rules, const std::string& path, bool with_rule, const std::string** rule) {
+    if (!with_rule) return rules.set->Match(path, nullptr);
+    std::vector<int> hits;
+    if (!rules.set->Match(path, &hits)) return false;
+    *rule = &rules.names[static_cast<size_t>(*std::min_element(hits.begin(), hits.end()))];
+    return true;
+}
 
 Result<FsPolicy> FsPolicy::create(const FsConfig& config, const Context& ctx) {
     FsPolicy policy;
     policy.mode_ = config.mode;
-    struct Entry { Set* set; std::vector<std::string> patterns; const char* what; };
+    struct Entry { Rules* rules; std::vector<std::string> patterns; const char* what; };
     std::string home = ctx.home;
     while (home.size() > 1 && home.back() == '/') home.pop_back();
     std::vector<std::string> not_found_defaults;
@@ -66,15 +75,17 @@ Result<FsPolicy> FsPolicy::create(const FsConfig& config, const Context& ctx) {
         {&policy.read_write_, config.read_write, "feature.fs.read_write"},
         {&policy.read_only_, config.read_only, "feature.fs.read_only"},
         {&policy.local_, config.local, "feature.fs.local"},
-        {&policy.default_not_found_, not_found_defaults, "default not-found paths"},
-        {&policy.default_remote_, {R"(^/etc/resolv\.conf$)", R"(^/etc/hosts$)", R"(^/etc/hostname$)", R"(^/etc/ssl/certs(/|$))"}, "default remote paths"},
-        {&policy.default_local_, default_local_patterns(ctx), "default local paths"},
+        {&policy.default_not_found_, not_found_defaults, "mirrord's default not-found paths"},
+        {&policy.default_remote_, {R"(^/etc/resolv\.conf$)", R"(^/etc/hosts$)", R"(^/etc/hostname$)", R"(^/etc/ssl/certs(/|$))"}, "mirrord's default remote paths"},
+        {&policy.default_local_, default_local_patterns(ctx), "mirrord's default local paths"},
     };
     for (auto& e : entries) {
-        auto set = compile(e.patterns, e.what);
-        if (!set) return set.error();
-        *e.set = *set;
+        auto rules = compile(e.patterns, e.what);
+        if (!rules) return rules.error();
+        *e.rules = std::move(*rules);
     }
+    static const char* const mode_names[] = {"local", "localwithoverrides", "read", "write"};
+    policy.mode_rule_ = std::string("feature.fs.mode ") + mode_names[static_cast<int>(config.mode)];
     for (auto& [pattern, replacement] : config.mapping) {
         auto re = std::make_shared<RE2>(pattern, options());
         if (!re->ok()) return Error::msg("feature.fs.mapping: invalid regular expression '" + pattern + "': " + re->error(), EINVAL);
@@ -83,20 +94,22 @@ Result<FsPolicy> FsPolicy::create(const FsConfig& config, const Context& ctx) {
     return policy;
 }
 
-PathRoute FsPolicy::route(const std::string& path, bool write) const {
+FsPolicy::Decision FsPolicy::decide(const std::string& path, bool write, bool with_rule) const {
     using Mode = FsConfig::Mode;
-    if (mode_ == Mode::local) return PathRoute::local;
-    if (matches(not_found_, path)) return PathRoute::not_found;
-    if (matches(read_write_, path)) return PathRoute::remote_write;
-    if (matches(read_only_, path)) return write ? PathRoute::local : PathRoute::remote_read;
-    if (matches(local_, path)) return PathRoute::local;
-    if (matches(default_not_found_, path)) return PathRoute::not_found;
-    if (!write && matches(default_remote_, path)) return PathRoute::remote_read;
-    if (matches(default_local_, path)) return PathRoute::local;
+    const std::string* rule = with_rule ? &mode_rule_ : nullptr;
+    auto hit = [&](const Rules& rules) { return matches(rules, path, with_rule, &rule); };
+    if (mode_ == Mode::local) return {PathRoute::local, rule};
+    if (hit(not_found_)) return {PathRoute::not_found, rule};
+    if (hit(read_write_)) return {PathRoute::remote_write, rule};
+    if (hit(read_only_)) return {write ? PathRoute::local : PathRoute::remote_read, rule};
+    if (hit(local_)) return {PathRoute::local, rule};
+    if (hit(default_not_found_)) return {PathRoute::not_found, rule};
+    if (!write && hit(default_remote_)) return {PathRoute::remote_read, rule};
+    if (hit(default_local_)) return {PathRoute::local, rule};
     switch (mode_) {
-        case Mode::localwithoverrides: return PathRoute::local;
-        case Mode::write: return PathRoute::remote_write;
-        default: return write ? PathRoute::local : PathRoute::remote_read;
+        case Mode::localwithoverrides: return {PathRoute::local, rule};
+        case Mode::write: return {PathRoute::remote_write, rule};
+        default: return {write ? PathRoute::local : PathRoute::remote_read, rule};
     }
 }
 

@@ -28,19 +28,31 @@ public:
     // Validates the patterns; errors name the bad one.
     static Result<FsPolicy> create(const FsConfig& config, const Context& context);
 
+    // The route, and with_rule, the rule that chose it ("feature.fs.local '\.js$'", "mirrord's
+    // default local paths '^/usr(/|$)'", "feature.fs.mode read"); the policy owns the text.
+    struct Decision {
+        PathRoute route;
+        const std::string* rule = nullptr;
+    };
     // write: the program opens for writing (or creates, renames, deletes).
-    PathRoute route(const std::string& path, bool write) const;
+    Decision decide(const std::string& path, bool write, bool with_rule = false) const;
+    PathRoute route(const std::string& path, bool write) const { return decide(path, write).route; }
     // feature.fs.mapping applied to a path (first matching pattern wins).
     std::string map(const std::string& path) const;
     bool enabled() const { return mode_ != FsConfig::Mode::local; }
 
 private:
-    using Set = std::shared_ptr<RE2::Set>;
-    static Result<Set> compile(const std::vector<std::string>& patterns, const std::string& what);
-    static bool matches(const Set& set, const std::string& path);
+    struct Rules {
+        std::shared_ptr<RE2::Set> set;
+        std::vector<std::string> names;  // per pattern: where it comes from, and the pattern
+    };
+    static Result<Rules> compile(const std::vector<std::string>& patterns, const std::string& what);
+    // Whether a pattern matches; with_rule, which one (the first) in *rule.
+    static bool matches(const Rules& rules, const std::string& path, bool with_rule, const std::string** rule);
 
     FsConfig::Mode mode_ = FsConfig::Mode::read;
-    Set not_found_, read_write_, read_only_, local_, default_not_found_, default_remote_, default_local_;
+    std::string mode_rule_;
+    Rules not_found_, read_write_, read_only_, local_, default_not_found_, default_remote_, default_local_;
     std::vector<std::pair<std::shared_ptr<RE2>, std::string>> mapping_;
 };
 

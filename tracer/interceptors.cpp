@@ -269,7 +269,8 @@ private:
         bool local = split_dns_ && policy_.dns_route(reinterpret_cast<const uint8_t*>(datagram.data()), datagram.size()) == Route::local;
         if (policy_.is_dns(remote_))
             if (auto name = dns_question_name(reinterpret_cast<const uint8_t*>(datagram.data()), datagram.size()))
-                session_report().record(SessionReport::Kind::dns, local ? "local" : "remote", *name);
+                session_report().record(SessionReport::Kind::dns, local ? "local" : "remote", *name, 0,
+                                        policy_.dns_selector().why(local ? Route::local : Route::remote));
         if (local) {
             if (auto local = local_dns_for(sender_)) local->send(datagram);
             return;

@@ -11,6 +11,7 @@
 #include "tracer/exec_command.hpp"
 #include "tracer/port_forward_command.hpp"
 #include "tracer/resolved_config.hpp"
+#include "tracer/ui_command.hpp"
 #include "wire/inherited_fds.hpp"
 #include "wire/log.hpp"
 #include "wire/messages.hpp"
@@ -36,6 +37,7 @@ constexpr const char* kUsage =
     "       mirrord diagnose latency [-f CONFIG] [-t TARGET]\n"
     "       mirrord completions bash|zsh|fish\n"
     "       mirrord verify-config [--ide] [--resolved] FILE\n"
+    "       mirrord ui [--port PORT]\n"
     "       mirrord --version\n"
     "Run `mirrord COMMAND --help` for a command's options.\n";
 
@@ -305,10 +307,24 @@ int verify_config(int argc, char** argv) {
     return 0;
 }
 
+// `mirrord ui [--port PORT]`.
+int ui(int argc, char** argv) {
+    cxxopts::Options o("mirrord ui", "A local web page with the live events of the running sessions");
+    o.add_options()("port", "the port on 127.0.0.1 (default: a free one)", cxxopts::value<int>())("h,help", "show this help");
+    auto [command, exit] = parse("mirrord ui", o, argc, argv, 2);
+    if (exit) return *exit;
+    int port = command.options.count("port") ? command.options["port"].as<int>() : 0;
+    if (port < 0 || port > 65535) {
+        std::cerr << "mirrord ui: --port must be 0-65535\n";
+        return 2;
+    }
+    return ui_command(port);
+}
+
 int completions(int argc, char** argv) {
     auto e = exec_options(), pf = port_forward_options(), d = dump_options(), l = ls_options(), diag = diagnose_options();
     std::string script = argc == 3 ? completion_script(argv[2], {{"exec", &e}, {"port-forward", &pf}, {"dump", &d}, {"ls", &l},
-                                                                 {"diagnose", &diag}, {"verify-config", nullptr},
+                                                                 {"diagnose", &diag}, {"verify-config", nullptr}, {"ui", nullptr},
                                                                  {"completions", nullptr}})
                                    : "";
     if (script.empty()) {
@@ -337,6 +353,7 @@ int main(int argc, char** argv) {
     if (sub == "ls") return ls(argc, argv);
     if (sub == "diagnose") return diagnose(argc, argv);
     if (sub == "completions") return completions(argc, argv);
+    if (sub == "ui") return ui(argc, argv);
     if (sub == "--version" || sub == "version") {
         std::cout << "mirrord " << MIRRORD_VERSION << " (ptrace edition; build " << MIRRORD_GIT_DESCRIBE << "; agent protocol "
                   << wire::kProtocolVersion << ")" << std::endl;

@@ -101,10 +101,11 @@ co::Task<Verdict> NetSyscalls::connect(Call& call) {
     if (transport == Transport::tcp && tcp_.knows(socket_id(socket.get())))
         co_return co_await tcp_.connect(call, std::move(socket), *info, dest->address);
     if (map_.is_interceptor(dest->address)) co_return Verdict::local();
-    Route route = policy_.route(transport, dest->address);
+    auto decision = policy_.decide(transport, dest->address);
+    Route route = decision.route;
     if (!policy_.is_dns(dest->address))  // DNS is reported by name, below the relay
         session_report().record(SessionReport::Kind::connection, std::string(transport == Transport::tcp ? "tcp, " : "udp, ") +
-                                    (route == Route::local ? "local" : "remote"), to_string(dest->address));
+                                    (route == Route::local ? "local" : "remote"), to_string(dest->address), 0, decision.rule);
     if (route == Route::local) {
         if (auto here = policy_.local_destination(transport, dest->address)) {
             log::debug("connect to ", to_string(dest->address), ": a local name, connecting to ", to_string(*here), " instead");

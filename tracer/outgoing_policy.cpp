@@ -102,23 +102,26 @@ bool OutgoingPolicy::matches(const AddressFilter& f, Transport transport, const 
     return std::any_of(it->second.begin(), it->second.end(), [&](const std::string& ip) { return ip_in_subnet(dest.ip, ip); });
 }
 
-Route OutgoingPolicy::route(Transport transport, const wire::SocketAddress& dest) const {
-    if (is_unspecified_or_multicast(dest.ip)) return Route::local;
+OutgoingPolicy::Decision OutgoingPolicy::decide(Transport transport, const wire::SocketAddress& dest) const {
+    if (is_unspecified_or_multicast(dest.ip)) return {Route::local, "an unspecified or multicast address"};
     if (dest.port == 53) {
-        if (is_dns(dest)) return in_.dns.enabled ? Route::remote : Route::local;
+        if (is_dns(dest)) return {in_.dns.enabled ? Route::remote : Route::local, "feature.network.dns"};
         bool local_ns = std::any_of(in_.local_nameservers.begin(), in_.local_nameservers.end(),
                                     [&](const std::string& ns) { return ip_in_subnet(dest.ip, ns); });
-        if (local_ns && !in_.dns.enabled) return Route::local;
+        if (local_ns && !in_.dns.enabled) return {Route::local, "feature.network.dns"};
     }
-    if (transport == Transport::tcp && !in_.outgoing.tcp) return Route::local;
-    if (transport == Transport::udp && !in_.outgoing.udp) return Route::local;
-    if (in_.outgoing.ignore_localhost && is_loopback(dest.ip)) return Route::local;
+    if (transport == Transport::tcp && !in_.outgoing.tcp) return {Route::local, "feature.network.outgoing.tcp"};
+    if (transport == Transport::udp && !in_.outgoing.udp) return {Route::local, "feature.network.outgoing.udp"};
+    if (in_.outgoing.ignore_localhost && is_loopback(dest.ip)) return {Route::local, "feature.network.outgoing.ignore_localhost"};
     const FilterList& filter = in_.outgoing.filter;
-    if (filter.side == FilterList::Side::none) return Route::remote;
+    if (filter.side == FilterList::Side::none) return {Route::remote, "feature.network.outgoing"};
     bool hit = std::any_of(filter.entries.begin(), filter.entries.end(),
                            [&](const AddressFilter& f) { return matches(f, transport, dest); });
-    if (filter.side == FilterList::Side::remote) return hit ? Route::remote : Route::local;
-    return hit ? Route::local : Route::remote;
+    if (filter.side == FilterList::Side::remote)
+        return hit ? Decision{Route::remote, "feature.network.outgoing.filter.remote"}
+                   : Decision{Route::local, "not in feature.network.outgoing.filter.remote"};
+    return hit ? Decision{Route::local, "feature.network.outgoing.filter.local"}
+               : Decision{Route::remote, "not in feature.network.outgoing.filter.local"};
 }
 
 std::optional<wire::SocketAddress> OutgoingPolicy::local_destination(Transport transport, const wire::SocketAddress& dest) const {

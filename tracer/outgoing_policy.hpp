@@ -36,7 +36,12 @@ public:
     explicit OutgoingPolicy(Inputs inputs);
     OutgoingPolicy() = default;
 
-    Route route(Transport transport, const wire::SocketAddress& dest) const;
+    struct Decision {
+        Route route;
+        const char* rule;  // the config key that chose it, for the session's report
+    };
+    Decision decide(Transport transport, const wire::SocketAddress& dest) const;
+    Route route(Transport transport, const wire::SocketAddress& dest) const { return decide(transport, dest).route; }
     // Where a connection that route() keeps local really goes: a name in filter.local that the
     // program resolved through the target means this machine's address for that name, as mirrord
     // re-resolves it. nullopt: dest as given.

@@ -48,17 +48,29 @@ Status SessionReport::write_events_to(const std::string& path) {
     return {};
 }
 
-void SessionReport::record(Kind kind, const std::string& route, const std::string& subject, uint64_t bytes) {
+void SessionReport::publish_to(std::function<void(std::string)> sink) {
+    std::lock_guard lock(mutex_);
+    sink_ = std::move(sink);
+}
+
+void SessionReport::record(Kind kind, const std::string& route, const std::string& subject, uint64_t bytes,
+                           const std::string& rule) {
     if (!active()) return;
     std::lock_guard lock(mutex_);
-    if (events_) {
+    if (events_ || (watched_ && sink_)) {
         double t = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
         nlohmann::json e = {{"time", t}, {"kind", kind_name(kind)}, {"route", route}, {"subject", subject}};
         if (bytes) e["bytes"] = bytes;
-        std::fprintf(events_, "%s\n", e.dump().c_str());
-        std::fflush(events_);
+        if (!rule.empty()) e["rule"] = rule;
+        std::string line = e.dump();
+        if (events_) {
+            std::fprintf(events_, "%s\n", line.c_str());
+            std::fflush(events_);
+        }
+        if (watched_ && sink_) sink_(std::move(line));
     }
-    Tally& t = tallies_[{kind, route}];
+    if (!summary_) return;  // only watched or written out
+    Tally& t = tallies_[{kind, rule.empty() ? route : route + ", by " + rule}];
     ++t.count;
     t.bytes += bytes;
     ++t.subjects[subject];

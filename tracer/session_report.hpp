@@ -7,7 +7,9 @@
 
 #include "wire/result.hpp"
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -21,9 +23,14 @@ public:
 
     void enable_summary() { summary_ = true; }
     Status write_events_to(const std::string& path);  // JSON lines, as they happen
-    bool active() const { return summary_ || events_; }
-    // route: "remote", "local", "not found", "made up"; incoming: "steal", "mirror"...
-    void record(Kind kind, const std::string& route, const std::string& subject, uint64_t bytes = 0);
+    // Events for `mirrord ui`, as JSON lines, while someone watches (from any thread).
+    void publish_to(std::function<void(std::string)> sink);
+    void set_watched(bool watched) { watched_ = watched; }
+    bool active() const { return summary_ || events_ || watched_; }
+    // route: "remote", "local", "not found", "made up"; incoming: "steal", "mirror"...; rule: what
+    // chose the route (a config key and pattern), when known. The summary groups by route and rule.
+    void record(Kind kind, const std::string& route, const std::string& subject, uint64_t bytes = 0,
+                const std::string& rule = "");
     std::string summary() const;  // a short table; empty if nothing happened
     ~SessionReport();
 
@@ -35,6 +42,8 @@ private:
     mutable std::mutex mutex_;
     bool summary_ = false;
     std::FILE* events_ = nullptr;
+    std::atomic<bool> watched_{false};
+    std::function<void(std::string)> sink_;
     std::map<std::pair<Kind, std::string>, Tally> tallies_;
 };
 

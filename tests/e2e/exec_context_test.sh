@@ -105,19 +105,26 @@ out=$("$MIRRORD" exec --agent tcp:127.0.0.1:99999 --agent-identity "$WORK/id.pem
 check_eq "a bad agent port: exit status" "1" "$rc"
 check_contains "... and a clear message, not an internal error" "is not IP:PORT" "$out"
 
-# What went remote: --report at exit, --events as JSON lines as they happen, feature.report.
-out=$(mirrord_exec --report --events "$WORK/events.jsonl" -- sh -c 'cat /app/config.yaml >/dev/null; curl -sS http://backend/ >/dev/null; echo x >"$0"' "$WORK/here.txt" 2>&1)
-check_matches "--report: files opened in the target" "^  files opened, remote \(read\): [0-9]+$" "$out"
+# What went remote: --report at exit, --events as JSON lines as they happen, feature.report; each
+# route with the rule that chose it.
+echo '{"feature": {"fs": {"mode": "read", "local": ["x\\.cache$"]}}}' >"$WORK/rules.json"
+out=$(mirrord_exec -f "$WORK/rules.json" --report --events "$WORK/events.jsonl" -- sh -c 'cat /app/config.yaml >/dev/null; cat /srv/x.cache 2>/dev/null; curl -sS http://backend/ >/dev/null; echo x >"$0"' "$WORK/here.txt" 2>&1)
+check_matches "--report: files opened in the target, by the rule that sent them there" "^  files opened, remote \(read\), by feature.fs.mode read: [0-9]+$" "$out"
 check_matches "... naming them" "^      /app/config.yaml$" "$out"
-check_matches "... and files kept here" "^  files opened, local: [0-9]+$" "$out"
-check_contains "... names asked of the target" "names asked, remote" "$out"
-check_contains "... outgoing connections by route and destination" "outgoing connections, tcp, remote: 1
+check_matches "... files kept here by mirrord's defaults, with the pattern" "^  files opened, local, by mirrord's default local paths '.*': [0-9]+$" "$out"
+check_contains "... and by the user's feature.fs.local pattern" "  files opened, local, by feature.fs.local 'x\.cache\$': 1
+      /srv/x.cache" "$out"
+check_contains "... names asked of the target" "names asked, remote, by feature.network.dns" "$out"
+check_contains "... outgoing connections by route, rule and destination" "outgoing connections, tcp, remote, by feature.network.outgoing: 1
       10.77.0.10:80" "$out"
 out=$(python3 -c 'import json, sys
 events = [json.loads(l) for l in open(sys.argv[1])]
 print(sorted({(e["kind"], e["route"]) for e in events if e["subject"] in ("/app/config.yaml", "10.77.0.10:80", sys.argv[2])}))' \
     "$WORK/events.jsonl" "$WORK/here.txt")
 check_eq "--events: the same, as JSON lines" "[('connection', 'tcp, remote'), ('fetched', 'remote'), ('file', 'local'), ('file', 'remote (read)')]" "$out"
+out=$(python3 -c 'import json, sys
+print([e.get("rule") for e in map(json.loads, open(sys.argv[1])) if e["subject"] == "/srv/x.cache"][0])' "$WORK/events.jsonl")
+check_eq "... with the rule" "feature.fs.local 'x\.cache\$'" "$out"
 echo '{"feature": {"report": true}}' >"$WORK/report.json"
 check_contains "feature.report" "what this session did" "$(mirrord_exec -f "$WORK/report.json" -- cat /app/config.yaml 2>&1 >/dev/null)"
 check_eq "no report unless asked" "" "$(mirrord_exec -- cat /app/config.yaml 2>&1 >/dev/null)"
