@@ -147,6 +147,20 @@ check_matches "port-forward: retried with backoff while the API server refused" 
 check_eq "port-forward: the API server saw the refused attempts" "yes" \
     "$([ "$(grep -c 'portforward' "$K/record/requests.log")" -ge 4 ] && echo yes || echo no)"
 
+# On a terminal, a progress line says what is going on while it reconnects.
+MIRRORD_PROGRESS_AFTER_MS=0 script -qec "$MIRRORD exec --target deploy/api --kubeconfig $K/token.yaml -- sh -c 'sleep 7; head -c 4 /app/config.yaml'" \
+    /dev/null >"$WORK/pty.out" 2>&1 &
+PTY_PID=$!
+BACKGROUND_PIDS+=("$PTY_PID")
+sleep 3
+touch "$K/record/refuse-port-forward"
+ss -K dst 127.0.0.1 dport = ":$PORT" >/dev/null 2>&1
+sleep 2.5
+rm -f "$K/record/refuse-port-forward"
+wait_bounded "$PTY_PID" 20
+check_matches "on a terminal, a progress line while reconnecting" "reconnecting to the agent: [0-9.]+ s, attempt [0-9]+ \\(.*503" "$(cat "$WORK/pty.out")"
+check_contains "... and the session goes on" "# on" "$(cat "$WORK/pty.out")"
+
 # ---- The agent killed: the link cannot come back within --reconnect-timeout ----
 port=$(free_port)
 "$AGENT" --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --client-fingerprint "$session_fp" \
