@@ -103,22 +103,30 @@ through_cut() {
     check_eq "$label: the session ends normally" "0" "$?"
 }
 
-# ---- A TCP --agent link, killed in the kernel mid-session ----
-port=$(free_port)
+# tcp_agent NAME [ARGS...]: an agent for the pod on a fresh loopback port, taking this session's
+# key; sets AGENT_PID, and AGENT_ARGS for mirrord
 session_fp=$("$AGENT" --make-identity "$WORK/session.pem")
-"$AGENT" --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --client-fingerprint "$session_fp" --log-level info \
-    >"$WORK/agent.out" 2>"$WORK/agent.err" &
-AGENT_PID=$!
-BACKGROUND_PIDS+=("$AGENT_PID")
-wait_for_text "$WORK/agent.out" ready 10 || { log "agent did not start: $(cat "$WORK/agent.err")"; exit 1; }
-agent_fp=$(grep -o 'fingerprint=[0-9a-f]*' "$WORK/agent.out" | cut -d= -f2)
-through_cut tcp-link "ss -K dst 127.0.0.1 dport = :$port >/dev/null 2>&1" true \
-    --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp"
+tcp_agent() {
+    local name=$1 port agent_fp
+    shift
+    port=$(free_port)
+    "$AGENT" --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --client-fingerprint "$session_fp" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    AGENT_PID=$!
+    BACKGROUND_PIDS+=("$AGENT_PID")
+    wait_for_text "$WORK/$name.out" ready 10 || { log "agent did not start: $(cat "$WORK/$name.err")"; exit 1; }
+    agent_fp=$(grep -o 'fingerprint=[0-9a-f]*' "$WORK/$name.out" | cut -d= -f2)
+    AGENT_ARGS=(--agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp")
+    AGENT_PORT=$port
+}
+
+# ---- A TCP --agent link, killed in the kernel mid-session ----
+tcp_agent agent --log-level info
+through_cut tcp-link "ss -K dst 127.0.0.1 dport = :$AGENT_PORT >/dev/null 2>&1" true "${AGENT_ARGS[@]}"
 check_contains "the agent kept the session and resumed it" "resumed its session" "$(cat "$WORK/agent.err")"
 
 # A CLI killed for good: the traffic it stole waits for it 5 s at most, then goes to the pod's app.
-"$MIRRORD" exec --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp" --steal \
-    -- python3 "$ROOT/tests/programs/named_server.py" gone 80 >"$WORK/gone.out" 2>&1 &
+"$MIRRORD" exec "${AGENT_ARGS[@]}" --steal -- python3 "$ROOT/tests/programs/named_server.py" gone 80 >"$WORK/gone.out" 2>&1 &
 gone=$!
 BACKGROUND_PIDS+=("$gone")
 for _ in $(seq 50); do [[ "$(from_cluster http://10.77.0.2/)" == *"gone saw"* ]] && break; sleep 0.1; done
@@ -162,25 +170,18 @@ check_matches "on a terminal, a progress line while reconnecting" "reconnecting 
 check_contains "... and the session goes on" "# on" "$(cat "$WORK/pty.out")"
 
 # ---- The agent killed: the link cannot come back within --reconnect-timeout ----
-port=$(free_port)
-"$AGENT" --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --client-fingerprint "$session_fp" \
-    >"$WORK/agent2.out" 2>"$WORK/agent2.err" &
-AGENT2_PID=$!
-BACKGROUND_PIDS+=("$AGENT2_PID")
-wait_for_text "$WORK/agent2.out" ready 10 || { log "agent did not start: $(cat "$WORK/agent2.err")"; exit 1; }
-agent_fp=$(grep -o 'fingerprint=[0-9a-f]*' "$WORK/agent2.out" | cut -d= -f2)
+tcp_agent agent2
 rm -f "$WORK/stop" "$WORK/loop.out"
 cat >"$WORK/after_loss.sh" <<'SH'
 cat /app/config.yaml >/dev/null && echo "before: read"
 while [ ! -e "$1" ]; do sleep 0.1; done
 cat /app/config.yaml 2>&1 >/dev/null | sed 's/^/after: /'
 SH
-"$MIRRORD" exec --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp" \
-    --reconnect-timeout 2 -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/loss.out" 2>"$WORK/loss.err" &
+"$MIRRORD" exec "${AGENT_ARGS[@]}" --reconnect-timeout 2 -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/loss.out" 2>"$WORK/loss.err" &
 LOSS_PID=$!
 BACKGROUND_PIDS+=("$LOSS_PID")
 wait_for_text "$WORK/loss.out" "before: read" 10 || fail "the session did not start: $(cat "$WORK/loss.err")"
-kill -9 "$AGENT2_PID"
+kill -9 "$AGENT_PID"
 wait_for_text "$WORK/loss.err" "lost the connection to the agent" 10
 touch "$WORK/stop"
 wait_bounded "$LOSS_PID" 20
@@ -188,21 +189,14 @@ check_contains "a file read after the link is given up fails with EIO, not a han
 check_contains "the CLI says why" "lost the connection to the agent (not back within 2.0 s" "$(cat "$WORK/loss.err")"
 
 # ---- The agent shutting down says so: nothing to wait for ----
-port=$(free_port)
-"$AGENT" --target-pid "$POD_PID" --listen "tcp:127.0.0.1:$port" --client-fingerprint "$session_fp" \
-    >"$WORK/agent3.out" 2>"$WORK/agent3.err" &
-AGENT3_PID=$!
-BACKGROUND_PIDS+=("$AGENT3_PID")
-wait_for_text "$WORK/agent3.out" ready 10 || { log "agent did not start: $(cat "$WORK/agent3.err")"; exit 1; }
-agent_fp=$(grep -o 'fingerprint=[0-9a-f]*' "$WORK/agent3.out" | cut -d= -f2)
+tcp_agent agent3
 rm -f "$WORK/stop"
-"$MIRRORD" exec --agent "tcp:127.0.0.1:$port" --agent-identity "$WORK/session.pem" --agent-fingerprint "$agent_fp" \
-    -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/end.out" 2>"$WORK/end.err" &
+"$MIRRORD" exec "${AGENT_ARGS[@]}" -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/end.out" 2>"$WORK/end.err" &
 END_PID=$!
 BACKGROUND_PIDS+=("$END_PID")
 wait_for_text "$WORK/end.out" "before: read" 10 || fail "the session did not start: $(cat "$WORK/end.err")"
 ended_at=$SECONDS
-kill -TERM "$AGENT3_PID"
+kill -TERM "$AGENT_PID"
 wait_for_text "$WORK/end.err" "lost the connection to the agent" 10
 touch "$WORK/stop"
 wait_bounded "$END_PID" 20
