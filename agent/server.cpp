@@ -38,31 +38,27 @@ Status Server::listen(const std::string& spec) {
     }
     if (!tls_) return Error::msg("listening on " + spec + " needs the session's fingerprint (--client-fingerprint): TCP clients must "
                                  "prove they hold the session's key", EPERM);
-    std::string hostport = spec.rfind("tcp:", 0) == 0 ? spec.substr(4) : spec;
-    auto colon = hostport.rfind(':');
-    if (colon == std::string::npos) return Error::msg("listen address '" + spec + "' has no port", EINVAL);
-    std::string host = hostport.substr(0, colon);
-    if (host == "localhost") {
+    auto hostport = wire::split_host_port(spec.rfind("tcp:", 0) == 0 ? spec.substr(4) : spec);
+    if (!hostport) return hostport.error().context("listen address");
+    uint16_t port = hostport->port;
+    if (hostport->host == "localhost") {
         // Both loopbacks on one port (a port-forward may try either): IPv4 first, IPv6 if the host has it.
-        if (auto st = listen("tcp:127.0.0.1:" + hostport.substr(colon + 1)); !st) return st;
-        std::string port = addresses_.back().substr(addresses_.back().rfind(':') + 1);
-        if (auto st = listen("tcp:[::1]:" + port); !st) log::debug("no IPv6 loopback: ", st.error().message);
+        if (auto st = listen("tcp:127.0.0.1:" + std::to_string(port)); !st) return st;
+        if (auto st = listen("tcp:[::1]:" + std::to_string(tcp_.back()->local_endpoint(ec).port())); !st)
+            log::debug("no IPv6 loopback: ", st.error().message);
         return {};
     }
-    if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    auto address = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
-    if (!ec && !address.is_loopback() && !beyond_loopback_)
+    auto address = asio::ip::make_address(hostport->host.empty() ? "0.0.0.0" : hostport->host, ec);
+    if (ec) return Error::msg("invalid listen address '" + spec + "': not an IP address", EINVAL);
+    if (!address.is_loopback() && !beyond_loopback_)
         return Error::msg("listening on " + spec + " would let other machines reach the agent: use a loopback address (a "
                           "port-forward reaches it), or --listen-beyond-loopback", EPERM);
-    char* end = nullptr;
-    unsigned long port = std::strtoul(hostport.c_str() + colon + 1, &end, 10);
-    if (ec || *end || port > 65535) return Error::msg("invalid listen address '" + spec + "'", EINVAL);
     auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(io_);
-    asio::ip::tcp::endpoint endpoint(address, static_cast<uint16_t>(port));
+    asio::ip::tcp::endpoint endpoint(address, port);
     acceptor->open(endpoint.protocol(), ec);
     if (ec == asio::error::address_family_not_supported && address == asio::ip::address_v6::any()) {
         // "[::]" on a node without IPv6: IPv4 only.
-        endpoint = asio::ip::tcp::endpoint(asio::ip::address_v4::any(), static_cast<uint16_t>(port));
+        endpoint = asio::ip::tcp::endpoint(asio::ip::address_v4::any(), port);
         acceptor->open(endpoint.protocol(), ec = {});
     }
     // "[::]" serves IPv4 too (IPv4-mapped), whatever the node's bindv6only says: single- and dual-stack clusters.

@@ -1,5 +1,7 @@
 #include "k8s/api_client.hpp"
 
+#include "wire/address.hpp"
+
 #include "k8s/pem_data.hpp"
 
 #include "wire/log.hpp"
@@ -65,14 +67,11 @@ Result<std::shared_ptr<ApiClient>> ApiClient::create(const Credentials& c, bool 
         while (!api->prefix_.empty() && api->prefix_.back() == '/') api->prefix_.pop_back();
         server = server.substr(0, slash);
     }
-    auto bracket = server.find(']');
-    auto colon = server.rfind(':');
-    if (colon != std::string::npos && (bracket == std::string::npos || colon > bracket)) {
-        api->port_ = std::atoi(server.c_str() + colon + 1);
-        server = server.substr(0, colon);
-    }
-    if (server.size() > 2 && server.front() == '[') server = server.substr(1, server.size() - 2);
-    api->host_ = server;
+    auto hostport = wire::split_host_port(server, static_cast<uint16_t>(api->port_));
+    if (!hostport || hostport->host.empty() || hostport->port == 0)
+        return Error::msg("kubeconfig server '" + c.server + "' has no valid host[:port]", EINVAL);
+    api->host_ = hostport->host;
+    api->port_ = hostport->port;
     api->insecure_ = c.insecure || accept_invalid_certificates;
 
     auto proxy = choose_proxy(c.proxy_url, api->host_, api->tls_, proxy_environment());

@@ -1,6 +1,7 @@
 #include "k8s/oidc.hpp"
 
 #include "k8s/pem_data.hpp"
+#include "wire/address.hpp"
 
 #include <httplib.h>
 
@@ -26,12 +27,9 @@ Result<std::pair<std::unique_ptr<httplib::SSLClient>, std::string>> client_for(c
     std::string rest = url.substr(8);
     auto slash = rest.find('/');
     std::string hostport = rest.substr(0, slash), path = slash == std::string::npos ? "" : rest.substr(slash);
-    int port = 443;
-    if (auto colon = hostport.rfind(':'); colon != std::string::npos && hostport.find(']') == std::string::npos) {
-        port = std::atoi(hostport.c_str() + colon + 1);
-        hostport = hostport.substr(0, colon);
-    }
-    auto client = std::make_unique<httplib::SSLClient>(hostport, port);
+    auto host = wire::split_host_port(hostport, 443);
+    if (!host || host->host.empty()) return Error::msg("oidc issuer '" + url + "' has no host:port", EINVAL);
+    auto client = std::make_unique<httplib::SSLClient>(host->host, host->port);
     if (!ca_pem.empty()) {
         int certificates = 0;
         client->set_ca_cert_store(certificate_store(ca_pem, certificates));

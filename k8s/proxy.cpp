@@ -1,5 +1,7 @@
 #include "k8s/proxy.hpp"
 
+#include "wire/address.hpp"
+
 #include <arpa/inet.h>
 
 #include <cstdlib>
@@ -22,17 +24,10 @@ Result<Proxy> parse_proxy_url(const std::string& url) {
         p.user = credentials.substr(0, colon);
         if (colon != std::string::npos) p.password = credentials.substr(colon + 1);
     }
-    auto colon = rest.rfind(':');
-    auto bracket = rest.rfind(']');
-    if (colon != std::string::npos && (bracket == std::string::npos || colon > bracket)) {
-        p.port = std::atoi(rest.c_str() + colon + 1);
-        rest = rest.substr(0, colon);
-    } else {
-        p.port = 80;
-    }
-    if (rest.size() > 2 && rest.front() == '[') rest = rest.substr(1, rest.size() - 2);
-    p.host = rest;
-    if (p.host.empty() || p.port <= 0 || p.port > 65535) return Error::msg("proxy '" + url + "' is not http://host:port", EINVAL);
+    auto hostport = wire::split_host_port(rest, 80);
+    if (!hostport || hostport->host.empty() || hostport->port == 0) return Error::msg("proxy '" + url + "' is not http://host:port", EINVAL);
+    p.host = hostport->host;
+    p.port = hostport->port;
     return p;
 }
 

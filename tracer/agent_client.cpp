@@ -1,6 +1,7 @@
 #include "tracer/agent_client.hpp"
 
 #include "tracer/progress_line.hpp"
+#include "wire/address.hpp"
 #include "wire/async.hpp"
 #include "wire/log.hpp"
 
@@ -57,19 +58,11 @@ co::Task<Result<std::unique_ptr<Transport>>> open_transport(asio::io_context& io
         ec = co_await connect_with_timeout(io, s, asio::local::stream_protocol::endpoint(address.substr(5)), timeout);
         if (!ec) socket = Session::Socket(std::move(s));
     } else {
-        std::string hostport = address.rfind("tcp:", 0) == 0 ? address.substr(4) : address;
-        auto colon = hostport.rfind(':');
-        if (colon == std::string::npos) co_return Error::msg("agent address '" + address + "' has no port", EINVAL);
-        std::string host = hostport.substr(0, colon);
-        if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-        auto ip = asio::ip::make_address(host, ec);
-        std::string port_text = hostport.substr(colon + 1);
-        char* end = nullptr;
-        unsigned long port = std::strtoul(port_text.c_str(), &end, 10);
-        if (ec || port_text.empty() || *end || port == 0 || port > 65535)
-            co_return Error::msg("agent address '" + address + "' is not IP:PORT", EINVAL);
+        auto hostport = split_host_port(address.rfind("tcp:", 0) == 0 ? address.substr(4) : address);
+        auto ip = hostport ? asio::ip::make_address(hostport->host, ec) : asio::ip::address();
+        if (!hostport || ec || hostport->port == 0) co_return Error::msg("agent address '" + address + "' is not IP:PORT", EINVAL);
         asio::ip::tcp::socket s(io);
-        ec = co_await connect_with_timeout(io, s, asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(port)), timeout);
+        ec = co_await connect_with_timeout(io, s, asio::ip::tcp::endpoint(ip, hostport->port), timeout);
         if (!ec) {
             s.set_option(asio::ip::tcp::no_delay(true), ec);
             socket = Session::Socket(std::move(s));

@@ -29,7 +29,6 @@ namespace {
 
 int errno_of(const Error& e) { return e.code ? e.code : EIO; }
 
-timespec to_timespec(int64_t ns) { return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}; }
 
 struct stat to_stat(const FileStatInfo& st) {
     struct stat s{};

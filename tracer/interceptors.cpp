@@ -4,6 +4,7 @@
 
 #include "wire/address.hpp"
 #include "wire/log.hpp"
+#include "wire/text_file.hpp"
 
 #include <sys/un.h>
 #include <unistd.h>
@@ -108,12 +109,12 @@ bool Interceptors::is_unix_interceptor(const std::string& path) const {
 
 Result<std::string> Interceptors::expect_unix(uint64_t conn) {
     if (unix_dir_.empty()) {
-        std::string dir = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + std::string("/mirrord-unix-XXXXXX");
-        if (!::mkdtemp(dir.data())) {
+        auto dir = wire::make_temp_dir("mirrord-unix");
+        if (!dir) {
             agent_.send(Close{conn, ECONNABORTED});
-            return Error::from_errno("unix interceptor directory");
+            return dir.error().context("unix interceptor directory");
         }
-        unix_dir_ = dir;
+        unix_dir_ = *dir;
     }
     std::string path = unix_dir_ + "/" + std::to_string(conn);
     if (path.size() >= sizeof(sockaddr_un::sun_path)) {

@@ -3,6 +3,7 @@
 #include "tracer/spawn.hpp"
 
 #include "wire/messages.hpp"
+#include "wire/text_file.hpp"
 #include "wire/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -48,9 +49,9 @@ Result<pid_t> container_pid(const std::string& name) {
 
 Result<LocalAgent> LocalAgent::start(pid_t target_pid, const std::string& log_level, std::chrono::seconds timeout) {
     LocalAgent agent;
-    char dir[] = "/tmp/mirrord-agent-XXXXXX";
-    if (!::mkdtemp(dir)) return Error::from_errno("creating a directory for the agent's socket");
-    agent.dir_ = dir;
+    auto dir = wire::make_temp_dir("mirrord-agent");
+    if (!dir) return dir.error().context("a directory for the agent's socket");
+    agent.dir_ = *dir;
     agent.address_ = "unix:" + agent.dir_ + "/agent.sock";
     std::string binary = find_agent_binary();
 

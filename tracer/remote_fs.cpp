@@ -4,6 +4,7 @@
 #include "tracer/session_report.hpp"
 
 #include "wire/log.hpp"
+#include "wire/text_file.hpp"
 #include "wire/unique_fd.hpp"
 
 #include <cstdio>
@@ -58,7 +59,6 @@ std::string parent_of(const std::string& path) {
     return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
 }
 
-timespec to_timespec(int64_t ns) { return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}; }
 
 // Gives a local copy the remote's permission bits and times, so fstat() on it looks right.
 void copy_metadata(int fd, const FileStatInfo& st) {
@@ -76,11 +76,10 @@ RemoteFs::~RemoteFs() {
 }
 
 Status RemoteFs::create() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/mirrord-files-XXXXXX";
-    if (!::mkdtemp(templ.data())) return Error::from_errno("creating " + templ);
-    ::chmod(templ.c_str(), 0755);  // the program may switch users; the copies keep their own modes
-    root_ = templ;
+    auto dir = wire::make_temp_dir("mirrord-files");
+    if (!dir) return dir.error();
+    ::chmod(dir->c_str(), 0755);  // the program may switch users; the copies keep their own modes
+    root_ = *dir;
     return {};
 }
 

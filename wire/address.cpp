@@ -53,4 +53,38 @@ std::string to_string(const SocketAddress& address) {
     return address.ip + ":" + std::to_string(address.port);
 }
 
+Result<HostPort> split_host_port(const std::string& text, std::optional<uint16_t> default_port) {
+    auto invalid = [&] { return Error::msg("'" + text + "' is not HOST:PORT", EINVAL); };
+    HostPort out;
+    std::string port;
+    if (!text.empty() && text.front() == '[') {  // [v6] or [v6]:port
+        auto close = text.find(']');
+        if (close == std::string::npos) return invalid();
+        out.host = text.substr(1, close - 1);
+        if (close + 1 < text.size()) {
+            if (text[close + 1] != ':') return invalid();
+            port = text.substr(close + 2);
+            if (port.empty()) return invalid();
+        }
+    } else if (auto colon = text.rfind(':'); colon != std::string::npos && text.find(':') == colon) {
+        out.host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (port.empty()) return invalid();
+    } else if (colon != std::string::npos) {
+        return invalid();  // a bare IPv6 address: its port would be ambiguous
+    } else {
+        out.host = text;
+    }
+    if (port.empty()) {
+        if (!default_port) return invalid();
+        out.port = *default_port;
+        return out;
+    }
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return invalid();
+    unsigned long n = std::stoul(port);
+    if (n > 65535) return invalid();
+    out.port = static_cast<uint16_t>(n);
+    return out;
+}
+
 }  // namespace mrd::wire

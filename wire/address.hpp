@@ -2,6 +2,7 @@
 #pragma once
 
 #include "wire/messages.hpp"
+#include "wire/result.hpp"
 
 #include <asio.hpp>
 #include <netinet/in.h>
@@ -28,5 +29,13 @@ SocketAddress from_endpoint(const Endpoint& endpoint) {
 
 // "1.2.3.4:80", "[::1]:80"
 std::string to_string(const SocketAddress& address);
+
+// "host:port", "[v6]:port", or "host" alone when there is a default port: the host without its
+// brackets (maybe empty, "any"), and a port in 1-65535 (0 only as "host:0", "any port").
+struct HostPort {
+    std::string host;
+    uint16_t port = 0;
+};
+Result<HostPort> split_host_port(const std::string& text, std::optional<uint16_t> default_port = std::nullopt);
 
 }  // namespace mrd::wire

@@ -8,6 +8,7 @@
 #include <msgpack.hpp>
 
 #include <cstdint>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <string>
@@ -86,6 +87,8 @@ struct FileStatInfo {
     bool operator==(const FileStatInfo&) const = default;
     MSGPACK_DEFINE(dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atime_ns, mtime_ns, ctime_ns)
 };
+// One of its times as the kernel's structures carry it.
+inline timespec to_timespec(int64_t ns) { return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}; }
 struct FileOpen {
     static constexpr Kind kind = Kind::FileOpen;
     std::string path;

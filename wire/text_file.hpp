@@ -9,4 +9,7 @@ namespace mrd::wire {
 
 Result<std::string> read_file(const std::string& path);
 
+// A new directory of this user's alone, $TMPDIR/NAME-XXXXXX (else /tmp): its path.
+Result<std::string> make_temp_dir(const std::string& name);
+
 }  // namespace mrd::wire

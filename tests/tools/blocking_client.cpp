@@ -1,5 +1,7 @@
 #include "tests/tools/blocking_client.hpp"
 
+#include "wire/address.hpp"
+
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -23,13 +25,9 @@ BlockingClient::BlockingClient(const std::string& spec) {
         if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) fail(std::strerror(errno));
         return;
     }
-    std::string hp = spec.rfind("tcp:", 0) == 0 ? spec.substr(4) : spec;
-    auto colon = hp.rfind(':');
-    std::string host = colon == std::string::npos ? "" : hp.substr(0, colon);
-    if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    auto hp = wire::split_host_port(spec.rfind("tcp:", 0) == 0 ? spec.substr(4) : spec);
     addrinfo* ai = nullptr;
-    if (colon == std::string::npos || getaddrinfo(host.c_str(), hp.substr(colon + 1).c_str(), nullptr, &ai) != 0)
-        fail("bad address");
+    if (!hp || getaddrinfo(hp->host.c_str(), std::to_string(hp->port).c_str(), nullptr, &ai) != 0) fail("bad address");
     fd_ = ::socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int rc = ::connect(fd_, ai->ai_addr, ai->ai_addrlen);
     freeaddrinfo(ai);
