@@ -51,6 +51,10 @@ FileStatInfo to_stat_info(const struct stat& st) {
 
 FileService::~FileService() {
     for (auto& [handle, fd] : fds_) ::close(fd);
+    for (auto& [handle, r] : replacing_) {  // never committed: the target keeps its old version
+        ::unlinkat(r.dir, r.temp.c_str(), 0);
+        ::close(r.dir);
+    }
 }
 
 bool FileService::handles(Kind kind) {
@@ -94,12 +98,41 @@ int FileService::handle_fd(uint64_t handle) const {
 }
 
 Message FileService::open(const FileOpen& m) {
+    if (m.replace) return open_replacement(m);
     UniqueFd fd(open_in_root(root_fd_, m.path, m.flags, m.mode));
     if (!fd.ok()) return errno_reply("open " + m.path);
     struct stat st{};
     if (::fstat(fd.get(), &st) != 0) return errno_reply("fstat " + m.path);
     uint64_t handle = next_handle_++;
     fds_[handle] = fd.release();
+    return FileOpened{handle, to_stat_info(st)};
+}
+
+Message FileService::open_replacement(const FileOpen& m) {
+    Parent parent = open_parent(root_fd_, m.path);
+    if (!parent.dir.ok()) return errno_reply("open " + m.path);
+    struct stat old{};
+    bool exists = ::fstatat(parent.dir.get(), parent.name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && (!S_ISREG(old.st_mode) || old.st_nlink > 1)) {
+        // A symlink or a hard link must stay one: that file is written in place.
+        FileOpen in_place = m;
+        in_place.replace = false;
+        return open(in_place);
+    }
+    std::string temp = "." + parent.name.substr(0, 200) + ".mirrord-" + std::to_string(::getpid()) + "-" + std::to_string(next_handle_);
+    UniqueFd fd(::openat(parent.dir.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd.ok()) return errno_reply("open " + m.path + " (its new version)");
+    mode_t mode = exists ? old.st_mode & 07777 : m.mode & 07777;
+    if ((exists && ::fchown(fd.get(), old.st_uid, old.st_gid) != 0) || ::fchmod(fd.get(), mode) != 0) {
+        ErrorReply e = errno_reply("open " + m.path + " (owner and mode of its new version)");
+        ::unlinkat(parent.dir.get(), temp.c_str(), 0);
+        return e;
+    }
+    struct stat st{};
+    ::fstat(fd.get(), &st);
+    uint64_t handle = next_handle_++;
+    fds_[handle] = fd.release();
+    replacing_[handle] = Replacement{parent.dir.release(), temp, parent.name};
     return FileOpened{handle, to_stat_info(st)};
 }
 
@@ -160,10 +193,25 @@ Message FileService::write(const FileWrite& m) {
 Message FileService::close(const FileClose& m) {
     auto it = fds_.find(m.handle);
     if (it == fds_.end()) return error_reply(EBADF, "close");
-    int rc = ::close(it->second);
+    int fd = it->second;
     fds_.erase(it);
-    if (rc != 0 && errno != EINTR) return errno_reply("close");
-    return Ok{};
+    auto replacing = replacing_.find(m.handle);
+    if (replacing == replacing_.end()) {
+        if (::close(fd) != 0 && errno != EINTR) return errno_reply("close");
+        return Ok{};
+    }
+    Replacement r = std::move(replacing->second);
+    replacing_.erase(replacing);
+    UniqueFd dir(r.dir);
+    // On disk before it takes the old version's place: a crash leaves one or the other, whole.
+    bool written = m.commit && ::fsync(fd) == 0;
+    int saved = errno;
+    ::close(fd);
+    if (written && ::renameat(dir.get(), r.temp.c_str(), dir.get(), r.name.c_str()) == 0) return Ok{};
+    if (written) saved = errno;
+    ::unlinkat(dir.get(), r.temp.c_str(), 0);
+    if (!m.commit) return Ok{};
+    return error_reply(saved, "putting the new version of " + r.name + " in place");
 }
 
 Message FileService::read_dir(const DirRead& m) {

@@ -38,10 +38,16 @@ private:
     wire::Message truncate(const wire::Truncate& m);
     wire::Message statfs(const wire::StatFs& m);
 
+    wire::Message open_replacement(const wire::FileOpen& m);
     int handle_fd(uint64_t handle) const;
     int root_fd_;
     uint64_t next_handle_ = 1;
     std::map<uint64_t, int> fds_;
+    struct Replacement {
+        int dir;  // O_PATH, owned
+        std::string temp, name;
+    };
+    std::map<uint64_t, Replacement> replacing_;  // handles of FileOpen{replace}, by handle
 };
 
 wire::FileStatInfo to_stat_info(const struct stat& st);

@@ -234,6 +234,39 @@ TEST_CASE("agent: files") {
         expect<Ok>(c->request(FileClose{opened.handle}));
         CHECK(error_code(c->request(FileRead{opened.handle, 0, 1})) == EBADF);
     }
+    SECTION("a new version replaces a file whole, or not at all, keeping its owner and mode") {
+        std::string path = (d / "config.txt").string();
+        { std::ofstream(path) << "old version"; }
+        ::chmod(path.c_str(), 0640);
+        bool root = ::geteuid() == 0;
+        if (root) REQUIRE(::chown(path.c_str(), 1234, 5678) == 0);
+        auto count_files = [&] { return std::distance(fs::directory_iterator(d), fs::directory_iterator()); };
+        auto before = count_files();
+        // Abandoned midway (the client failed to read its copy, or lost the link): the old one stays.
+        auto dropped = expect<FileOpened>(c->request(FileOpen{path, O_WRONLY | O_CREAT | O_TRUNC, 0644, true}));
+        expect<FileWritten>(c->request(FileWrite{dropped.handle, 0, Bytes{'n', 'e', 'w'}}));
+        { std::ifstream in(path); std::string text; std::getline(in, text); CHECK(text == "old version"); }
+        expect<Ok>(c->request(FileClose{dropped.handle, false}));
+        { std::ifstream in(path); std::string text; std::getline(in, text); CHECK(text == "old version"); }
+        CHECK(count_files() == before);  // no temporary file left
+        // Committed: the new version, with the old one's owner and mode.
+        auto kept = expect<FileOpened>(c->request(FileOpen{path, O_WRONLY | O_CREAT | O_TRUNC, 0644, true}));
+        expect<FileWritten>(c->request(FileWrite{kept.handle, 0, Bytes{'n', 'e', 'w'}}));
+        expect<Ok>(c->request(FileClose{kept.handle, true}));
+        { std::ifstream in(path); std::string text; std::getline(in, text); CHECK(text == "new"); }
+        struct stat st{};
+        REQUIRE(::stat(path.c_str(), &st) == 0);
+        CHECK((st.st_mode & 07777) == 0640);
+        if (root) CHECK((st.st_uid == 1234 && st.st_gid == 5678));
+        CHECK(count_files() == before);
+        // A hard link stays one: written in place.
+        std::string link = (d / "link.txt").string();
+        REQUIRE(::link(path.c_str(), link.c_str()) == 0);
+        auto linked = expect<FileOpened>(c->request(FileOpen{path, O_WRONLY | O_CREAT | O_TRUNC, 0644, true}));
+        expect<FileWritten>(c->request(FileWrite{linked.handle, 0, Bytes{'v', '3'}}));
+        expect<Ok>(c->request(FileClose{linked.handle, true}));
+        { std::ifstream in(link); std::string text; std::getline(in, text); CHECK(text == "v3"); }
+    }
     SECTION("create, write, truncate, rename, unlink") {
         std::string path = (d / "new.txt").string();
         auto opened = expect<FileOpened>(c->request(FileOpen{path, O_WRONLY | O_CREAT | O_EXCL, 0640}));

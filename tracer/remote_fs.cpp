@@ -261,8 +261,9 @@ co::Task<Status> RemoteFs::push(const std::string& path, bool force) {
     ::fstat(fd.get(), &st);
     std::pair<int64_t, int64_t> state{st.st_size, st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
     if (!force && pushed_.count(path) && pushed_[path] == state) co_return Status{};
+    // A new version beside it, renamed into place at the end: a failure midway leaves the old one.
     auto opened = reply_as<FileOpened>(
-        co_await agent_.call<FileOpen>(path, int32_t{O_WRONLY | O_CREAT | O_TRUNC}, static_cast<uint32_t>(st.st_mode & 07777)));
+        co_await agent_.call<FileOpen>(path, int32_t{O_WRONLY | O_CREAT | O_TRUNC}, static_cast<uint32_t>(st.st_mode & 07777), true));
     if (!opened) co_return opened.error().context("writing " + path + " in the target");
     Status status;
     std::vector<char> buffer(kMaxChunk);
@@ -281,8 +282,9 @@ co::Task<Status> RemoteFs::push(const std::string& path, bool force) {
         }
         offset += static_cast<uint64_t>(n);
     }
-    co_await agent_.call<FileClose>(opened->handle);
+    auto closed = reply_as<Ok>(co_await agent_.call<FileClose>(opened->handle, status.ok()));
     if (!status) co_return status;
+    if (!closed) co_return closed.error().context("writing " + path + " in the target");
     pushed_[path] = state;
     session_report().record(SessionReport::Kind::written_back, "remote", path, static_cast<uint64_t>(state.first));
     // What we wrote is now the remote state: the copy is current.

@@ -13,9 +13,9 @@ std::vector<Message> samples() {
     return {
         Hello{kProtocolVersion, "test", 60000, "0123abcd"}, HelloOk{kProtocolVersion, "0.1", "pod-1", 42, "0123abcd", true},
         Ping{}, Pong{}, ErrorReply{2, "No such file"}, Ok{}, Goodbye{},
-        FileOpen{"/app/config.yaml", 0, 0644}, FileOpened{7, st}, FileStat{"/etc", false}, FileFstat{7},
+        FileOpen{"/app/config.yaml", 0, 0644, true}, FileOpened{7, st}, FileStat{"/etc", false}, FileFstat{7},
         FileStatReply{st}, FileRead{7, 100, 4096}, FileData{Bytes{'a', '\0', 'b'}, true},
-        FileWrite{7, 0, Bytes{'x'}}, FileWritten{1}, FileClose{7}, DirRead{7, 100},
+        FileWrite{7, 0, Bytes{'x'}}, FileWritten{1}, FileClose{7, true}, DirRead{7, 100},
         DirEntries{{{"a", 1, 8}, {"b", 2, 4}}, false}, ReadLink{"/l"}, LinkTarget{"/target"},
         MkDir{"/d", 0700}, Unlink{"/d", true}, Rename{"/a", "/b", 1}, Access{"/a", 4}, StatFs{"/"},
         StatFsReply{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, Truncate{"/a", 5},
@@ -155,7 +155,7 @@ TEST_CASE("missing trailing fields take defaults; extra ones are ignored (forwar
     CHECK(std::get<TcpConnect>(old_peer->message).timeout_ms == 0);
 
     msgpack::sbuffer buf2;
-    msgpack::pack(buf2, std::make_tuple(static_cast<int>(Kind::FileClose), 4, std::make_tuple(11, "future")));
+    msgpack::pack(buf2, std::make_tuple(static_cast<int>(Kind::FileClose), 4, std::make_tuple(11, true, "future")));
     auto new_peer = decode({buf2.data(), buf2.size()});
     REQUIRE(new_peer.ok());
     CHECK(std::get<FileClose>(new_peer->message).handle == 11);

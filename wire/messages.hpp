@@ -94,7 +94,10 @@ struct FileOpen {
     std::string path;
     int32_t flags = 0;  // Linux O_* flags
     uint32_t mode = 0;
-    MSGPACK_DEFINE(path, flags, mode)
+    // A new version of path: written to a temporary file beside it (with the owner and mode of the
+    // file it replaces), which FileClose{commit} renames over path; path is never half written.
+    bool replace = false;
+    MSGPACK_DEFINE(path, flags, mode, replace)
 };
 struct FileOpened {
     static constexpr Kind kind = Kind::FileOpened;
@@ -131,7 +134,12 @@ struct FileWrite {
     MSGPACK_DEFINE(handle, offset, data)
 };
 struct FileWritten { static constexpr Kind kind = Kind::FileWritten; uint64_t count = 0; MSGPACK_DEFINE(count) };
-struct FileClose { static constexpr Kind kind = Kind::FileClose; uint64_t handle = 0; MSGPACK_DEFINE(handle) };
+struct FileClose {
+    static constexpr Kind kind = Kind::FileClose;
+    uint64_t handle = 0;
+    bool commit = false;  // a replacing handle: true puts the new version in place, false drops it
+    MSGPACK_DEFINE(handle, commit)
+};
 struct DirEntry {
     std::string name;
     uint64_t ino = 0;
