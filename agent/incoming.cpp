@@ -357,9 +357,7 @@ void Incoming::flush(uint16_t port) {
 
 co::Task<void> Incoming::accept_loop(uint16_t port, std::shared_ptr<tcp::acceptor> listener) {
     for (;;) {
-        co::Promise<std::pair<std::error_code, tcp::socket>> accepted;
-        listener->async_accept([accepted](std::error_code ec, tcp::socket s) { accepted.set({ec, std::move(s)}); });
-        auto [ec, socket] = co_await accepted.wait();
+        auto [ec, socket] = co_await co::accept(*listener);
         // Unsubscribed: closed (a connection accepted just before still goes where its port's
         // subscribers say, or is closed by serve() if there are none left).
         if (ec == asio::error::operation_aborted || !listener->is_open()) {

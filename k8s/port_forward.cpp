@@ -208,9 +208,7 @@ Result<std::string> PortForward::listen() {
 
 co::Task<void> PortForward::accept_loop() {
     for (;;) {
-        co::Promise<std::pair<std::error_code, tcp::socket>> accepted;
-        acceptor_.async_accept([accepted](std::error_code ec, tcp::socket s) { accepted.set({ec, std::move(s)}); });
-        auto [ec, socket] = co_await accepted.wait();
+        auto [ec, socket] = co_await co::accept(acceptor_);
         if (ec) co_return;
         co::spawn(serve(std::move(socket)));
     }

@@ -73,9 +73,7 @@ Result<std::string> GdbServer::listen(const std::string& address) {
 
 co::Task<void> GdbServer::accept_loop() {
     for (;;) {
-        co::Promise<std::pair<std::error_code, asio::ip::tcp::socket>> accepted;
-        acceptor_.async_accept([accepted](std::error_code ec, asio::ip::tcp::socket s) { accepted.set({ec, std::move(s)}); });
-        auto [ec, socket] = co_await accepted.wait();
+        auto [ec, socket] = co_await co::accept(acceptor_);
         if (ec) co_return;
         if (connected_) continue;  // one debugger at a time
         socket_ = std::move(socket);

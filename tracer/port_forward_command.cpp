@@ -4,6 +4,7 @@
 #include "tracer/incoming_traffic.hpp"
 #include "tracer/session_agent.hpp"
 #include "wire/address.hpp"
+#include "wire/async.hpp"
 #include "wire/log.hpp"
 
 #include <iostream>
@@ -36,9 +37,7 @@ std::vector<std::string> split(const std::string& text, char sep) {
 // Accepts on 127.0.0.1:local_port; each connection is made anew from the target.
 co::Task<void> serve_local(tcp::acceptor& acceptor, AgentClient& agent, LocalForward forward) {
     for (;;) {
-        co::Promise<std::pair<std::error_code, tcp::socket>> accepted;
-        acceptor.async_accept([accepted](std::error_code ec, tcp::socket s) { accepted.set({ec, std::move(s)}); });
-        auto [ec, socket] = co_await accepted.wait();
+        auto [ec, socket] = co_await co::accept(acceptor);
         if (ec == asio::error::operation_aborted) co_return;
         if (ec) continue;
         co::spawn([](AgentClient& agent, LocalForward forward, tcp::socket socket) -> co::Task<void> {

@@ -41,6 +41,14 @@ Promise<std::error_code>::Awaiter connect(Socket& socket, const Endpoint& endpoi
     return done.wait();
 }
 
+// The next connection on an acceptor: {error, socket}.
+template <class Acceptor, class Socket = typename Acceptor::protocol_type::socket>
+typename Promise<std::pair<std::error_code, Socket>>::Awaiter accept(Acceptor& acceptor) {
+    Promise<std::pair<std::error_code, Socket>> accepted;
+    acceptor.async_accept([accepted](std::error_code ec, Socket s) { accepted.set({ec, std::move(s)}); });
+    return accepted.wait();
+}
+
 inline Promise<std::error_code>::Awaiter sleep(asio::steady_timer& timer, std::chrono::milliseconds duration) {
     Promise<std::error_code> done;
     timer.expires_after(duration);
