@@ -90,7 +90,8 @@ co::Promise<bool>::Awaiter Client::attached() {
 void Client::on_closed(const Error& error) {
     std::string why = error.message.empty() ? "the link closed" : error.message;
     if (greeted_ && !leaving_ && keep_for_.count() > 0) return detach(why);
-    if (!error.message.empty()) log::warn("client ", peer_, ": ", error.message);
+    // After its Goodbye a client closes when it likes: a reply still being written may find it gone.
+    if (!error.message.empty()) log::at(leaving_ ? log::Level::debug : log::Level::warn, "client ", peer_, ": ", error.message);
     log::info("client ", peer_, " disconnected");
     end();
 }

@@ -214,9 +214,23 @@ co::Task<void> PortForward::accept_loop() {
     }
 }
 
+void PortForward::stop() {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    auto live = std::move(live_);
+    live_.clear();
+    for (auto& [id, close] : live) close();
+}
+
 co::Task<void> PortForward::serve(tcp::socket local) {
+    uint64_t id = next_id_++;
+    live_[id] = [&local] {
+        std::error_code ignored;
+        local.close(ignored);
+    };
     // Quiet: the agent client retries, and says what went wrong (last_error) if it gives up.
-    auto st = co_await forward(local);
+    auto st = co_await forward(local, id);
+    live_.erase(id);
     if (!st) {
         last_error_ = st.error().message;
         log::debug(last_error_);
@@ -226,7 +240,7 @@ co::Task<void> PortForward::serve(tcp::socket local) {
     }
 }
 
-co::Task<Status> PortForward::forward(tcp::socket& local) {
+co::Task<Status> PortForward::forward(tcp::socket& local, uint64_t id) {
     std::string path = api_->prefix() + "/api/v1/namespaces/" + pod_.namespace_ + "/pods/" + pod_.pod + "/portforward?ports=" +
                        std::to_string(pod_.port);
     tcp::resolver resolver(io_);
@@ -244,6 +258,11 @@ co::Task<Status> PortForward::forward(tcp::socket& local) {
     if (ec || endpoints.empty()) co_return Error{ec.value(), "port-forward: cannot resolve " + host + ": " + ec.message()};
     // Shared with the relay's write queue: a write in flight outlives this function.
     auto socket = std::make_shared<tcp::socket>(io_);
+    live_[id] = [&local, socket] {
+        std::error_code ignored;
+        local.close(ignored);
+        socket->close(ignored);
+    };
     socket->open(endpoints.begin()->endpoint().protocol(), ec);
     if (!ec) ec = co_await co::connect(*socket, endpoints.begin()->endpoint());
     if (ec) co_return Error{ec.value(), std::string("port-forward: cannot reach ") + (proxy ? "the proxy" : "the API server") + ": " + ec.message()};
@@ -271,6 +290,11 @@ co::Task<Status> PortForward::forward(tcp::socket& local) {
         if (ec) co_return Error{ec.value(), "port-forward: the kubeconfig's client certificate: " + ec.message()};
     }
     auto stream = std::make_shared<Ssl>(std::move(*socket), ctx);
+    live_[id] = [&local, stream] {
+        std::error_code ignored;
+        local.close(ignored);
+        stream->lowest_layer().close(ignored);
+    };
     SSL_set_tlsext_host_name(stream->native_handle(), api_->tls_name().c_str());
     if (api_->verify_server()) stream->set_verify_callback(asio::ssl::host_name_verification(api_->tls_name()));  // names and IPs
     co::Promise<std::error_code> handshake;

@@ -10,6 +10,8 @@
 
 #include <asio.hpp>
 
+#include <functional>
+#include <map>
 #include <memory>
 
 namespace mrd::k8s {
@@ -22,17 +24,21 @@ public:
     Result<std::string> listen();
     // Why the last forwarded connection failed (the API server refused, could not be reached...).
     const std::string& last_error() const { return last_error_; }
+    // Stops accepting and closes every forwarded connection (their coroutines end).
+    void stop();
 
 private:
     co::Task<void> accept_loop();
     co::Task<void> serve(asio::ip::tcp::socket local);
-    co::Task<Status> forward(asio::ip::tcp::socket& local);
+    co::Task<Status> forward(asio::ip::tcp::socket& local, uint64_t id);
 
     asio::io_context& io_;
     std::shared_ptr<ApiClient> api_;
     AgentPod pod_;
     asio::ip::tcp::acceptor acceptor_;
     std::string last_error_;
+    std::map<uint64_t, std::function<void()>> live_;  // closes a forwarded connection, by id
+    uint64_t next_id_ = 1;
 };
 
 // WebSocket framing, exposed for tests.

@@ -19,6 +19,7 @@
 #include "wire/resolv_conf.hpp"
 #include "wire/text_file.hpp"
 #include "wire/address.hpp"
+#include "wire/async.hpp"
 
 #include <limits.h>
 #include <netdb.h>
@@ -307,6 +308,9 @@ ExitStatus exec_command(const ExecOptions& options) {
     };
     co::spawn(start());
     io.run();
+    agent.close();
+    session_agent.stop();
+    co::drain(io);
     if (std::string summary = session_report().summary(); !summary.empty()) std::cerr << summary << std::flush;
     return {exit_status, exit_signal};
 }

@@ -212,8 +212,9 @@ private:
     // nameserver, the answers sent back as if from the target's (the resolver checks the source).
     class LocalDnsFlow : public std::enable_shared_from_this<LocalDnsFlow> {
     public:
-        LocalDnsFlow(std::shared_ptr<UdpRelay> relay, udp::endpoint tracee)
-            : relay_(std::move(relay)), tracee_(tracee), socket_(relay_->io_), idle_(relay_->io_), buffer_(65536) {}
+        // The relay owns its flows (a flow only points back at it).
+        LocalDnsFlow(const std::shared_ptr<UdpRelay>& relay, udp::endpoint tracee)
+            : relay_(relay), tracee_(tracee), socket_(relay->io_), idle_(relay->io_), buffer_(65536) {}
 
         Result<void> open(const SocketAddress& nameserver) {
             std::error_code ec;
@@ -234,9 +235,11 @@ private:
         void receive() {
             socket_.async_receive(asio::buffer(buffer_), [self = shared_from_this()](std::error_code ec, size_t n) {
                 if (ec == asio::error::operation_aborted || !self->socket_.is_open()) return;
+                auto relay = self->relay_.lock();
+                if (!relay) return;
                 if (!ec) {
                     std::error_code ignored;
-                    self->relay_->socket.send_to(asio::buffer(self->buffer_.data(), n), self->tracee_, 0, ignored);
+                    relay->socket.send_to(asio::buffer(self->buffer_.data(), n), self->tracee_, 0, ignored);
                 }
                 self->receive();  // ICMP errors (nothing listening) end no flow: the resolver times out as usual
             });
@@ -248,10 +251,10 @@ private:
                 if (!self || ec) return;
                 std::error_code ignored;
                 self->socket_.close(ignored);
-                self->relay_->local_dns_.erase(self->tracee_);
+                if (auto relay = self->relay_.lock()) relay->local_dns_.erase(self->tracee_);
             });
         }
-        std::shared_ptr<UdpRelay> relay_;
+        std::weak_ptr<UdpRelay> relay_;
         udp::endpoint tracee_;
         udp::socket socket_;
         asio::steady_timer idle_;

@@ -3,6 +3,7 @@
 #include "k8s/targets.hpp"
 #include "tracer/cluster.hpp"
 #include "wire/text_file.hpp"
+#include "wire/async.hpp"
 #include "wire/log.hpp"
 
 #include <signal.h>
@@ -121,6 +122,8 @@ int CommandSession::run(std::function<co::Task<void>()> body) {
     co::spawn(start());
     io_.run();
     agent_.close();
+    agent_process_.stop();
+    co::drain(io_);
     return status_;
 }
 

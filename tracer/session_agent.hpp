@@ -22,6 +22,10 @@ public:
     std::optional<LocalAgent>& local() { return local_; }
     // For a TCP link (a cluster agent, or --agent tcp:...): the pins; null for a unix socket.
     const AgentTls* tls() const { return tls_ ? &*tls_ : nullptr; }
+    // The session is over: a port-forward stops (its connections' coroutines end).
+    void stop() {
+        if (forward_) forward_->stop();
+    }
     // Why the way to the agent failed last, where the connection cannot tell (a port-forward's refusal).
     std::function<std::string()> link_diagnosis() const {
         return [this] { return forward_ ? forward_->last_error() : std::string(); };

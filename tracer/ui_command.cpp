@@ -172,7 +172,8 @@ int ui_command(int port) {
         return 1;
     }
     // Reader threads run until their session ends, maybe past this function: never destroyed.
-    Collected& collected = *new Collected;
+    static Collected* const kept = new Collected;
+    Collected& collected = *kept;
     std::string token = random_token();
     sigset_t set;
     sigemptyset(&set);

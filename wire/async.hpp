@@ -49,6 +49,13 @@ typename Promise<std::pair<std::error_code, Socket>>::Awaiter accept(Acceptor& a
     return accepted.wait();
 }
 
+// After the loop stopped: lets the waits that closing cancelled (timers, sockets) complete, so their
+// coroutines end instead of staying suspended, and their frames freed, forever.
+inline void drain(asio::io_context& io) {
+    io.restart();
+    for (int round = 0; round < 100 && io.poll() > 0; ++round) {}
+}
+
 inline Promise<std::error_code>::Awaiter sleep(asio::steady_timer& timer, std::chrono::milliseconds duration) {
     Promise<std::error_code> done;
     timer.expires_after(duration);

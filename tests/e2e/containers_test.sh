@@ -17,7 +17,8 @@ sandbox_up
 out=$("$ROOT/scripts/agent-image" "$TAG" 2>&1)
 check_eq "the agent image builds (FROM scratch)" "$TAG" "$out"
 size=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$TAG")
-check_eq "and is small (< 20 MB)" "yes" "$([ "$size" -lt 20000000 ] && echo yes || echo no)"
+[ "$SANITIZED" = yes ] ||  # a sanitized agent and its runtime are several times bigger
+    check_eq "and is small (< 20 MB)" "yes" "$([ "$size" -lt 20000000 ] && echo yes || echo no)"
 check_matches "it runs" "^mirrord-agent [0-9.]+ \(build .*; protocol [0-9]+\)$" "$("${PODMAN[@]}" run --rm "${LIMITS[@]}" "$TAG" --version 2>&1)"
 
 # The image's agent, as a Kubernetes Job runs it (host PID namespace, privileged), serving the pod.

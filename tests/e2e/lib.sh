@@ -5,6 +5,8 @@ set -uo pipefail  # no -e: a failing command is a failed check, not an aborted t
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${MIRRORD_BUILD:-$ROOT/build}
 MIRRORD=$BUILD/tracer/mirrord
+# The sanitizer round (scripts/test): slower, bigger binaries.
+SANITIZED=$(grep -qs '^MIRRORD_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" && echo yes || echo no)
 AGENT=$BUILD/agent/mirrord-agent
 PROBE=$BUILD/tests/agent-probe
 HELPERS=$BUILD/tests/helpers
