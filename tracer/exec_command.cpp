@@ -310,6 +310,7 @@ ExitStatus exec_command(const ExecOptions& options) {
     io.run();
     agent.close();
     session_agent.stop();
+    gdb_server.close();
     co::drain(io);
     if (std::string summary = session_report().summary(); !summary.empty()) std::cerr << summary << std::flush;
     return {exit_status, exit_signal};

@@ -25,6 +25,12 @@ public:
     GdbServer(asio::io_context& io, Supervisor& supervisor) : io_(io), supervisor_(supervisor), acceptor_(io), socket_(io) {}
     // "HOST:PORT" or ":PORT" (port 0: any); the address it listens on.
     Result<std::string> listen(const std::string& address);
+    // The session is over: the listener and any debugger's connection close (their coroutines end).
+    void close() {
+        std::error_code ignored;
+        acceptor_.close(ignored);
+        socket_.close(ignored);
+    }
 
     bool debugs(const Tracee& t) const override { return pid_ != 0 && t.process->pid == pid_; }
     void on_program_started(std::shared_ptr<Tracee> main) override;

@@ -123,6 +123,10 @@ int port_forward_command(const Config& config, const std::string& agent_address,
     AddressMap address_map;
     IncomingTraffic incoming(session.io(), agent, address_map, config.incoming);
     agent.on_unsolicited([&](Message& m) { incoming.on_agent_message(m); });
+    session.at_end([&] {
+        std::error_code ignored;
+        for (auto& a : acceptors) a->close(ignored);
+    });
     return session.run([&]() -> co::Task<void> {
         for (size_t i = 0; i < local.size(); ++i) {
             co::spawn(serve_local(*acceptors[i], agent, local[i]));

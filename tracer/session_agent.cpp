@@ -123,6 +123,7 @@ int CommandSession::run(std::function<co::Task<void>()> body) {
     io_.run();
     agent_.close();
     agent_process_.stop();
+    for (auto& cleanup : at_end_) cleanup();
     co::drain(io_);
     return status_;
 }

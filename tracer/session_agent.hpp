@@ -48,6 +48,8 @@ public:
     // Runs until a signal (0), the agent's loss or failure to start (1), or finish(status).
     int run(std::function<co::Task<void>()> body);
     void finish(int status);
+    // Runs when the session ends, before its waits are drained: closes what the body opened.
+    void at_end(std::function<void()> cleanup) { at_end_.push_back(std::move(cleanup)); }
 
 private:
     const Config& config_;
@@ -57,6 +59,7 @@ private:
     SessionAgent agent_process_;
     AgentClient agent_{io_};
     std::function<co::Task<void>()> body_;
+    std::vector<std::function<void()>> at_end_;
     int status_ = 0;
 };
 
