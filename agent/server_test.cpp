@@ -178,10 +178,11 @@ TEST_CASE("agent: a session whose link drops is kept for the time it asked, and 
     CHECK_FALSE(hello.resumed);
     auto opened = expect<FileOpened>(first->request(FileOpen{file.string(), O_RDONLY, 0}));
     first.reset();  // the link drops without Goodbye
+    auto resume = [&](BlockingClient& c) { return c.request(Hello{kProtocolVersion, "test", 2000, hello.session_token}); };
 
     SECTION("resumed: its file handles are still open") {
         BlockingClient second(agent.address);
-        auto again = expect<HelloOk>(second.request(Hello{kProtocolVersion, "test", 2000, hello.session_token}));
+        auto again = expect<HelloOk>(resume(second));
         CHECK(again.resumed);
         CHECK(again.session_token == hello.session_token);
         auto data = expect<FileData>(second.request(FileRead{opened.handle, 0, 100}));
@@ -195,23 +196,23 @@ TEST_CASE("agent: a session whose link drops is kept for the time it asked, and 
     SECTION("not resumed in time: the session ends") {
         std::this_thread::sleep_for(std::chrono::milliseconds(2300));
         BlockingClient second(agent.address);
-        CHECK(error_code(second.request(Hello{kProtocolVersion, "test", 2000, hello.session_token})) == ESTALE);
+        CHECK(error_code(resume(second)) == ESTALE);
     }
     SECTION("a session that said Goodbye cannot be resumed") {
         BlockingClient second(agent.address);
-        expect<HelloOk>(second.request(Hello{kProtocolVersion, "test", 2000, hello.session_token}));
+        expect<HelloOk>(resume(second));
         second.send(0, Goodbye{});
         second.request(Ping{});
         ::shutdown(second.fd(), SHUT_RDWR);
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         BlockingClient third(agent.address);
-        CHECK(error_code(third.request(Hello{kProtocolVersion, "test", 2000, hello.session_token})) == ESTALE);
+        CHECK(error_code(resume(third)) == ESTALE);
     }
     SECTION("a link that has not noticed it is dead is replaced by the resuming one") {
         BlockingClient second(agent.address);
-        expect<HelloOk>(second.request(Hello{kProtocolVersion, "test", 2000, hello.session_token}));
+        expect<HelloOk>(resume(second));
         BlockingClient third(agent.address);  // second is still connected
-        CHECK(expect<HelloOk>(third.request(Hello{kProtocolVersion, "test", 2000, hello.session_token})).resumed);
+        CHECK(expect<HelloOk>(resume(third)).resumed);
         CHECK(second.closed_by_peer(2000));
         CHECK(expect<FileData>(third.request(FileRead{opened.handle, 0, 5})).data.size() == 5);
     }
