@@ -294,6 +294,17 @@ co::Task<void> AgentClient::reconnect() {
 }
 
 void AgentClient::give_up(const std::string& why) {
+    if (state_ == State::lost || state_ == State::closed) return;
+    if (state_ == State::up) {  // its link may not have noticed yet
+        ++link_;
+        if (session_) session_->close();
+        session_.reset();
+        connections_.close_all(ECONNRESET);
+        auto pending = std::move(pending_);
+        pending_.clear();
+        for (auto& [id, call] : pending) fail(call, why);
+    }
+    retry_timer_.cancel();
     state_ = State::lost;
     lost_reason_ = " (" + why + ")";
     log::error("lost the connection to the agent", lost_reason_, "; remote operations now fail");

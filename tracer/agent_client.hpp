@@ -54,6 +54,9 @@ public:
     bool connected() const { return state_ == State::up && session_ && session_->is_open(); }
     // Ends the session on purpose (the agent releases it at once).
     void close();
+    // The agent is known to be gone for good (a local agent exited): no reconnecting, remote calls
+    // fail from now on, saying why.
+    void give_up(const std::string& why);
     // Messages the agent starts (incoming connections, stolen requests).
     void on_unsolicited(std::function<void(wire::Message&)> handler) { unsolicited_ = std::move(handler); }
     // The session is over from the agent's side: it ended, or its link could not be brought back.
@@ -73,7 +76,6 @@ private:
     uint32_t send_now(wire::Message request, co::Promise<wire::Message> reply);
     void link_down(const std::string& why);
     co::Task<void> reconnect();
-    void give_up(const std::string& why);
     void fail(Pending& call, const std::string& why);
     // Traffic every few seconds keeps port-forwards and proxies from closing an idle session (the
     // program may sit at a breakpoint for an hour), and finds a link that went silent.

@@ -185,7 +185,7 @@ ExitStatus exec_command(const ExecOptions& options) {
     if (auto& local_agent = session_agent.local())
         supervisor.on_child_exit(local_agent->pid(), [&](int) {
             session_agent.local()->forget();
-            log::error("the agent exited; remote operations now fail");
+            agent.give_up("the agent this session started exited");  // nothing to reconnect to
         });
 
     int exit_status = 1, exit_signal = 0;

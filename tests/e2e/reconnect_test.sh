@@ -203,4 +203,18 @@ wait_bounded "$END_PID" 20
 check_contains "an agent that shuts down ends the session at once" "lost the connection to the agent (the agent ended the session)" "$(cat "$WORK/end.err")"
 check_eq "... without a reconnect attempt" "0" "$(grep -c 'reconnecting' "$WORK/end.err")"
 check_eq "... and quickly" "yes" "$([ $((SECONDS - ended_at)) -lt 8 ] && echo yes || echo no)"
+# ---- A local agent (pid/N) that exits: nothing to reconnect to, remote calls fail at once ----
+rm -f "$WORK/stop"
+"$MIRRORD" exec --target "pid/$POD_PID" -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/local.out" 2>"$WORK/local.err" &
+LOCAL_PID=$!
+BACKGROUND_PIDS+=("$LOCAL_PID")
+wait_for_text "$WORK/local.out" "before: read" 10 || fail "the session did not start: $(cat "$WORK/local.err")"
+started=$SECONDS
+pkill -9 -f "mirrord-agent --listen unix:.* --target-pid $POD_PID\$"
+wait_for_text "$WORK/local.err" "lost the connection to the agent" 10
+touch "$WORK/stop"
+wait_bounded "$LOCAL_PID" 20
+check_contains "a local agent that exits: files fail with EIO" "after: cat: /app/config.yaml: Input/output error" "$(cat "$WORK/local.out")"
+check_contains "... the CLI says why" "lost the connection to the agent (the agent this session started exited)" "$(cat "$WORK/local.err")"
+check_eq "... at once, without waiting to reconnect" "yes" "$([ $((SECONDS - started)) -lt 8 ] && echo yes || echo no)"
 finish
