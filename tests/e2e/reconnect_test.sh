@@ -171,50 +171,42 @@ check_contains "... and the session goes on" "# on" "$(cat "$WORK/pty.out")"
 
 # ---- The agent killed: the link cannot come back within --reconnect-timeout ----
 tcp_agent agent2
-rm -f "$WORK/stop" "$WORK/loop.out"
 cat >"$WORK/after_loss.sh" <<'SH'
 cat /app/config.yaml >/dev/null && echo "before: read"
 while [ ! -e "$1" ]; do sleep 0.1; done
 cat /app/config.yaml 2>&1 >/dev/null | sed 's/^/after: /'
 SH
-"$MIRRORD" exec "${AGENT_ARGS[@]}" --reconnect-timeout 2 -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/loss.out" 2>"$WORK/loss.err" &
-LOSS_PID=$!
-BACKGROUND_PIDS+=("$LOSS_PID")
-wait_for_text "$WORK/loss.out" "before: read" 10 || fail "the session did not start: $(cat "$WORK/loss.err")"
-kill -9 "$AGENT_PID"
-wait_for_text "$WORK/loss.err" "lost the connection to the agent" 10
-touch "$WORK/stop"
-wait_bounded "$LOSS_PID" 20
+# after_loss NAME KILL-COMMAND MIRRORD-EXEC-ARGS...: a session reads a pod file; KILL-COMMAND runs;
+# once mirrord says the connection is lost, the session reads again. Sets ELAPSED (kill to message).
+after_loss() {
+    local name=$1 kill_command=$2 pid started
+    shift 2
+    rm -f "$WORK/stop"
+    "$MIRRORD" exec "$@" -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    pid=$!
+    BACKGROUND_PIDS+=("$pid")
+    wait_for_text "$WORK/$name.out" "before: read" 10 || fail "$name: the session did not start: $(cat "$WORK/$name.err")"
+    started=$SECONDS
+    eval "$kill_command"
+    wait_for_text "$WORK/$name.err" "lost the connection to the agent" 10
+    ELAPSED=$((SECONDS - started))
+    touch "$WORK/stop"
+    wait_bounded "$pid" 20
+}
+after_loss loss 'kill -9 "$AGENT_PID"' "${AGENT_ARGS[@]}" --reconnect-timeout 2
 check_contains "a file read after the link is given up fails with EIO, not a hang" "after: cat: /app/config.yaml: Input/output error" "$(cat "$WORK/loss.out")"
 check_contains "the CLI says why" "lost the connection to the agent (not back within 2.0 s" "$(cat "$WORK/loss.err")"
 
 # ---- The agent shutting down says so: nothing to wait for ----
 tcp_agent agent3
-rm -f "$WORK/stop"
-"$MIRRORD" exec "${AGENT_ARGS[@]}" -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/end.out" 2>"$WORK/end.err" &
-END_PID=$!
-BACKGROUND_PIDS+=("$END_PID")
-wait_for_text "$WORK/end.out" "before: read" 10 || fail "the session did not start: $(cat "$WORK/end.err")"
-ended_at=$SECONDS
-kill -TERM "$AGENT_PID"
-wait_for_text "$WORK/end.err" "lost the connection to the agent" 10
-touch "$WORK/stop"
-wait_bounded "$END_PID" 20
+after_loss end 'kill -TERM "$AGENT_PID"' "${AGENT_ARGS[@]}"
 check_contains "an agent that shuts down ends the session at once" "lost the connection to the agent (the agent ended the session)" "$(cat "$WORK/end.err")"
 check_eq "... without a reconnect attempt" "0" "$(grep -c 'reconnecting' "$WORK/end.err")"
-check_eq "... and quickly" "yes" "$([ $((SECONDS - ended_at)) -lt 8 ] && echo yes || echo no)"
+check_eq "... and quickly" "yes" "$([ "$ELAPSED" -lt 8 ] && echo yes || echo no)"
+
 # ---- A local agent (pid/N) that exits: nothing to reconnect to, remote calls fail at once ----
-rm -f "$WORK/stop"
-"$MIRRORD" exec --target "pid/$POD_PID" -- sh "$WORK/after_loss.sh" "$WORK/stop" >"$WORK/local.out" 2>"$WORK/local.err" &
-LOCAL_PID=$!
-BACKGROUND_PIDS+=("$LOCAL_PID")
-wait_for_text "$WORK/local.out" "before: read" 10 || fail "the session did not start: $(cat "$WORK/local.err")"
-started=$SECONDS
-pkill -9 -f "mirrord-agent --listen unix:.* --target-pid $POD_PID\$"
-wait_for_text "$WORK/local.err" "lost the connection to the agent" 10
-touch "$WORK/stop"
-wait_bounded "$LOCAL_PID" 20
+after_loss local 'pkill -9 -f "mirrord-agent --listen unix:.* --target-pid $POD_PID\$"' --target "pid/$POD_PID"
 check_contains "a local agent that exits: files fail with EIO" "after: cat: /app/config.yaml: Input/output error" "$(cat "$WORK/local.out")"
 check_contains "... the CLI says why" "lost the connection to the agent (the agent this session started exited)" "$(cat "$WORK/local.err")"
-check_eq "... at once, without waiting to reconnect" "yes" "$([ $((SECONDS - started)) -lt 8 ] && echo yes || echo no)"
+check_eq "... at once, without waiting to reconnect" "yes" "$([ "$ELAPSED" -lt 8 ] && echo yes || echo no)"
 finish
