@@ -170,6 +170,16 @@ void Client::drop_if_silent(std::chrono::seconds quiet) {
 void Client::end() {
     if (ended_) return;
     ended_ = true;
+    if (greeted_) {
+        // What the session cost in round trips, by request (--log-level info): where time went on a slow link.
+        std::string counts;
+        uint64_t total = 0;
+        for (auto& [kind, n] : round_trips_) {
+            counts += std::string(counts.empty() ? "" : ", ") + kind_name(kind) + " " + std::to_string(n);
+            total += n;
+        }
+        log::info("client ", peer_, ": ", total, " round trips", counts.empty() ? "" : " (" + counts + ")");
+    }
     detached_ = false;
     keep_timer_.cancel();
     hold_timer_.cancel();
@@ -214,6 +224,7 @@ void Client::on_message(Envelope&& envelope) {
         return session_->close();
     }
     if (connections_.route(m)) return;
+    if (id != 0) ++round_trips_[kind_of(m)];  // a request: one round trip for the client
     if (FileService::handles(kind_of(m))) return serve_file(id, std::move(m));
 
     auto self = shared_from_this();

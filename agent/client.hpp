@@ -83,6 +83,7 @@ private:
     std::vector<co::Promise<bool>> attach_waiters_;
     uint64_t id_;
     uint64_t next_incoming_ = 1;
+    std::map<wire::Kind, uint64_t> round_trips_;  // requests answered, by kind
     std::map<std::pair<uint64_t, uint64_t>, co::Promise<std::optional<wire::HttpResponse>>> pending_http_;
 };
 

@@ -54,6 +54,12 @@ for i in 1 2 3 4 5; do check_contains "concurrent client $i" "hello from backend
 check_contains "agent still serves after the clients left" "hostname" "$(probe hello)"
 
 # The agent exits when its target exits.
+# What a session cost: its round trips by request, when it ends (log level info).
+"$MIRRORD" exec --agent "$AGENT_ADDR" -- sh -c "cat /app/config.yaml; cat /app/config.yaml; stat /app >/dev/null" >"$WORK/counted.out" 2>&1
+counted="round trips \(.*FileOpen [0-9]+.*FileStat [0-9]+.*EnvGet 1"
+for _ in $(seq 30); do grep -Eq "$counted" "$WORK/agent.err" && break; sleep 0.1; done
+check_matches "the agent counts each session's round trips, by request" "$counted" "$(cat "$WORK/agent.err")"
+
 kill -9 "$POD_PID"
 for _ in $(seq 50); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
 check_eq "agent exits with its target" "gone" "$(kill -0 "$AGENT_PID" 2>/dev/null && echo alive || echo gone)"
