@@ -242,7 +242,27 @@ co::Task<void> IncomingTraffic::unsubscribe(uint16_t port) {
 
 void IncomingTraffic::on_agent_message(Message& message) {
     if (auto* m = std::get_if<IncomingConnection>(&message)) co::spawn(deliver_connection(std::move(*m)));
-    else if (auto* r = std::get_if<HttpRequest>(&message)) co::spawn(deliver_request(std::move(*r)));
+    else if (auto* r = std::get_if<HttpRequest>(&message)) {
+        if (!r->mirrored) return co::spawn(deliver_request(std::move(*r)));  // the agent waits for each answer
+        auto& waiting = mirrored_[r->conn];
+        waiting.push_back(std::move(*r));
+        if (waiting.size() == 1) co::spawn(deliver_mirrored(waiting.front().conn));
+    }
+}
+
+co::Task<void> IncomingTraffic::deliver_mirrored(uint64_t conn) {
+    for (;;) {
+        auto it = mirrored_.find(conn);
+        if (it == mirrored_.end() || it->second.empty()) co_return;
+        HttpRequest next = it->second.front();  // stays queued meanwhile: later copies wait behind it
+        co_await deliver_request(std::move(next));
+        it = mirrored_.find(conn);
+        it->second.pop_front();
+        if (it->second.empty()) {
+            mirrored_.erase(it);
+            co_return;
+        }
+    }
 }
 
 co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_t port, const SocketAddress& peer) {

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <deque>
 #include <map>
 #include <set>
 #include <vector>
@@ -41,6 +42,8 @@ private:
     co::Task<Verdict> accept(Call& call);
     co::Task<void> deliver_connection(wire::IncomingConnection message);
     co::Task<void> deliver_request(wire::HttpRequest message);
+    // Copies of one mirrored connection's requests, delivered one after the other in their order.
+    co::Task<void> deliver_mirrored(uint64_t conn);
     co::Task<void> deliver_h2_request(wire::HttpRequest message);
     // A connection to the program's listener for the target's port, its local address registered as
     // standing for peer.
@@ -66,6 +69,7 @@ private:
     std::map<uint64_t, Listener> bound_;          // by socket inode
     std::map<uint16_t, wire::SocketAddress> listening_;         // target port -> where the program listens
     std::set<uint16_t> subscribed_;
+    std::map<uint64_t, std::deque<wire::HttpRequest>> mirrored_;  // copies waiting, by connection
     std::vector<Watched> watched_;
     asio::steady_timer watch_timer_{io_};
     bool watching_ = false;
