@@ -2,8 +2,7 @@
 
 #include "agent/outgoing.hpp"
 #include "wire/log.hpp"
-
-#include <sys/random.h>
+#include "wire/tls_identity.hpp"
 
 namespace mrd::agent {
 
@@ -12,19 +11,6 @@ using namespace mrd::wire;
 namespace {
 
 uint64_t g_next_client = 1;
-
-// Only an authenticated client can present it; unguessable all the same.
-std::string random_token() {
-    unsigned char bytes[16] = {};
-    for (size_t got = 0; got < sizeof bytes;) {
-        ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-        if (n > 0) got += static_cast<size_t>(n);
-    }
-    static const char* hex = "0123456789abcdef";
-    std::string token;
-    for (unsigned char b : bytes) token += {hex[b >> 4], hex[b & 15]};
-    return token;
-}
 
 }  // namespace
 
@@ -51,6 +37,11 @@ void Client::bind(const std::shared_ptr<Session>& link) {
     });
 }
 
+void Client::unbind() {
+    session_->set_handlers({});
+    session_->close();
+}
+
 void Client::stop() {
     leaving_ = true;
     session_->send(0, Goodbye{});  // not a dropped link: the client does not try to come back
@@ -68,7 +59,7 @@ void Client::release_incoming() {
 
 co::Promise<std::optional<HttpResponse>>::Awaiter Client::http(HttpRequest&& request) {
     co::Promise<std::optional<HttpResponse>> response;
-    if (ended_ || (detached_ && !holding_)) {
+    if (traffic_to_app()) {
         response.set(std::nullopt);
     } else if (detached_) {
         held_http_.emplace_back(std::move(request), response);  // sent when the session is resumed
@@ -81,7 +72,7 @@ co::Promise<std::optional<HttpResponse>>::Awaiter Client::http(HttpRequest&& req
 
 co::Promise<bool>::Awaiter Client::attached() {
     co::Promise<bool> up;
-    if (ended_ || (detached_ && !holding_)) up.set(false);
+    if (traffic_to_app()) up.set(false);
     else if (!detached_) up.set(true);
     else attach_waiters_.push_back(up);
     return up.wait();
@@ -125,9 +116,7 @@ void Client::detach(const std::string& why) {
 
 void Client::adopt(std::shared_ptr<Session> link, uint32_t hello_id, const std::string& peer) {
     if (!detached_) {  // the old link is half-open and has not noticed yet
-        auto old = session_;
-        old->set_handlers({});
-        old->close();
+        unbind();
         connections_.close_all(ECONNRESET);
     }
     keep_timer_.cancel();
@@ -161,9 +150,7 @@ void Client::release_held(bool linked) {
 void Client::drop_if_silent(std::chrono::seconds quiet) {
     if (!greeted_ || detached_ || ended_ || !session_->is_open()) return;
     if (std::chrono::steady_clock::now() - session_->last_heard() < quiet) return;
-    auto old = session_;
-    old->set_handlers({});
-    old->close();
+    unbind();
     on_closed(Error::msg("nothing heard for " + std::to_string(quiet.count()) + " s"));
 }
 
@@ -207,7 +194,7 @@ void Client::greet(uint32_t id, const Hello& hello) {
     }
     greeted_ = true;
     keep_for_ = std::chrono::milliseconds(hello.keep_for_ms);
-    token_ = random_token();
+    token_ = random_token();  // only an authenticated client can present it; unguessable all the same
     log::info("client ", peer_, " is ", hello.client);
     if (hooks_.on_greeted) hooks_.on_greeted();
     reply(id, HelloOk{kProtocolVersion, MIRRORD_VERSION, ctx_.hostname, ctx_.target.pid(), token_, false});

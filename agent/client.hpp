@@ -24,9 +24,9 @@ public:
         std::function<void(Client*)> on_gone;
         // Its link dropped; the session is kept, but no longer keeps the agent alive by itself.
         std::function<void()> on_unlinked;
-        // A Hello asks to resume the session with this token: the one that adopted the link, or null.
-        std::function<std::shared_ptr<Client>(const std::string& token, const std::shared_ptr<wire::Session>& link,
-                                              uint32_t request_id, const std::string& peer)>
+        // A Hello asks to resume the session with this token: whether one did, adopting the link.
+        std::function<bool(const std::string& token, const std::shared_ptr<wire::Session>& link, uint32_t request_id,
+                           const std::string& peer)>
             resume;
     };
     Client(Context& ctx, std::unique_ptr<wire::Transport> transport, std::string peer, Hooks hooks);
@@ -52,9 +52,13 @@ private:
     void on_message(wire::Envelope&& envelope);
     void on_closed(const Error& error);
     void bind(const std::shared_ptr<wire::Session>& link);
+    void unbind();  // the current link closes, and nothing of it reaches this client any more
     void detach(const std::string& why);
     void end();  // released: subscriptions, pending requests, connections
-    void release_held(bool linked);  // stolen traffic that waited for the link: to the client, or the app
+    void release_held(bool linked);
+    // Stolen traffic for this client goes to the target's app instead: it ended, or its link has
+    // been gone longer than the hold.
+    bool traffic_to_app() const { return ended_ || (detached_ && !holding_); }  // stolen traffic that waited for the link: to the client, or the app
     static constexpr std::chrono::seconds kHoldStolenTraffic{5};
     void greet(uint32_t id, const wire::Hello& hello);
     void reply(uint32_t id, wire::Message message);

@@ -145,13 +145,13 @@ void Server::add_client(std::unique_ptr<wire::Transport> transport, const std::s
     };
     hooks.on_unlinked = [this] { arm_idle_timer(); };
     hooks.resume = [this](const std::string& token, const std::shared_ptr<wire::Session>& link, uint32_t hello_id,
-                          const std::string& from) -> std::shared_ptr<Client> {
+                          const std::string& from) {
         for (auto& c : clients_)
             if (c->greeted() && c->token() == token) {
                 c->adopt(link, hello_id, from);
-                return c;
+                return true;
             }
-        return nullptr;
+        return false;
     };
     auto client = std::make_shared<Client>(*ctx_, std::move(transport), peer, std::move(hooks));
     clients_.insert(client);

@@ -234,13 +234,18 @@ void AgentClient::fail(Pending& call, const std::string& why) {
     call.reply.set(ErrorReply{unreachable_errno(call.kind), "the link to the agent was lost (" + why + ")"});
 }
 
-void AgentClient::link_down(const std::string& why) {
+std::map<uint32_t, AgentClient::Pending> AgentClient::cut_link() {
     ++link_;  // the old link's callbacks are ignored from here
     if (session_) session_->close();
     session_.reset();
     connections_.close_all(ECONNRESET);  // the program sees its open connections reset
     auto pending = std::move(pending_);
     pending_.clear();
+    return pending;
+}
+
+void AgentClient::link_down(const std::string& why) {
+    auto pending = cut_link();
     if (budget_.count() == 0 || hello_.session_token.empty() || agent_ended_) {
         for (auto& [id, call] : pending) fail(call, why);
         return give_up(why);
@@ -295,15 +300,8 @@ co::Task<void> AgentClient::reconnect() {
 
 void AgentClient::give_up(const std::string& why) {
     if (state_ == State::lost || state_ == State::closed) return;
-    if (state_ == State::up) {  // its link may not have noticed yet
-        ++link_;
-        if (session_) session_->close();
-        session_.reset();
-        connections_.close_all(ECONNRESET);
-        auto pending = std::move(pending_);
-        pending_.clear();
-        for (auto& [id, call] : pending) fail(call, why);
-    }
+    if (state_ == State::up)  // its link may not have noticed yet
+        for (auto& [id, call] : cut_link()) fail(call, why);
     retry_timer_.cancel();
     state_ = State::lost;
     lost_reason_ = " (" + why + ")";

@@ -74,6 +74,8 @@ private:
     co::Task<Status> open_link(std::chrono::milliseconds timeout);
     Error diagnosed(const Error& error) const;
     uint32_t send_now(wire::Message request, co::Promise<wire::Message> reply);
+    // Drops the current link: its callbacks ignored, its connections reset; the calls it carried.
+    std::map<uint32_t, Pending> cut_link();
     void link_down(const std::string& why);
     co::Task<void> reconnect();
     void fail(Pending& call, const std::string& why);

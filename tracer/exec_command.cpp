@@ -113,10 +113,6 @@ Status check_kernel() {
     return Error::msg(std::string("Linux ") + names.release + " is too old: mirrord needs 5.14 or newer (seccomp user notification)", ENOSYS);
 }
 
-}  // namespace
-
-namespace {
-
 nlohmann::json session_about(const ExecOptions& options) {
     std::string command;
     for (auto& word : options.command) command += (command.empty() ? "" : " ") + word;
@@ -209,10 +205,7 @@ ExitStatus exec_command(const ExecOptions& options) {
     };
 
     auto start = [&]() -> co::Task<void> {
-        agent.set_reconnect_budget(std::chrono::seconds(config.agent.reconnect_timeout));
-        agent.set_link_diagnosis(session_agent.link_diagnosis());
-        if (auto st = co_await agent.connect(*address, std::chrono::seconds(config.agent.communication_timeout), session_agent.tls()); !st)
-            co_return fail(st.error());
+        if (auto st = co_await session_agent.connect(agent, config, *address); !st) co_return fail(st.error());
         hostname = agent.hello().hostname;
 
         EnvMap remote_env;

@@ -29,7 +29,6 @@ namespace {
 
 int errno_of(const Error& e) { return e.code ? e.code : EIO; }
 
-
 struct stat to_stat(const FileStatInfo& st) {
     struct stat s{};
     s.st_dev = st.dev;

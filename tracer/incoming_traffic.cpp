@@ -254,7 +254,7 @@ co::Task<void> IncomingTraffic::deliver_mirrored(uint64_t conn) {
     for (;;) {
         auto it = mirrored_.find(conn);
         if (it == mirrored_.end() || it->second.empty()) co_return;
-        HttpRequest next = it->second.front();  // stays queued meanwhile: later copies wait behind it
+        HttpRequest next = std::move(it->second.front());  // its husk stays queued: later copies wait behind it
         co_await deliver_request(std::move(next));
         it = mirrored_.find(conn);
         it->second.pop_front();

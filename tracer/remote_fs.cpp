@@ -59,7 +59,6 @@ std::string parent_of(const std::string& path) {
     return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
 }
 
-
 // Gives a local copy the remote's permission bits and times, so fstat() on it looks right.
 void copy_metadata(int fd, const FileStatInfo& st) {
     ::fchmod(fd, (st.mode & 07777) | 0400);

@@ -72,6 +72,13 @@ Result<std::string> SessionAgent::start(const Config& config, const std::string&
     return local_->address();
 }
 
+co::Task<Status> SessionAgent::connect(AgentClient& client, const Config& config, const std::string& address) const {
+    client.set_reconnect_budget(std::chrono::seconds(config.agent.reconnect_timeout));
+    // Why the way to the agent failed, where the connection cannot tell (a port-forward's refusal).
+    client.set_link_diagnosis([this] { return forward_ ? forward_->last_error() : std::string(); });
+    co_return co_await client.connect(address, std::chrono::seconds(config.agent.communication_timeout), tls());
+}
+
 namespace {
 
 sigset_t stop_signals() {
@@ -110,10 +117,7 @@ int CommandSession::run(std::function<co::Task<void>()> body) {
     agent_.on_lost([this] { finish(1); });
     body_ = std::move(body);  // kept: a coroutine lambda must outlive its coroutine
     auto start = [this, address = *address]() -> co::Task<void> {
-        agent_.set_reconnect_budget(std::chrono::seconds(config_.agent.reconnect_timeout));
-        agent_.set_link_diagnosis(agent_process_.link_diagnosis());
-        if (auto st = co_await agent_.connect(address, std::chrono::seconds(config_.agent.communication_timeout), agent_process_.tls());
-            !st) {
+        if (auto st = co_await agent_process_.connect(agent_, config_, address); !st) {
             log::error(st.error().message);
             co_return finish(1);
         }

@@ -26,10 +26,9 @@ public:
     void stop() {
         if (forward_) forward_->stop();
     }
-    // Why the way to the agent failed last, where the connection cannot tell (a port-forward's refusal).
-    std::function<std::string()> link_diagnosis() const {
-        return [this] { return forward_ ? forward_->last_error() : std::string(); };
-    }
+    // Connects `client` to the agent at `address` as the config says: the timeouts, the reconnect
+    // budget, the pins, and what to say when a port-forward is what failed.
+    co::Task<Status> connect(AgentClient& client, const Config& config, const std::string& address) const;
 
 private:
     std::optional<LocalAgent> local_;

@@ -2,12 +2,12 @@
 
 #include "tracer/session_feed.hpp"
 #include "wire/log.hpp"
+#include "wire/tls_identity.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -152,17 +152,6 @@ void follow(const std::string& path, int id, Collected& collected) {
     if (!first) collected.ended(id);
 }
 
-std::string random_token() {
-    unsigned char bytes[16] = {};
-    for (size_t got = 0; got < sizeof bytes;) {
-        ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-        if (n > 0) got += static_cast<size_t>(n);
-    }
-    std::string token;
-    for (unsigned char b : bytes) token += {"0123456789abcdef"[b >> 4], "0123456789abcdef"[b & 15]};
-    return token;
-}
-
 }  // namespace
 
 int ui_command(int port) {
@@ -174,7 +163,7 @@ int ui_command(int port) {
     // Reader threads run until their session ends, maybe past this function: never destroyed.
     static Collected* const kept = new Collected;
     Collected& collected = *kept;
-    std::string token = random_token();
+    std::string token = wire::random_token();
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

@@ -1,5 +1,7 @@
 #include "wire/tls_identity.hpp"
 
+#include <sys/random.h>
+
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -19,17 +21,21 @@ struct Owned {
     Owned(const Owned&) = delete;
 };
 
+std::string hex_of(const unsigned char* bytes, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < n; ++i) {
+        out += hex[bytes[i] >> 4];
+        out += hex[bytes[i] & 15];
+    }
+    return out;
+}
+
 std::string fingerprint_of(X509* cert) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (!X509_digest(cert, EVP_sha256(), digest, &n)) return "";
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < n; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 15];
-    }
-    return out;
+    return hex_of(digest, n);
 }
 
 std::string pem_of(int (*write)(BIO*, void*), void* object) {
@@ -116,6 +122,15 @@ std::string peer_fingerprint(SSL* ssl) {
     std::string f = fingerprint_of(cert);
     X509_free(cert);
     return f;
+}
+
+std::string random_token() {
+    unsigned char bytes[16] = {};
+    for (size_t got = 0; got < sizeof bytes;) {
+        ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n > 0) got += static_cast<size_t>(n);
+    }
+    return hex_of(bytes, sizeof bytes);
 }
 
 }  // namespace mrd::wire

@@ -33,4 +33,8 @@ std::string certificate_fingerprint(const std::string& pem);
 // The fingerprint of the certificate the peer presented in a completed handshake; empty if none.
 std::string peer_fingerprint(SSL* ssl);
 
+// 128 random bits in hex: a secret only its holder can present (a session's resume token, the
+// ui's URL).
+std::string random_token();
+
 }  // namespace mrd::wire
