@@ -1,5 +1,6 @@
 #include "tracer/gdb_server.hpp"
 
+#include "tracer/gdb_inferior.hpp"
 #include "tracer/gdb_registers.hpp"
 #include "tracer/tracee_memory.hpp"
 #include "wire/async.hpp"
@@ -80,6 +81,7 @@ co::Task<void> GdbServer::accept_loop() {
         socket_.set_option(asio::ip::tcp::no_delay(true), ec);
         connected_ = true;
         no_ack_ = false;
+        dialect_ = {};
         reader_ = PacketReader();
         log::info("gdb connected");
         co_await read_loop();
@@ -99,7 +101,8 @@ co::Task<void> GdbServer::read_loop() {
         reader_.append(buffer.data(), r.bytes);
         while (auto item = reader_.next()) {
             if (item->kind == PacketReader::Item::Kind::interrupt) {
-                if (mode_ == Mode::running) stop_world(pid_, SIGINT);
+                // gdb hears SIGINT; lldb-server reports SIGSTOP, which lldb does not pass on (SIGINT it would)
+                if (mode_ == Mode::running) stop_world(pid_, dialect_.lldb ? SIGSTOP : SIGINT);
             } else if (item->kind == PacketReader::Item::Kind::bad_checksum) {
                 if (!no_ack_) send_raw("-");
             } else {
@@ -143,8 +146,18 @@ pid_t GdbServer::selected_thread(pid_t chosen) const {
     return pid_;
 }
 
-std::string GdbServer::dispatch(const std::string& p, bool& reply) {
-    if (p.empty()) return "";
+std::string GdbServer::dispatch(const std::string& packet, bool& reply) {
+    if (packet.empty()) return "";
+    // lldb names the thread of a register packet in a ";thread:TID;" suffix rather than with Hg.
+    std::string p = packet;
+    pid_t suffix_thread = 0;
+    if (auto at = p.find(";thread:"); dialect_.lldb && at != std::string::npos) {
+        std::string id = p.substr(at + 8);
+        suffix_thread = static_cast<pid_t>(parse_hex(id.substr(0, id.find(';'))).value_or(0));
+        p.erase(at);
+    }
+    reg_thread_ = selected_thread(suffix_thread ? suffix_thread : g_thread_);
+    pid_t reg_thread = reg_thread_;
     if (mode_ == Mode::exited && p[0] != 'q' && p[0] != 'Q' && p[0] != 'v' && p != "?") return exit_reply_.empty() ? "E01" : exit_reply_;
     switch (p[0]) {
         case '?':
@@ -156,37 +169,38 @@ std::string GdbServer::dispatch(const std::string& p, bool& reply) {
             }
             return stop_reply(selected_thread(0));
         case 'g': {
-            auto regs = read_registers(selected_thread(g_thread_));
+            auto regs = read_registers(reg_thread);
             return regs ? encode_all(*regs) : "E01";
         }
         case 'G': {
-            pid_t tid = selected_thread(g_thread_);
-            auto regs = read_registers(tid);
-            if (!regs || !decode_all(p.substr(1), *regs) || !write_registers(tid, *regs)) return "E01";
+            auto regs = read_registers(reg_thread);
+            if (!regs || !decode_all(p.substr(1), *regs) || !write_registers(reg_thread, *regs)) return "E01";
             return "OK";
         }
         case 'p': {
             auto regno = parse_hex(p.substr(1));
-            auto regs = read_registers(selected_thread(g_thread_));
+            auto regs = read_registers(reg_thread);
             if (!regno || !regs) return "E01";
             return encode_one(*regs, static_cast<int>(*regno)).value_or("E01");
         }
         case 'P': {
             auto eq = p.find('=');
             auto regno = parse_hex(p.substr(1, eq - 1));
-            pid_t tid = selected_thread(g_thread_);
-            auto regs = read_registers(tid);
+            auto regs = read_registers(reg_thread);
             if (eq == std::string::npos || !regno || !regs || !decode_one(*regs, static_cast<int>(*regno), p.substr(eq + 1)) ||
-                !write_registers(tid, *regs))
+                !write_registers(reg_thread, *regs))
                 return "E01";
             return "OK";
         }
-        case 'm': {
+        case 'm': case 'x': {  // x: lldb's binary read ("x0,0" asks whether it is supported)
             auto parts = split(p.substr(1), ',');
             if (parts.size() != 2) return "E01";
             auto addr = parse_hex(parts[0]), len = parse_hex(parts[1]);
             if (!addr || !len) return "E01";
-            return read_memory(*addr, std::min<size_t>(*len, 65536));
+            if (p[0] == 'x' && *len == 0) return "OK";
+            auto bytes = read_memory(*addr, std::min<size_t>(*len, 65536));
+            if (!bytes) return "E14";
+            return p[0] == 'x' ? *bytes : to_hex(*bytes);
         }
         case 'M': {
             auto colon = p.find(':');
@@ -234,7 +248,7 @@ std::string GdbServer::dispatch(const std::string& p, bool& reply) {
             reply = false;
             char action = static_cast<char>(std::tolower(p[0]));
             int sig = 0;
-            if (p[0] == 'C' || p[0] == 'S') sig = signal_from_gdb(static_cast<int>(parse_hex(p.substr(1, p.find(';') - 1)).value_or(0)));
+            if (p[0] == 'C' || p[0] == 'S') sig = signal_in(static_cast<int>(parse_hex(p.substr(1, p.find(';') - 1)).value_or(0)));
             std::map<pid_t, std::pair<char, int>> actions;
             if (action == 's') actions[selected_thread(0)] = {'s', sig};
             else actions[selected_thread(0)] = {'c', sig};
@@ -272,9 +286,45 @@ std::string GdbServer::dispatch(const std::string& p, bool& reply) {
 }
 
 std::string GdbServer::query(const std::string& p) {
-    if (p.rfind("qSupported", 0) == 0)
+    if (p.rfind("qSupported", 0) == 0) {
+        dialect_.swbreak = p.find("swbreak+") != std::string::npos;
         return "PacketSize=20000;QStartNoAckMode+;qXfer:features:read+;qXfer:auxv:read+;qXfer:exec-file:read+;"
-               "QPassSignals+;vContSupported+;swbreak-";
+               "qXfer:libraries-svr4:read+;QPassSignals+;vContSupported+;swbreak+";
+    }
+    // lldb's dialect (lldb-gdb-remote.txt), which Delve speaks too.
+    if (p == "QThreadSuffixSupported") {
+        dialect_.lldb = true;
+        return "OK";
+    }
+    if (p == "QListThreadsInStopReply") {
+        dialect_.threads_in_stop_reply = true;
+        return "OK";
+    }
+    if (p == "qHostInfo") return host_info();
+    if (p == "qProcessInfo") return process_info(pid_);
+    if (p.rfind("qThreadStopInfo", 0) == 0) {
+        auto tid = parse_hex(p.substr(15));
+        if (!tid || !threads_.count(static_cast<pid_t>(*tid))) return "E15";
+        threads_[static_cast<pid_t>(*tid)].shown = true;
+        return stop_reply(static_cast<pid_t>(*tid));
+    }
+    if (p.rfind("qMemoryRegionInfo:", 0) == 0) {
+        auto addr = parse_hex(p.substr(18));
+        return addr ? memory_region_info(pid_, *addr) : "E01";
+    }
+    if (p == "QSaveRegisterState") {
+        auto regs = read_registers(reg_thread_);
+        if (!regs) return "E01";
+        saved_registers_[next_saved_registers_] = *regs;
+        return std::to_string(next_saved_registers_++);
+    }
+    if (p.rfind("QRestoreRegisterState:", 0) == 0) {
+        auto it = saved_registers_.find(std::atoi(p.c_str() + 22));
+        if (it == saved_registers_.end() || !write_registers(reg_thread_, it->second)) return "E01";
+        saved_registers_.erase(it);
+        return "OK";
+    }
+    if (p.rfind("qXfer:libraries-svr4:read::", 0) == 0) return xfer(svr4_library_list(pid_), p.substr(27));
     if (p == "QStartNoAckMode") {
         no_ack_ = true;  // this packet was acked already; from its reply on, nothing is
         return "OK";
@@ -375,7 +425,7 @@ std::string GdbServer::vcont(const std::string& p) {
         auto colon = part.find(':');
         std::string act = part.substr(0, colon);
         char kind = static_cast<char>(std::tolower(act[0]));
-        int sig = act.size() > 1 ? signal_from_gdb(static_cast<int>(parse_hex(act.substr(1)).value_or(0))) : 0;
+        int sig = act.size() > 1 ? signal_in(static_cast<int>(parse_hex(act.substr(1)).value_or(0))) : 0;
         if (kind != 'c' && kind != 's') continue;
         if (colon == std::string::npos) {
             if (!fallback.first) fallback = {kind, sig};
@@ -391,7 +441,7 @@ std::string GdbServer::vcont(const std::string& p) {
     return "";
 }
 
-std::string GdbServer::read_memory(uint64_t addr, size_t len) {
+std::optional<std::string> GdbServer::read_memory(uint64_t addr, size_t len) {
     std::vector<uint8_t> data(len);
     size_t got = 0;
     // Page by page: a read may run into an unmapped page, and gdb wants what is readable.
@@ -400,11 +450,11 @@ std::string GdbServer::read_memory(uint64_t addr, size_t len) {
         if (!tracer::read_memory(pid_, addr + got, data.data() + got, chunk)) break;
         got += chunk;
     }
-    if (got == 0) return "E14";
+    if (got == 0) return std::nullopt;
     data.resize(got);
     for (auto& [bp, original] : breakpoints_)  // gdb sees its code, not our int3s
         if (bp >= addr && bp < addr + got) data[bp - addr] = original;
-    return to_hex(data.data(), data.size());
+    return std::string(data.begin(), data.end());
 }
 
 std::string GdbServer::write_memory(uint64_t addr, const std::vector<uint8_t>& bytes) {
@@ -473,7 +523,7 @@ void GdbServer::on_program_started(std::shared_ptr<Tracee> main) {
     main->process->frozen = true;
     threads_[main->tid].stopped = true;
     event_tid_ = main->tid;
-    event_signal_ = SIGTRAP;
+    event_signal_ = 0;
     mode_ = Mode::stopped;
     log::warn("the program is stopped at its first instruction; waiting for gdb (target remote ", acceptor_.local_endpoint().address().to_string(),
               ":", acceptor_.local_endpoint().port(), ")");
@@ -498,14 +548,17 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
     }
     int sig = stop.signal;
     if (stop.kind == Stop::Kind::signal && sig == SIGTRAP) {
-        if (t->stepping) t->stepping = false;
-        th.stop_reason = watch_reason(t->tid);
+        bool was_stepping = std::exchange(t->stepping, false);
+        th.watch = watch_reason(t->tid);
+        th.cause = classify_trap(*t, was_stepping, th.watch);
+    } else if (stop.kind == Stop::Kind::signal) {
+        th.cause = Cause::signal;
     }
     if (mode_ == Mode::running && !connected_) return false;  // nobody debugs: the signal takes its usual course
     // gdb asked not to hear about it (e.g. Go's SIGURG), unless the thread is single-stepping: stepping
     // into the handler would look like a finished step, so gdb hears of it and steps over the handler.
     if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && !t->stepping &&
-        pass_signals_.count(signal_to_gdb(sig))) {
+        pass_signals_.count(signal_out(sig))) {
         t->force_resume(PTRACE_CONT, sig);
         return true;
     }
@@ -584,12 +637,55 @@ void GdbServer::report_stop() {
     send_packet(stop_reply(event_tid_));
 }
 
+GdbServer::Cause GdbServer::classify_trap(Tracee& t, bool was_stepping, const std::string& watch) {
+    if (!watch.empty()) return Cause::watch;
+    siginfo_t info{};
+    auto regs = read_registers(t.tid);
+    // An int3 of ours: the pc is one past it. lldb, Delve and gdb with swbreak want it back on the breakpoint.
+    if (regs && ::ptrace(PTRACE_GETSIGINFO, t.tid, nullptr, &info) == 0 && info.si_code == SI_KERNEL &&
+        breakpoints_.count(regs->gp.rip - 1)) {
+        if (rewinds_breakpoints()) {
+            regs->gp.rip -= 1;
+            if (auto st = write_registers(t.tid, *regs); !st) log::debug("gdb: ", st.error().message);
+        }
+        return Cause::breakpoint;
+    }
+    return was_stepping ? Cause::step : Cause::none;
+}
+
+int GdbServer::signal_out(int linux_signal) const { return dialect_.lldb ? linux_signal : signal_to_gdb(linux_signal); }
+int GdbServer::signal_in(int number) const { return dialect_.lldb ? number : signal_from_gdb(number); }
+
 std::string GdbServer::stop_reply(pid_t tid) {
-    // A signal gdb sent us into with Ctrl-C reads as SIGINT; a plain interrupt with nothing to report as SIGTRAP.
-    int sig = event_signal_ ? event_signal_ : SIGTRAP;
-    std::string reason;
-    if (auto it = threads_.find(tid); it != threads_.end()) reason = std::exchange(it->second.stop_reason, "");
-    return "T" + hex2(signal_to_gdb(sig)) + reason + "thread:" + hex_number(static_cast<uint64_t>(tid)) + ";";
+    auto it = threads_.find(tid);
+    int sig = 0;
+    // A stop of ours (the first instruction, an interrupt) reads as SIGTRAP to gdb and as SIGSTOP to lldb,
+    // as lldb-server has it: lldb takes a SIGTRAP at a breakpoint address for that breakpoint's hit.
+    if (tid == event_tid_) sig = event_signal_ ? event_signal_ : dialect_.lldb ? SIGSTOP : SIGTRAP;
+    else if (it != threads_.end() && it->second.pending_signal > 0) sig = it->second.pending_signal;
+    std::string out = "T" + hex2(signal_out(sig)) + "thread:" + hex_number(static_cast<uint64_t>(tid)) + ";";
+    if (dialect_.threads_in_stop_reply) out += thread_list(tid == event_tid_);
+    Cause cause = it != threads_.end() ? it->second.cause : Cause::none;
+    if (cause == Cause::watch) out += it->second.watch;
+    if (cause == Cause::breakpoint && dialect_.swbreak) out += "swbreak:;";
+    if (dialect_.lldb) {
+        static const char* const reasons[] = {"", "reason:breakpoint;", "reason:trace;", "reason:watchpoint;", "reason:signal;"};
+        if (sig && sig != SIGTRAP && cause == Cause::none) cause = Cause::signal;  // an interrupt: SIGSTOP
+        out += reasons[static_cast<int>(cause)];
+    }
+    return out;
+}
+
+std::string GdbServer::thread_list(bool with_pcs) {
+    std::string tids = "threads:", pcs = "thread-pcs:";
+    for (auto& t : supervisor_.threads_of(pid_)) {
+        tids += hex_number(static_cast<uint64_t>(t->tid)) + ",";
+        if (!with_pcs) continue;
+        if (auto regs = read_registers(t->tid)) pcs += hex_number(regs->gp.rip) + ",";
+    }
+    if (tids.back() == ',') tids.back() = ';';
+    if (pcs.back() == ',') pcs.back() = ';';
+    return tids + (with_pcs && pcs.back() == ';' ? pcs : "");
 }
 
 std::string GdbServer::watch_reason(pid_t tid) const {
@@ -600,7 +696,12 @@ std::string GdbServer::watch_reason(pid_t tid) const {
 }
 
 bool GdbServer::report_pending_event() {
-    for (auto& [tid, th] : threads_)
+    for (auto& [tid, th] : threads_) {
+        // A breakpoint hit gdb has since removed is no event any more (its pc was put back on it).
+        if (th.cause == Cause::breakpoint && rewinds_breakpoints() && th.pending_signal == SIGTRAP) {
+            auto regs = read_registers(tid);
+            if (regs && !breakpoints_.count(regs->gp.rip)) th.pending_signal = -1;
+        }
         if (th.pending_signal >= 0 && th.stopped) {
             event_tid_ = tid;
             event_signal_ = th.pending_signal;
@@ -609,13 +710,15 @@ bool GdbServer::report_pending_event() {
             report_stop();
             return true;
         }
+    }
     return false;
 }
 
 void GdbServer::resume(const std::map<pid_t, std::pair<char, int>>& actions, std::pair<char, int> fallback) {
     if (mode_ == Mode::exited || !pid_) return;
     // An event that happened while gdb was looking at another one is reported first, gdbserver-style.
-    if (connected_ && report_pending_event()) return;
+    // lldb-server instead shows them all at the stop (qThreadStopInfo) and lets lldb decide.
+    if (connected_ && !dialect_.lldb && report_pending_event()) return;
     auto threads = supervisor_.threads_of(pid_);
     if (threads.empty()) return;
     threads.front()->process->frozen = false;
@@ -624,14 +727,21 @@ void GdbServer::resume(const std::map<pid_t, std::pair<char, int>>& actions, std
     for (auto& t : threads) {
         auto it = actions.find(t->tid);
         auto [kind, sig] = it != actions.end() ? it->second : fallback;
-        if (!kind) kind = 'c';  // threads gdb did not mention keep running in all-stop mode
         Thread& th = threads_[t->tid];
+        // A thread no action names stays as it is (stopped), as the protocol says.
+        t->kept_stopped = !kind;
+        if (!kind) continue;
         t->stepping = kind == 's';
+        th.cause = Cause::none;
+        th.watch.clear();
         if (th.stopped) {
             th.stopped = false;
             if (t->tid != event_tid_ && it == actions.end()) sig = 0;
-            if (!connected_ && th.pending_signal > 0 && th.pending_signal != SIGTRAP) sig = th.pending_signal;  // not lost
+            // A signal nobody decided on is not lost: without a debugger, or one that never saw it.
+            bool undecided = !connected_ || (dialect_.lldb && !th.shown);
+            if (undecided && th.pending_signal > 0 && th.pending_signal != SIGTRAP) sig = th.pending_signal;
             th.pending_signal = -1;
+            th.shown = false;
             t->force_resume(kind == 's' ? PTRACE_SINGLESTEP : PTRACE_CONT, sig);
         } else {
             t->release();  // a syscall handler finished while stopped

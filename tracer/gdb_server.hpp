@@ -9,6 +9,7 @@
 
 #include "tracer/debug_registers.hpp"
 #include "tracer/debugger.hpp"
+#include "tracer/gdb_registers.hpp"
 #include "tracer/gdb_protocol.hpp"
 #include "tracer/supervisor.hpp"
 
@@ -16,6 +17,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace mrd::tracer {
@@ -40,12 +42,23 @@ public:
     void on_exited(const Tracee& t, const Stop& stop) override;
 
 private:
+    // Why a thread last stopped, for its stop reply.
+    enum class Cause { none, breakpoint, step, watch, signal };
     struct Thread {
         bool stopped = false;               // in a stop the debugger owns
         bool interrupt_outstanding = false; // PTRACE_INTERRUPT sent, its stop not yet seen
         bool counted = false;               // the world-stop waits for this thread
         int pending_signal = -1;            // an event not yet reported (-1: none)
-        std::string stop_reason;            // for the stop reply: "watch:ADDR;" when a watchpoint fired
+        Cause cause = Cause::none;
+        std::string watch;                  // "watch:ADDR;" when a watchpoint fired
+        bool shown = false;                 // lldb has seen its pending event (qThreadStopInfo) and decides
+    };
+    // What the connected debugger speaks: gdb's dialect, or lldb's (lldb, and Delve as it talks to
+    // lldb-server): Linux signal numbers, thread suffixes, stop reasons, lldb-server's all-stop.
+    struct Dialect {
+        bool lldb = false;                  // it sent QThreadSuffixSupported
+        bool swbreak = false;               // gdb: it takes "swbreak" stops with the pc already at the breakpoint
+        bool threads_in_stop_reply = false; // QListThreadsInStopReply
     };
     enum class Mode { waiting, running, stopping, stopped, exited };
 
@@ -58,15 +71,20 @@ private:
     void write_next();  // the front of out_, then the rest, one write at a time
 
     void stop_world(pid_t event_tid, int signal);
+    Cause classify_trap(Tracee& t, bool was_stepping, const std::string& watch);
+    bool rewinds_breakpoints() const { return dialect_.lldb || dialect_.swbreak; }
+    int signal_out(int linux_signal) const;  // in the debugger's numbering
+    int signal_in(int number) const;
     void maybe_report();
     void report_stop();
     std::string stop_reply(pid_t tid);
+    std::string thread_list(bool with_pcs);
     std::string watch_reason(pid_t tid) const;
     // vCont-style resume: actions per thread ('c' or 's', with a signal), default for the rest.
     void resume(const std::map<pid_t, std::pair<char, int>>& actions, std::pair<char, int> fallback);
     bool report_pending_event();
 
-    std::string read_memory(uint64_t addr, size_t len);
+    std::optional<std::string> read_memory(uint64_t addr, size_t len);
     std::string write_memory(uint64_t addr, const std::vector<uint8_t>& bytes);
     std::string breakpoint(bool insert, uint64_t addr);
     std::string hardware_point(bool insert, DebugRegisters::Kind kind, uint64_t addr, size_t len);
@@ -84,6 +102,7 @@ private:
     asio::ip::tcp::socket socket_;
     bool connected_ = false;
     bool no_ack_ = false;
+    Dialect dialect_;
     gdb::PacketReader reader_;
     std::deque<std::string> out_;
 
@@ -94,11 +113,14 @@ private:
     pid_t event_tid_ = 0;
     int event_signal_ = 0;
     std::string exit_reply_;
-    pid_t g_thread_ = 0;  // Hg
+    pid_t g_thread_ = 0;    // Hg
+    pid_t reg_thread_ = 0;  // the thread the packet being answered is about (Hg or lldb's suffix)
     std::map<uint64_t, uint8_t> breakpoints_;  // address -> original byte
     DebugRegisters debug_registers_;           // hardware breakpoints and watchpoints
     std::set<int> pass_signals_;               // gdb numbers gdb wants passed silently
     std::map<int, int> files_;                 // vFile descriptors
+    std::map<int, gdb::RegisterFile> saved_registers_;  // QSaveRegisterState
+    int next_saved_registers_ = 1;
 };
 
 }  // namespace mrd::tracer

@@ -57,7 +57,7 @@ UniqueFd Process::duplicate(int fd) {
 
 void Tracee::resume(int request, int signal) {
     if (!alive) return;
-    if (process->frozen && request != PTRACE_LISTEN) {
+    if ((process->frozen || kept_stopped) && request != PTRACE_LISTEN) {
         held_ = {request, signal};
         return;
     }

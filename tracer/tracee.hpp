@@ -94,6 +94,7 @@ public:
     // Performs a held-back resume; false if there was none.
     bool release();
     bool stepping = false;  // a debugger single-steps it: a plain continue becomes a single step
+    bool kept_stopped = false;  // a debugger keeps this thread stopped while others run: resumes wait, as when frozen
     bool in_stop = false;   // in a ptrace stop (reported, not yet resumed)
     // Resumes and waits for this tracee's next stop; exited when it dies meanwhile.
     co::Task<Stop> resume_and_wait(int request, int signal = 0);
