@@ -69,7 +69,7 @@ uint64_t r_debug_address(pid_t pid) {
 
 }  // namespace
 
-std::string svr4_library_list(pid_t pid) {
+std::string svr4_library_list(pid_t pid, bool with_main_lm) {
     const std::string empty = "<library-list-svr4 version=\"1.0\"/>";
     uint64_t r_debug = r_debug_address(pid);
     if (!r_debug) return empty;
@@ -87,7 +87,8 @@ std::string svr4_library_list(pid_t pid) {
                          "\" l_ld=\"0x" + hex(reinterpret_cast<uint64_t>(entry->l_ld)) + "\"/>";
         lm = reinterpret_cast<uint64_t>(entry->l_next);
     }
-    return "<library-list-svr4 version=\"1.0\" main-lm=\"0x" + hex(main_lm) + "\">" + libraries + "</library-list-svr4>";
+    std::string main = with_main_lm ? " main-lm=\"0x" + hex(main_lm) + "\"" : "";
+    return "<library-list-svr4 version=\"1.0\"" + main + ">" + libraries + "</library-list-svr4>";
 }
 
 std::string memory_region_info(pid_t pid, uint64_t addr) {

@@ -11,9 +11,10 @@
 
 namespace mrd::tracer::gdb {
 
-// <library-list-svr4>: the main program's link map and every loaded library. Empty for a static
-// program, or before the dynamic linker has filled in r_debug.
-std::string svr4_library_list(pid_t pid);
+// <library-list-svr4>: every loaded library, and for gdb the main program's link map (main-lm; lldb
+// would take it for the address of r_debug's pointer, and lldb-server leaves it out). Empty for a
+// static program, or before the dynamic linker has filled in r_debug.
+std::string svr4_library_list(pid_t pid, bool with_main_lm);
 
 // "start:…;size:…;permissions:rx;name:…;" for the region holding addr, or the gap around it.
 std::string memory_region_info(pid_t pid, uint64_t addr);

@@ -6,6 +6,7 @@
 #include <sys/ptrace.h>
 
 #include <cstring>
+#include <map>
 #include <vector>
 
 namespace mrd::tracer::gdb {
@@ -78,7 +79,7 @@ bool decode(RegisterFile& f, int regno, std::string_view hex) {
 std::string regs_xml(const char* const* names, int count, int bits, const char* type, const char* group = nullptr) {
     std::string out;
     for (int i = 0; i < count; ++i) {
-        out += std::string("    <reg name=\"") + names[i] + "\" bitsize=\"" + std::to_string(bits) + "\" type=\"" + type + "\"";
+        out += std::string("  <reg name=\"") + names[i] + "\" bitsize=\"" + std::to_string(bits) + "\" type=\"" + type + "\"";
         if (group) out += std::string(" group=\"") + group + "\"";
         out += "/>\n";
     }
@@ -87,47 +88,61 @@ std::string regs_xml(const char* const* names, int count, int bits, const char* 
 
 }  // namespace
 
-const std::string& target_xml() {
-    static const std::string xml = [] {
-        static const char* gp[] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi"};
-        static const char* ptrs[] = {"rbp", "rsp"};
-        static const char* hi[] = {"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"};
-        static const char* segs[] = {"cs", "ss", "ds", "es", "fs", "gs"};
-        static const char* st[] = {"st0", "st1", "st2", "st3", "st4", "st5", "st6", "st7"};
-        static const char* fpc[] = {"fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"};
-        static const char* xmm[] = {"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                                    "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"};
-        std::string x = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
-                        "  <architecture>i386:x86-64</architecture>\n  <osabi>GNU/Linux</osabi>\n"
-                        "  <feature name=\"org.gnu.gdb.i386.core\">\n";
-        x += regs_xml(gp, 6, 64, "int64");
-        x += regs_xml(ptrs, 2, 64, "data_ptr");
-        x += regs_xml(hi, 8, 64, "int64");
-        x += "    <reg name=\"rip\" bitsize=\"64\" type=\"code_ptr\"/>\n    <reg name=\"eflags\" bitsize=\"32\" type=\"int32\"/>\n";
-        x += regs_xml(segs, 6, 32, "int32");
-        x += regs_xml(st, 8, 80, "i387_ext");
-        x += regs_xml(fpc, 8, 32, "int", "float");
-        x += "  </feature>\n  <feature name=\"org.gnu.gdb.i386.sse\">\n"
-             "    <vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/>\n"
-             "    <vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/>\n"
-             "    <vector id=\"v16i8\" type=\"int8\" count=\"16\"/>\n"
-             "    <vector id=\"v8i16\" type=\"int16\" count=\"8\"/>\n"
-             "    <vector id=\"v4i32\" type=\"int32\" count=\"4\"/>\n"
-             "    <vector id=\"v2i64\" type=\"int64\" count=\"2\"/>\n"
-             "    <union id=\"vec128\">\n"
-             "      <field name=\"v4_float\" type=\"v4f\"/>\n      <field name=\"v2_double\" type=\"v2d\"/>\n"
-             "      <field name=\"v16_int8\" type=\"v16i8\"/>\n      <field name=\"v8_int16\" type=\"v8i16\"/>\n"
-             "      <field name=\"v4_int32\" type=\"v4i32\"/>\n      <field name=\"v2_int64\" type=\"v2i64\"/>\n"
-             "      <field name=\"uint128\" type=\"uint128\"/>\n    </union>\n";
-        x += regs_xml(xmm, 16, 128, "vec128");
-        x += "    <reg name=\"mxcsr\" bitsize=\"32\" type=\"int\" group=\"vector\"/>\n  </feature>\n"
-             "  <feature name=\"org.gnu.gdb.i386.linux\">\n    <reg name=\"orig_rax\" bitsize=\"64\" type=\"int\" regnum=\"57\"/>\n"
-             "  </feature>\n  <feature name=\"org.gnu.gdb.i386.segments\">\n"
-             "    <reg name=\"fs_base\" bitsize=\"64\" type=\"int\"/>\n    <reg name=\"gs_base\" bitsize=\"64\" type=\"int\"/>\n"
-             "  </feature>\n</target>\n";
-        return x;
+// The target description as gdb's own x86-64 Linux one is laid out: target.xml includes one document
+// per feature. Delve reads only <reg>s at a document's top level, so features are not inlined.
+std::optional<std::string> target_description(const std::string& annex) {
+    static const char* gp[] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi"};
+    static const char* ptrs[] = {"rbp", "rsp"};
+    static const char* hi[] = {"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"};
+    static const char* segs[] = {"cs", "ss", "ds", "es", "fs", "gs"};
+    static const char* st[] = {"st0", "st1", "st2", "st3", "st4", "st5", "st6", "st7"};
+    static const char* fpc[] = {"fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"};
+    static const char* xmm[] = {"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                                "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"};
+    static const std::map<std::string, std::string> features = [] {
+        std::map<std::string, std::string> f;
+        std::string core;
+        core += regs_xml(gp, 6, 64, "int64");
+        core += regs_xml(ptrs, 2, 64, "data_ptr");
+        core += regs_xml(hi, 8, 64, "int64");
+        core += "  <reg name=\"rip\" bitsize=\"64\" type=\"code_ptr\"/>\n  <reg name=\"eflags\" bitsize=\"32\" type=\"int32\"/>\n";
+        core += regs_xml(segs, 6, 32, "int32");
+        core += regs_xml(st, 8, 80, "i387_ext");
+        core += regs_xml(fpc, 8, 32, "int", "float");
+        f["64bit-core.xml"] = "org.gnu.gdb.i386.core\">\n" + core;
+        std::string sse =
+            "  <vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/>\n"
+            "  <vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/>\n"
+            "  <vector id=\"v16i8\" type=\"int8\" count=\"16\"/>\n"
+            "  <vector id=\"v8i16\" type=\"int16\" count=\"8\"/>\n"
+            "  <vector id=\"v4i32\" type=\"int32\" count=\"4\"/>\n"
+            "  <vector id=\"v2i64\" type=\"int64\" count=\"2\"/>\n"
+            "  <union id=\"vec128\">\n"
+            "    <field name=\"v4_float\" type=\"v4f\"/>\n    <field name=\"v2_double\" type=\"v2d\"/>\n"
+            "    <field name=\"v16_int8\" type=\"v16i8\"/>\n    <field name=\"v8_int16\" type=\"v8i16\"/>\n"
+            "    <field name=\"v4_int32\" type=\"v4i32\"/>\n    <field name=\"v2_int64\" type=\"v2i64\"/>\n"
+            "    <field name=\"uint128\" type=\"uint128\"/>\n  </union>\n";
+        sse += regs_xml(xmm, 16, 128, "vec128");
+        sse += "  <reg name=\"mxcsr\" bitsize=\"32\" type=\"int\" group=\"vector\"/>\n";
+        f["64bit-sse.xml"] = "org.gnu.gdb.i386.sse\">\n" + sse;
+        f["64bit-linux.xml"] = "org.gnu.gdb.i386.linux\">\n  <reg name=\"orig_rax\" bitsize=\"64\" type=\"int\" regnum=\"57\"/>\n";
+        f["64bit-segments.xml"] =
+            "org.gnu.gdb.i386.segments\">\n  <reg name=\"fs_base\" bitsize=\"64\" type=\"int\"/>\n"
+            "  <reg name=\"gs_base\" bitsize=\"64\" type=\"int\"/>\n";
+        for (auto& [name, body] : f)
+            body = "<?xml version=\"1.0\"?>\n<!DOCTYPE feature SYSTEM \"gdb-target.dtd\">\n<feature name=\"" + body + "</feature>\n";
+        return f;
     }();
-    return xml;
+    if (annex == "target.xml") {
+        std::string x = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
+                        "  <architecture>i386:x86-64</architecture>\n  <osabi>GNU/Linux</osabi>\n";
+        for (const char* name : {"64bit-core.xml", "64bit-sse.xml", "64bit-linux.xml", "64bit-segments.xml"})
+            x += std::string("  <xi:include href=\"") + name + "\"/>\n";
+        return x + "</target>\n";
+    }
+    auto it = features.find(annex);
+    if (it == features.end()) return std::nullopt;
+    return it->second;
 }
 
 Result<RegisterFile> read_registers(pid_t tid) {

@@ -13,7 +13,8 @@
 
 namespace mrd::tracer::gdb {
 
-const std::string& target_xml();
+// qXfer:features:read: "target.xml" and the feature documents it includes.
+std::optional<std::string> target_description(const std::string& annex);
 
 struct RegisterFile {
     user_regs_struct gp{};

@@ -324,7 +324,7 @@ std::string GdbServer::query(const std::string& p) {
         saved_registers_.erase(it);
         return "OK";
     }
-    if (p.rfind("qXfer:libraries-svr4:read::", 0) == 0) return xfer(svr4_library_list(pid_), p.substr(27));
+    if (p.rfind("qXfer:libraries-svr4:read::", 0) == 0) return xfer(svr4_library_list(pid_, !dialect_.lldb), p.substr(27));
     if (p == "QStartNoAckMode") {
         no_ack_ = true;  // this packet was acked already; from its reply on, nothing is
         return "OK";
@@ -347,7 +347,13 @@ std::string GdbServer::query(const std::string& p) {
     if (p == "qsThreadInfo") return "l";
     if (p == "qSymbol::") return "OK";
     if (p.rfind("qThreadExtraInfo,", 0) == 0) return to_hex(std::string_view("running under mirrord"));
-    if (p.rfind("qXfer:features:read:target.xml:", 0) == 0) return xfer(target_xml(), p.substr(31));
+    if (p.rfind("qXfer:features:read:", 0) == 0) {
+        std::string rest = p.substr(20);
+        auto colon = rest.find(':');
+        auto document = target_description(rest.substr(0, colon));
+        if (!document || colon == std::string::npos) return "E00";
+        return xfer(*document, rest.substr(colon + 1));
+    }
     if (p.rfind("qXfer:auxv:read::", 0) == 0) return xfer(wire::read_file("/proc/" + std::to_string(pid_) + "/auxv").value_or(""), p.substr(17));
     if (p.rfind("qXfer:exec-file:read:", 0) == 0) {
         auto rest = p.substr(21);

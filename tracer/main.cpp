@@ -9,6 +9,7 @@
 #include "tracer/diagnose_command.hpp"
 #include "tracer/dump_command.hpp"
 #include "tracer/exec_command.hpp"
+#include "tracer/lldb_server_stand_in.hpp"
 #include "tracer/port_forward_command.hpp"
 #include "tracer/resolved_config.hpp"
 #include "tracer/ui_command.hpp"
@@ -59,6 +60,7 @@ cxxopts::Options exec_options() {
         ("skip-processes", "processes mirrord would leave local (ignored here)", cxxopts::value<std::string>())
         ("gdbserver", "serve the GDB remote protocol on HOST:PORT (the program waits for gdb)", cxxopts::value<std::string>())
         ("gdb", "debug the program with gdb in this terminal")
+        ("dlv", "COMMAND is a debugger (Delve) that starts `lldb-server gdbserver`: it runs here, and the programs it debugs run under mirrord")
         ("report", "at exit, what went to the target and what stayed here (also feature.report)")
         ("events", "write what the session does to FILE, as JSON lines, as it happens", cxxopts::value<std::string>());
     return o;
@@ -180,6 +182,17 @@ int exec(int argc, char** argv) {
     if (p.count("report")) c.report = true;
     for (const char* ignored : {"key", "skip-processes"})
         if (p.count(ignored)) c.warnings.push_back(std::string("--") + ignored + " is a mirrord setting this implementation ignores");
+    if (p.count("dlv")) {
+        if (p.count("gdb") || p.count("gdbserver")) {
+            std::cerr << "mirrord exec: --dlv and --gdb/--gdbserver exclude each other\n";
+            return 2;
+        }
+        // The stand-in's programs get these same options: everything before the command but --dlv.
+        std::vector<std::string> same_options(argv + 2, argv + argc - command.rest.size());
+        std::erase(same_options, "--dlv");
+        if (!same_options.empty() && same_options.back() == "--") same_options.pop_back();
+        return run_with_lldb_server_stand_in(same_options, command.rest);
+    }
     ExecOptions exec{c, agent_flag(p), command.rest, p.count("gdbserver") ? p["gdbserver"].as<std::string>() : "", p.count("gdb") > 0,
                      p.count("events") ? p["events"].as<std::string>() : ""};
     exit_like(exec_command(exec));
@@ -341,6 +354,7 @@ int main(int argc, char** argv) {
     log::set_prefix("mirrord");
     wire::remember_inherited_fds();  // first: before anything of the CLI's own is open
     tune_allocator();
+    if (invoked_as_lldb_server(argv[0])) return lldb_server_stand_in(argc, argv);
     if (argc < 2) {
         std::cerr << kUsage;
         return 2;

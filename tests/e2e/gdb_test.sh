@@ -14,24 +14,22 @@ debug() {
     while [ "$1" != "--" ]; do program+=("$1"); shift; done
     shift
     gdb_args=("$@")
-    local port=$(free_port)
-    "$MIRRORD" exec --target "pid/$POD_PID" --gdbserver "127.0.0.1:$port" -- "${program[@]}" \
-        >"$WORK/$name.program" 2>"$WORK/$name.mirrord" &
-    local sup=$!
-    for _ in $(seq 100); do grep -q "waiting for gdb" "$WORK/$name.mirrord" && break; sleep 0.1; done
+    serve_debuggee "$name" "${program[@]}"
+    local port=$DEBUGGEE_PORT sup=$DEBUGGEE_PID
     timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port" "${gdb_args[@]}" "${program[0]}" >"$WORK/$name.gdb" 2>&1
     wait_bounded "$sup" 30
     echo $? >"$WORK/$name.rc"
 }
 
 debug c "$C_PROGRAM" /app/config.yaml -- -ex "break process_config" -ex continue -ex "print content" \
-    -ex step -ex "info frame" -ex finish -ex next -ex "print lines" -ex continue
+    -ex step -ex "info frame" -ex finish -ex next -ex "print lines" -ex "info sharedlibrary" -ex continue
 out=$(cat "$WORK/c.gdb")
 check_contains "C: the breakpoint is hit" "Breakpoint 1, process_config" "$out"
 check_contains "C: a variable holds the pod's file, read through mirrord" '"# only the pod has this file\nservice: checkout' "$out"
 check_contains "C: step into a function" "count_lines (content=" "$out"
 check_contains "C: finish returns its value" "Value returned is \$2 = 5" "$out"
 check_contains "C: next, then the local" "\$3 = 5" "$out"
+check_matches "C: shared libraries, from the server's svr4 list" "0x[0-9a-f]+ +0x[0-9a-f]+ +Yes +/.*libc\.so\.6" "$out"
 check_contains "C: continue to the end, with the exit code" "exited with code 05" "$out"
 check_eq "C: mirrord exits with the program's code" "5" "$(cat "$WORK/c.rc")"
 
@@ -65,10 +63,8 @@ check_contains "a remote connection survives a stop at a breakpoint" "hello from
 check_contains "... and the program ends normally" "exited normally" "$(cat "$WORK/http.gdb")"
 
 # Ctrl-C: gdb interrupts a running program; kill ends it.
-port=$(free_port)
-"$MIRRORD" exec --target "pid/$POD_PID" --gdbserver "127.0.0.1:$port" -- "$C_PROGRAM" --spin >/dev/null 2>"$WORK/spin.mirrord" &
-sup=$!
-for _ in $(seq 100); do grep -q "waiting for gdb" "$WORK/spin.mirrord" && break; sleep 0.1; done
+serve_debuggee spin "$C_PROGRAM" --spin
+port=$DEBUGGEE_PORT sup=$DEBUGGEE_PID
 timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port" -ex continue -ex "print \$pc != 0" -ex kill "$C_PROGRAM" >"$WORK/spin.gdb" 2>&1 &
 timeout_pid=$!
 # Ctrl-C once gdb has let the program run (it spins: state R). The signal goes to gdb itself: timeout(1)
