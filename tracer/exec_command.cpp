@@ -175,8 +175,22 @@ ExitStatus exec_command(const ExecOptions& options) {
             return {1, 0};
         }
         gdb_address = *listening;
-        supervisor.set_debugger(&gdb_server);
+        supervisor.set_debugger(&gdb_server, options.debug_child);
         if (!options.gdb) log::warn("gdb server listening on ", gdb_address);
+        if (!options.debug_child.empty()) log::warn("gdb will debug the first process that runs ", options.debug_child);
+        if (options.gdb)
+            gdb_server.on_waiting([&](pid_t pid) {
+                char exe[PATH_MAX];
+                ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe);
+                auto debugger = start_gdb(gdb_address, n > 0 ? std::string(exe, static_cast<size_t>(n)) : options.command[0]);
+                if (!debugger) {
+                    log::error(debugger.error().message);
+                    ::kill(supervisor.main_pid(), SIGKILL);
+                    return;
+                }
+                // Quitting gdb ends the session, as it would without mirrord.
+                supervisor.on_child_exit(*debugger, [&](int) { ::kill(supervisor.main_pid(), SIGKILL); });
+            });
     }
     if (auto& local_agent = session_agent.local())
         supervisor.on_child_exit(local_agent->pid(), [&](int) {
@@ -289,13 +303,6 @@ ExitStatus exec_command(const ExecOptions& options) {
             // As a shell says it: 127 not found, 126 found but not executable.
             if (supervisor.exec_errno()) exit_status = supervisor.exec_errno() == ENOENT ? 127 : 126;
             co_return;
-        }
-        if (options.gdb) {
-            auto debugger = start_gdb(gdb_address, *program);
-            if (!debugger) co_return fail(debugger.error());
-            pid_t program_pid = *pid;
-            // Quitting gdb ends the session, as it would without mirrord.
-            supervisor.on_child_exit(*debugger, [program_pid](int) { ::kill(program_pid, SIGKILL); });
         }
         log::info("running ", options.command[0], " (pid ", *pid, ") in the context of ", config.target.path.empty() ? "the agent's target" : config.target.path);
     };

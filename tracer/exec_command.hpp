@@ -14,6 +14,7 @@ struct ExecOptions {
     std::vector<std::string> command;   // argv of the program
     std::string gdbserver;              // "HOST:PORT": serve the GDB remote protocol there
     bool gdb = false;                   // start gdb in this terminal, connected to it
+    std::string debug_child;            // debug the first process running a program of this name instead
     std::string events_file;            // --events: what the session does, as JSON lines
 };
 

@@ -67,7 +67,7 @@ Result<std::string> GdbServer::listen(const std::string& address) {
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(1, ec);
     if (ec) return Error{ec.value(), "gdb server on " + address + ": " + ec.message()};
-    co::spawn(accept_loop());
+    // Connections wait in the backlog until the debugged program has started (on_program_started).
     auto bound = acceptor_.local_endpoint(ec);
     return bound.address().to_string() + ":" + std::to_string(bound.port());
 }
@@ -531,8 +531,10 @@ void GdbServer::on_program_started(std::shared_ptr<Tracee> main) {
     event_tid_ = main->tid;
     event_signal_ = 0;
     mode_ = Mode::stopped;
-    log::warn("the program is stopped at its first instruction; waiting for gdb (target remote ", acceptor_.local_endpoint().address().to_string(),
-              ":", acceptor_.local_endpoint().port(), ")");
+    log::warn("the program (pid ", pid_, ") is stopped at its first instruction; waiting for gdb (target remote ",
+              acceptor_.local_endpoint().address().to_string(), ":", acceptor_.local_endpoint().port(), ")");
+    co::spawn(accept_loop());
+    if (on_waiting_) on_waiting_(pid_);
 }
 
 bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {

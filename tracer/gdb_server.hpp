@@ -16,6 +16,7 @@
 #include <asio.hpp>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -28,6 +29,8 @@ public:
     // "HOST:PORT" or ":PORT" (port 0: any); the address it listens on.
     Result<std::string> listen(const std::string& address);
     // The session is over: the listener and any debugger's connection close (their coroutines end).
+    // Called once the debugged program waits at its first instruction.
+    void on_waiting(std::function<void(pid_t)> callback) { on_waiting_ = std::move(callback); }
     void close() {
         std::error_code ignored;
         acceptor_.close(ignored);
@@ -120,6 +123,7 @@ private:
     std::set<int> pass_signals_;               // gdb numbers gdb wants passed silently
     std::map<int, int> files_;                 // vFile descriptors
     std::map<int, gdb::RegisterFile> saved_registers_;  // QSaveRegisterState
+    std::function<void(pid_t)> on_waiting_;
     int next_saved_registers_ = 1;
 };
 

@@ -60,6 +60,8 @@ cxxopts::Options exec_options() {
         ("skip-processes", "processes mirrord would leave local (ignored here)", cxxopts::value<std::string>())
         ("gdbserver", "serve the GDB remote protocol on HOST:PORT (the program waits for gdb)", cxxopts::value<std::string>())
         ("gdb", "debug the program with gdb in this terminal")
+        ("debug-child", "debug the first process that runs a program named NAME (go run's binary, a wrapper's child) instead",
+            cxxopts::value<std::string>())
         ("dlv", "COMMAND is a debugger (Delve) that starts `lldb-server gdbserver`: it runs here, and the programs it debugs run under mirrord")
         ("report", "at exit, what went to the target and what stayed here (also feature.report)")
         ("events", "write what the session does to FILE, as JSON lines, as it happens", cxxopts::value<std::string>());
@@ -182,6 +184,10 @@ int exec(int argc, char** argv) {
     if (p.count("report")) c.report = true;
     for (const char* ignored : {"key", "skip-processes"})
         if (p.count(ignored)) c.warnings.push_back(std::string("--") + ignored + " is a mirrord setting this implementation ignores");
+    if (p.count("debug-child") && !p.count("gdb") && !p.count("gdbserver")) {
+        std::cerr << "mirrord exec: --debug-child goes with --gdb or --gdbserver\n";
+        return 2;
+    }
     if (p.count("dlv")) {
         if (p.count("gdb") || p.count("gdbserver")) {
             std::cerr << "mirrord exec: --dlv and --gdb/--gdbserver exclude each other\n";
@@ -194,7 +200,7 @@ int exec(int argc, char** argv) {
         return run_with_lldb_server_stand_in(same_options, command.rest);
     }
     ExecOptions exec{c, agent_flag(p), command.rest, p.count("gdbserver") ? p["gdbserver"].as<std::string>() : "", p.count("gdb") > 0,
-                     p.count("events") ? p["events"].as<std::string>() : ""};
+                     p.count("debug-child") ? p["debug-child"].as<std::string>() : "", p.count("events") ? p["events"].as<std::string>() : ""};
     exit_like(exec_command(exec));
 }
 

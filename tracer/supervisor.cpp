@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 
 namespace mrd::tracer {
@@ -68,6 +69,16 @@ constexpr long kPtraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | 
         (void)unused;
     }
     ::_exit(report[0] == ENOENT ? 127 : 126);
+}
+
+// The debugger's --debug-child NAME: the program's file or its argv[0].
+bool runs_program_named(pid_t pid, const std::string& name) {
+    auto base = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
+    char exe[PATH_MAX];
+    ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe);
+    if (n > 0 && base(std::string(exe, static_cast<size_t>(n))) == name) return true;
+    std::string argv = wire::read_file("/proc/" + std::to_string(pid) + "/cmdline").value_or("");
+    return base(argv.substr(0, argv.find('\0'))) == name;
 }
 
 }  // namespace
@@ -412,7 +423,7 @@ co::Task<void> Supervisor::handle_exec(std::shared_ptr<Tracee> t) {
         log::warn("pid ", t->process->pid, " runs a 32-bit program; its syscalls are not redirected to the target");
         t->process->compat_warned = true;
     }
-    if (debugger_ && !program_started_ && t->tid == main_pid_) {
+    if (debugger_ && !program_started_ && (debugged_name_.empty() ? t->tid == main_pid_ : runs_program_named(t->tid, debugged_name_))) {
         program_started_ = true;  // the debugger decides when it runs
         co_return debugger_->on_program_started(t);
     }

@@ -41,8 +41,12 @@ public:
     // Children of the supervisor that are not traced (a locally started agent) are reaped here too.
     void on_child_exit(pid_t pid, std::function<void(int status)> callback) { child_exits_[pid] = std::move(callback); }
     size_t tracee_count() const { return tracees_.size(); }
-    // A debugger for the program (the process launched), attached before launch.
-    void set_debugger(Debugger* debugger) { debugger_ = debugger; }
+    // A debugger for the program (the process launched), attached before launch; or, given a name,
+    // for the first process that executes a program of that name (its file or its argv[0]).
+    void set_debugger(Debugger* debugger, std::string program_name = "") {
+        debugger_ = debugger;
+        debugged_name_ = std::move(program_name);
+    }
     std::vector<std::shared_ptr<Tracee>> threads_of(pid_t pid) const;
     pid_t main_pid() const { return main_pid_; }
     // After launch failed because the program could not be executed: execve's errno, else 0.
@@ -77,6 +81,7 @@ private:
     std::function<void(int, int)> on_finished_;
     Debugger* debugger_ = nullptr;
     bool program_started_ = false;
+    std::string debugged_name_;
     pid_t main_pid_ = 0;
     int main_status_ = 0;
     int main_signal_ = 0;

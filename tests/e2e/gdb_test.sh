@@ -14,7 +14,7 @@ debug() {
     while [ "$1" != "--" ]; do program+=("$1"); shift; done
     shift
     gdb_args=("$@")
-    serve_debuggee "$name" "${program[@]}"
+    serve_debuggee "$name" -- "${program[@]}"
     local port=$DEBUGGEE_PORT sup=$DEBUGGEE_PID
     timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port" "${gdb_args[@]}" "${program[0]}" >"$WORK/$name.gdb" 2>&1
     wait_bounded "$sup" 30
@@ -62,8 +62,22 @@ debug http "$C_PROGRAM" --http backend 80 -- -ex "break paused" -ex continue -ex
 check_contains "a remote connection survives a stop at a breakpoint" "hello from backend; you are 10.77.0.2" "$(cat "$WORK/http.program")"
 check_contains "... and the program ends normally" "exited normally" "$(cat "$WORK/http.gdb")"
 
+# --debug-child: a wrapper's child is debugged, the wrapper runs on.
+serve_debuggee child --debug-child gdb_target -- bash -c "\"$C_PROGRAM\" /app/config.yaml; echo the wrapper saw \$?"
+timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$DEBUGGEE_PORT" -ex "break process_config" -ex continue \
+    -ex "print content" -ex continue "$C_PROGRAM" >"$WORK/child.gdb" 2>&1
+wait_bounded "$DEBUGGEE_PID" 30
+out=$(cat "$WORK/child.gdb")
+check_contains "--debug-child: the named child stops at the breakpoint" "Breakpoint 1, process_config" "$out"
+check_contains "... and reads the pod's file" '"# only the pod has this file\nservice: checkout' "$out"
+check_contains "... and runs to its end" "exited with code 05" "$out"
+check_contains "the wrapper runs on and sees the child's code" "the wrapper saw 5" "$(cat "$WORK/child.program")"
+check_contains "mirrord says which process it waits for" "gdb will debug the first process that runs gdb_target" "$(cat "$WORK/child.mirrord")"
+out=$("$MIRRORD" exec --target "pid/$POD_PID" --debug-child x -- true 2>&1); rc=$?
+check_eq "--debug-child without a debugger: a usage error" "2" "$rc"
+
 # Ctrl-C: gdb interrupts a running program; kill ends it.
-serve_debuggee spin "$C_PROGRAM" --spin
+serve_debuggee spin -- "$C_PROGRAM" --spin
 port=$DEBUGGEE_PORT sup=$DEBUGGEE_PID
 timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port" -ex continue -ex "print \$pc != 0" -ex kill "$C_PROGRAM" >"$WORK/spin.gdb" 2>&1 &
 timeout_pid=$!

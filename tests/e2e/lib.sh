@@ -93,12 +93,15 @@ mirrord_exec() { "$MIRRORD" exec --target "pid/$POD_PID" "$@"; }
 # free_port: a TCP port nothing listens on right now
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# serve_debuggee NAME PROGRAM [ARGS...]: the program under mirrord --gdbserver, stopped at its first
-# instruction; sets DEBUGGEE_PORT and DEBUGGEE_PID (mirrord's). Output in $WORK/NAME.program and .mirrord.
+# serve_debuggee NAME [MIRRORD OPTIONS...] -- PROGRAM [ARGS...]: the program under mirrord --gdbserver,
+# stopped at its first instruction; sets DEBUGGEE_PORT and DEBUGGEE_PID (mirrord's). Output in
+# $WORK/NAME.program and .mirrord.
 serve_debuggee() {
-    local name=$1; shift
+    local name=$1 options=(); shift
+    while [ "$1" != "--" ]; do options+=("$1"); shift; done
+    shift
     DEBUGGEE_PORT=$(free_port)
-    "$MIRRORD" exec --target "pid/$POD_PID" --gdbserver "127.0.0.1:$DEBUGGEE_PORT" -- "$@" \
+    "$MIRRORD" exec --target "pid/$POD_PID" --gdbserver "127.0.0.1:$DEBUGGEE_PORT" "${options[@]}" -- "$@" \
         >"$WORK/$name.program" 2>"$WORK/$name.mirrord" &
     DEBUGGEE_PID=$!
     for _ in $(seq 100); do grep -q "waiting for gdb" "$WORK/$name.mirrord" && return 0; sleep 0.1; done

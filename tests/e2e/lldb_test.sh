@@ -14,7 +14,7 @@ debug() {
     while [ "$1" != "--" ]; do program+=("$1"); shift; done
     shift
     for c in "$@"; do commands+=(-o "$c"); done
-    serve_debuggee "$name" "${program[@]}"
+    serve_debuggee "$name" -- "${program[@]}"
     timeout 60 lldb --batch -o "gdb-remote 127.0.0.1:$DEBUGGEE_PORT" "${commands[@]}" "${program[0]}" >"$WORK/$name.lldb" 2>&1
     wait_bounded "$DEBUGGEE_PID" 30
     echo $? >"$WORK/$name.rc"
@@ -49,7 +49,7 @@ check_matches "Go: its threads are listed" "thread #[2-9]: tid = " "$out"
 check_contains "Go: exit code" "exited with status = 5" "$out"
 
 # Ctrl-C in an interactive lldb (tmux): the running program stops, kill ends it and mirrord.
-serve_debuggee spin "$C_PROGRAM" --spin
+serve_debuggee spin -- "$C_PROGRAM" --spin
 SESSION="mrd-lldb-$$"
 on_exit 'tmux kill-session -t "$SESSION" 2>/dev/null'
 tmux new-session -d -s "$SESSION" -x 200 -y 50 "lldb -o 'gdb-remote 127.0.0.1:$DEBUGGEE_PORT' '$C_PROGRAM'; sleep 60"
