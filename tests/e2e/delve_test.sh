@@ -46,9 +46,15 @@ check_contains "headless: the program ends with its code" "has exited with statu
 wait_bounded "$headless" 30
 check_eq "headless: dlv and mirrord end when the client quits it" "0" "$?"
 
-# dlv dap with a DAP client doing what VS Code does (launch with "backend": "lldb").
+# VS Code's Go extension: dlv is the README's wrapper (go.alternateTools), run as `dlv dap`, and a DAP
+# client does what the extension does (launch with "backend": "lldb").
+cat >"$WORK/dlv-mirrord" <<WRAPPER
+#!/bin/sh
+exec "$MIRRORD" exec --target "pid/$POD_PID" --dlv -- dlv "\$@"
+WRAPPER
+chmod +x "$WORK/dlv-mirrord"
 port=$(free_port)
-"$MIRRORD" exec --target "pid/$POD_PID" --dlv -- dlv dap --listen="127.0.0.1:$port" >"$WORK/dap.out" 2>&1 &
+"$WORK/dlv-mirrord" dap --listen="127.0.0.1:$port" >"$WORK/dap.out" 2>&1 &
 dap=$!
 for _ in $(seq 100); do grep -q "listening at" "$WORK/dap.out" && break; sleep 0.1; done
 out=$(timeout 60 python3 "$ROOT/tests/programs/dap_client.py" "127.0.0.1:$port" "$GO_PROGRAM" "$GO_SOURCE" 11 /app/config.yaml 2>&1)

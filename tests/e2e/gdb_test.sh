@@ -62,6 +62,21 @@ debug http "$C_PROGRAM" --http backend 80 -- -ex "break paused" -ex continue -ex
 check_contains "a remote connection survives a stop at a breakpoint" "hello from backend; you are 10.77.0.2" "$(cat "$WORK/http.program")"
 check_contains "... and the program ends normally" "exited normally" "$(cat "$WORK/http.gdb")"
 
+# gdb's machine interface, as IDEs drive it (VS Code's cppdbg with miDebuggerServerAddress, CLion's
+# remote debug): the MI commands they send, in order.
+serve_debuggee mi -- "$C_PROGRAM" /app/config.yaml
+printf '%s\n' "-gdb-set sysroot /" "-target-select remote 127.0.0.1:$DEBUGGEE_PORT" "-break-insert process_config" \
+    "-exec-continue" "-data-evaluate-expression content" "-exec-next" "-stack-list-locals 1" "-exec-continue" "-gdb-exit" |
+    timeout 60 gdb --interpreter=mi2 -nx "$C_PROGRAM" >"$WORK/mi.gdb" 2>&1
+wait_bounded "$DEBUGGEE_PID" 30
+out=$(cat "$WORK/mi.gdb")
+check_contains "MI: connected" "^connected" "$out"
+check_contains "MI: the breakpoint is hit" '*stopped,reason="breakpoint-hit"' "$out"
+check_contains "MI: the pod's file in an expression" '^done,value="0x' "$out"
+check_contains "... holding it" '# only the pod has this file\\nservice: checkout' "$out"
+check_contains "MI: next, then the locals" '{name="lines",value="5"}' "$out"
+check_contains "MI: the exit code" '*stopped,reason="exited",exit-code="05"' "$out"
+
 # --debug-child: a wrapper's child is debugged, the wrapper runs on.
 serve_debuggee child --debug-child gdb_target -- bash -c "\"$C_PROGRAM\" /app/config.yaml; echo the wrapper saw \$?"
 timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$DEBUGGEE_PORT" -ex "break process_config" -ex continue \
