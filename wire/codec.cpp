@@ -1,5 +1,6 @@
 #include "wire/codec.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -60,8 +61,10 @@ Result<Envelope> decode(std::span<const char> payload) {
     msgpack::unpack_limit limit(n, n, n, n, n, 32);
     try {
         size_t offset = 0;
+        // Strings and binaries are referenced in the payload, not copied: converting copies them once.
+        auto in_place = [](msgpack::type::object_type, size_t, void*) { return true; };
         msgpack::object_handle handle =
-            msgpack::unpack(payload.data(), payload.size(), offset, nullptr, nullptr, limit);
+            msgpack::unpack(payload.data(), payload.size(), offset, in_place, nullptr, limit);
         if (offset != payload.size()) return Error::msg("malformed message: trailing bytes", EPROTO);
         const msgpack::object& root = handle.get();
         if (root.type != msgpack::type::ARRAY || root.via.array.size != 3)
@@ -78,30 +81,51 @@ Result<Envelope> decode(std::span<const char> payload) {
 }
 
 void FrameReader::append(const char* data, size_t size) {
-    if (start_ > 0 && start_ == buffer_.size()) {
-        buffer_.clear();
-        start_ = 0;
-    }
-    buffer_.insert(buffer_.end(), data, data + size);
+    reserve(size);
+    std::memcpy(buffer_.get() + end_, data, size);
+    end_ += size;
 }
 
-Result<std::optional<std::vector<char>>> FrameReader::next() {
-    size_t available = buffer_.size() - start_;
-    if (available < 4) return std::optional<std::vector<char>>{};
-    const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + start_);
+void FrameReader::reserve(size_t room) {
+    if (start_ == end_) start_ = end_ = 0;
+    if (capacity_ - end_ >= room) return;
+    size_t unread = end_ - start_;
+    if (capacity_ - unread >= room) {  // sliding the unread bytes down suffices
+        std::memmove(buffer_.get(), buffer_.get() + start_, unread);
+    } else {
+        size_t capacity = std::max(unread + room, capacity_ * 2);
+        auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+        if (unread) std::memcpy(bigger.get(), buffer_.get() + start_, unread);
+        buffer_ = std::move(bigger);
+        capacity_ = capacity;
+    }
+    start_ = 0;
+    end_ = unread;
+}
+
+std::span<char> FrameReader::prepare() {
+    constexpr size_t kMinRead = 256 * 1024;
+    size_t room = kMinRead;
+    if (size_t available = end_ - start_; available >= 4) {  // a frame has begun: room for all of it
+        const auto* p = reinterpret_cast<const unsigned char*>(buffer_.get() + start_);
+        size_t len = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
+        if (len <= kMaxFrame && 4 + len > available) room = std::max(room, 4 + len - available);
+    }
+    reserve(room);
+    return {buffer_.get() + end_, capacity_ - end_};
+}
+
+Result<std::optional<std::span<const char>>> FrameReader::next() {
+    size_t available = end_ - start_;
+    if (available < 4) return std::optional<std::span<const char>>{};
+    const auto* p = reinterpret_cast<const unsigned char*>(buffer_.get() + start_);
     uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
     if (len > kMaxFrame)
         return Error::msg("incoming frame of " + std::to_string(len) + " bytes exceeds the limit", EMSGSIZE);
-    if (available < 4 + size_t{len}) return std::optional<std::vector<char>>{};
-    const char* body = buffer_.data() + start_ + 4;
-    std::vector<char> payload(body, body + len);
+    if (available < 4 + size_t{len}) return std::optional<std::span<const char>>{};
+    std::span<const char> payload(buffer_.get() + start_ + 4, len);
     start_ += 4 + len;
-    // Compact once the consumed prefix dominates, so the buffer does not grow without bound.
-    if (start_ > (1u << 20) && start_ * 2 > buffer_.size()) {
-        buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(start_));
-        start_ = 0;
-    }
-    return std::optional<std::vector<char>>{std::move(payload)};
+    return std::optional<std::span<const char>>{payload};
 }
 
 const char* kind_name(Kind kind) {

@@ -13,7 +13,7 @@ std::shared_ptr<Session> Session::create(std::unique_ptr<Transport> transport, H
 }
 
 Session::Session(std::unique_ptr<Transport> transport, Handlers handlers)
-    : transport_(std::move(transport)), handlers_(std::move(handlers)), read_buffer_(256 * 1024) {}
+    : transport_(std::move(transport)), handlers_(std::move(handlers)) {}
 
 void Session::start() { read_more(); }
 
@@ -21,7 +21,8 @@ void Session::read_more() {
     if (reading_ || !open_ || closing_) return;
     if (pending_.size() + writing_.size() > kPauseReadingAbove) return;  // resumed by flush()
     reading_ = true;
-    transport_->read_some(asio::buffer(read_buffer_), [self = shared_from_this()](std::error_code ec, size_t n) {
+    auto room = reader_.prepare();  // read straight into the frame buffer
+    transport_->read_some(asio::buffer(room.data(), room.size()), [self = shared_from_this()](std::error_code ec, size_t n) {
         self->reading_ = false;
         if (!self->open_ || self->closing_) return;
         if (ec) {
@@ -37,7 +38,7 @@ void Session::read_more() {
 
 void Session::on_read(size_t n) {
     last_heard_ = std::chrono::steady_clock::now();
-    reader_.append(read_buffer_.data(), n);
+    reader_.commit(n);
     auto self = shared_from_this();  // a handler may drop the last other reference
     while (open_ && !closing_) {
         auto frame = reader_.next();

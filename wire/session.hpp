@@ -53,7 +53,6 @@ private:
     std::unique_ptr<Transport> transport_;
     Handlers handlers_;
     FrameReader reader_;
-    std::vector<char> read_buffer_;
     std::vector<char> pending_;  // encoded, not yet handed to the socket
     std::vector<char> writing_;  // being written
     std::chrono::steady_clock::time_point last_heard_ = std::chrono::steady_clock::now();
