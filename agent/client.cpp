@@ -16,12 +16,17 @@ uint64_t g_next_client = 1;
 
 Client::Client(Context& ctx, std::unique_ptr<Transport> transport, std::string peer, Hooks hooks)
     : ctx_(ctx), peer_(std::move(peer)), hooks_(std::move(hooks)), transport_(std::move(transport)),
-      files_(std::make_shared<FileService>(ctx.target.root_fd())), file_strand_(asio::make_strand(ctx.pool)),
+      file_strand_(asio::make_strand(ctx.pool)),
       keep_timer_(ctx.io), hold_timer_(ctx.io), id_(g_next_client++) {}
 
 Client::~Client() { connections_.close_all(0); }
 
 void Client::start() {
+    // What this client caches of the target's files is watched; FileChanged tells it what changed.
+    auto notify = [weak = weak_from_this()](FileChanged changed) {
+        if (auto self = weak.lock()) self->session_->send(0, std::move(changed));
+    };
+    files_ = std::make_shared<FileService>(ctx_.target.root_fd(), FileWatch::create(ctx_.io, ctx_.target.root_fd(), notify));
     bind(Session::create(std::move(transport_), {}));
     session_->start();
     log::info("client ", peer_, " connected");

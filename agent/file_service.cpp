@@ -99,13 +99,14 @@ int FileService::handle_fd(uint64_t handle) const {
 
 Message FileService::open(const FileOpen& m) {
     if (m.replace) return open_replacement(m);
+    bool watched = m.watch && watch_ && watch_->arm(m.path);  // first: a change after this is reported
     UniqueFd fd(open_in_root(root_fd_, m.path, m.flags, m.mode));
     if (!fd.ok()) return errno_reply("open " + m.path);
     struct stat st{};
     if (::fstat(fd.get(), &st) != 0) return errno_reply("fstat " + m.path);
     uint64_t handle = next_handle_++;
     fds_[handle] = fd.release();
-    return FileOpened{handle, to_stat_info(st)};
+    return FileOpened{handle, to_stat_info(st), watched};
 }
 
 Message FileService::open_replacement(const FileOpen& m) {
@@ -137,11 +138,16 @@ Message FileService::open_replacement(const FileOpen& m) {
 }
 
 Message FileService::stat(const FileStat& m) {
+    bool watched = m.watch && watch_ && watch_->arm(m.path);
     UniqueFd fd(open_in_root(root_fd_, m.path, O_PATH | (m.follow_symlinks ? 0 : O_NOFOLLOW)));
-    if (!fd.ok()) return errno_reply("stat " + m.path);
+    if (!fd.ok()) {
+        ErrorReply e = errno_reply("stat " + m.path);
+        e.watched = watched && e.code == ENOENT;  // a missing path, watched for its appearance
+        return e;
+    }
     struct stat st{};
     if (::fstat(fd.get(), &st) != 0) return errno_reply("stat " + m.path);
-    return FileStatReply{to_stat_info(st)};
+    return FileStatReply{to_stat_info(st), watched};
 }
 
 Message FileService::fstat(const FileFstat& m) {

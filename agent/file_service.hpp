@@ -3,17 +3,19 @@
 // Calls block; the agent runs them off its event loop, one client's calls in order.
 #pragma once
 
+#include "agent/file_watch.hpp"
 #include "wire/messages.hpp"
 
 #include <sys/stat.h>
 
 #include <map>
+#include <memory>
 
 namespace mrd::agent {
 
 class FileService {
 public:
-    explicit FileService(int root_fd) : root_fd_(root_fd) {}
+    explicit FileService(int root_fd, std::shared_ptr<FileWatch> watch = nullptr) : root_fd_(root_fd), watch_(std::move(watch)) {}
     FileService(const FileService&) = delete;
     ~FileService();
 
@@ -41,6 +43,7 @@ private:
     wire::Message open_replacement(const wire::FileOpen& m);
     int handle_fd(uint64_t handle) const;
     int root_fd_;
+    std::shared_ptr<FileWatch> watch_;  // FileOpen/FileStat{watch} arm it
     uint64_t next_handle_ = 1;
     std::map<uint64_t, int> fds_;
     struct Replacement {

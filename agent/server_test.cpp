@@ -268,6 +268,47 @@ TEST_CASE("agent: files") {
         expect<Ok>(c->request(FileClose{linked.handle, true}));
         { std::ifstream in(link); std::string text; std::getline(in, text); CHECK(text == "v3"); }
     }
+    SECTION("what a client caches is watched: FileChanged once per watch, for content, absence and entries") {
+        std::string path = (d / "hello.txt").string(), missing = (d / "later.txt").string();
+        auto changed = [&](int ms) -> std::optional<FileChanged> {
+            auto m = c->next_streamed_for(ms);
+            if (!m || !std::holds_alternative<FileChanged>(*m)) return std::nullopt;
+            return std::get<FileChanged>(*m);
+        };
+        CHECK(expect<FileStatReply>(c->request(FileStat{path, true, true})).watched);
+        CHECK_FALSE(expect<FileStatReply>(c->request(FileStat{path, true, false})).watched);  // not asked
+        { std::ofstream(path, std::ios::app) << "!"; }
+        auto first = changed(2000);
+        REQUIRE(first);
+        CHECK(first->path == path);
+        { std::ofstream(path, std::ios::app) << "!"; }
+        CHECK_FALSE(changed(300));  // told once; asking again arms it again
+        auto opened = expect<FileOpened>(c->request(FileOpen{path, O_RDONLY, 0, false, true}));
+        CHECK(opened.watched);
+        expect<Ok>(c->request(FileClose{opened.handle}));
+        fs::rename(path, d / "renamed.txt");
+        REQUIRE(changed(2000));
+
+        auto absent = c->request(FileStat{missing, true, true});
+        REQUIRE(std::holds_alternative<ErrorReply>(absent));
+        CHECK(std::get<ErrorReply>(absent).code == ENOENT);
+        CHECK(std::get<ErrorReply>(absent).watched);
+        { std::ofstream(missing) << "now here"; }
+        auto appeared = changed(2000);
+        REQUIRE(appeared);
+        CHECK(appeared->path == missing);
+
+        auto dir = expect<FileOpened>(c->request(FileOpen{d.string(), O_RDONLY | O_DIRECTORY, 0, false, true}));
+        CHECK(dir.watched);
+        expect<Ok>(c->request(FileClose{dir.handle}));
+        fs::create_directories(d / "new-dir");
+        auto entries = changed(2000);
+        REQUIRE(entries);
+        CHECK(entries->path == d.string());
+
+        fs::create_symlink(d / "renamed.txt", d / "link.txt");
+        CHECK_FALSE(expect<FileStatReply>(c->request(FileStat{(d / "link.txt").string(), true, true})).watched);  // its target may be anywhere
+    }
     SECTION("create, write, truncate, rename, unlink") {
         std::string path = (d / "new.txt").string();
         auto opened = expect<FileOpened>(c->request(FileOpen{path, O_WRONLY | O_CREAT | O_EXCL, 0640}));

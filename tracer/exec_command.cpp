@@ -160,7 +160,10 @@ ExitStatus exec_command(const ExecOptions& options) {
     Interceptors interceptors(io, agent, address_map, policy);
     NetSyscalls net(io, agent, interceptors, address_map, policy);
     IncomingTraffic incoming(io, agent, address_map, config.incoming);
-    agent.on_unsolicited([&](Message& m) { incoming.on_agent_message(m); });
+    agent.on_unsolicited([&](Message& m) {
+        if (auto* changed = std::get_if<FileChanged>(&m)) return remote_fs.changed(changed->path, changed->subtree);
+        incoming.on_agent_message(m);
+    });
     SyscallRouter router;
     std::string hostname;
     std::optional<FileSyscalls> files;

@@ -118,9 +118,29 @@ co::Task<Result<StatFsReply>> RemoteFs::statfs(const std::string& path) {
 }
 
 co::Task<Result<FileStatInfo>> RemoteFs::stat(const std::string& path, bool follow) {
-    auto reply = reply_as<FileStatReply>(co_await agent_.call<FileStat>(path, follow));
-    if (!reply) co_return reply.error();
-    co_return reply->stat;
+    auto key = std::make_pair(path, follow);
+    if (auto it = stats_.find(key); it != stats_.end() && it->second.link == agent_.link_generation()) co_return it->second.answer;
+    Asked asked = asking();
+    Message message = co_await agent_.call<FileStat>(path, follow, true);
+    bool watched = false;
+    if (auto* error = std::get_if<ErrorReply>(&message)) watched = error->watched;
+    else if (auto* reply = std::get_if<FileStatReply>(&message)) watched = reply->watched;
+    auto reply = reply_as<FileStatReply>(std::move(message));
+    Result<FileStatInfo> answer = reply ? Result<FileStatInfo>(reply->stat) : Result<FileStatInfo>(reply.error());
+    if (watched && still_current(asked)) stats_.insert_or_assign(key, KnownStat{answer, asked.link});
+    co_return answer;
+}
+
+void RemoteFs::changed(const std::string& path, bool subtree) {
+    ++changes_;
+    forget(path, subtree);
+}
+
+void RemoteFs::forget(const std::string& path, bool subtree) {
+    auto below = [&](const std::string& p) { return p == path || (subtree && (path == "/" || p.rfind(path + "/", 0) == 0)); };
+    for (auto& [p, copy] : copies_)
+        if (below(p)) copy.watched_on.reset();
+    std::erase_if(stats_, [&](const auto& entry) { return below(entry.first.first); });
 }
 
 co::Task<Result<std::string>> RemoteFs::fetch(const std::string& path) {
@@ -137,16 +157,24 @@ co::Task<Result<std::string>> RemoteFs::fetch(const std::string& path) {
 co::Task<Result<std::string>> RemoteFs::fetch_now(const std::string& path) {
     std::string local = local_path(path);
     if (auto it = copies_.find(path); it != copies_.end()) {
+        if (fresh(it->second)) co_return local;  // watched, and unchanged since: no round trip
+        Asked asked = asking();
         auto st = co_await stat(path, true);
         if (!st) co_return st.error();
-        if (unchanged(it->second, *st)) co_return local;
+        if (auto again = copies_.find(path); again != copies_.end() && unchanged(again->second, *st)) {
+            if (stats_.count({path, true}) && still_current(asked)) again->second.watched_on = asked.link;  // the stat armed it
+            co_return local;
+        }
     }
-    auto opened = reply_as<FileOpened>(co_await agent_.call<FileOpen>(path, int32_t{O_RDONLY | O_NONBLOCK}, uint32_t{0}));
+    Asked asked = asking();
+    auto opened = reply_as<FileOpened>(co_await agent_.call<FileOpen>(path, int32_t{O_RDONLY | O_NONBLOCK}, uint32_t{0}, false, true));
     if (!opened) co_return opened.error();
     Result<std::string> result = Error::msg(path + " is neither a file nor a directory", ENXIO);
     if (S_ISDIR(opened->stat.mode)) result = co_await fetch_directory(path, opened->handle, opened->stat);
     else if (S_ISREG(opened->stat.mode)) result = co_await fetch_file(path, opened->handle, opened->stat);
     co_await agent_.call<FileClose>(opened->handle);
+    if (auto copy = copies_.find(path); result && opened->watched && still_current(asked) && copy != copies_.end())
+        copy->second.watched_on = asked.link;
     co_return result;
 }
 
@@ -287,6 +315,8 @@ co::Task<Status> RemoteFs::push(const std::string& path, bool force) {
     pushed_[path] = state;
     session_report().record(SessionReport::Kind::written_back, "remote", path, static_cast<uint64_t>(state.first));
     // What we wrote is now the remote state: the copy is current.
+    forget(path, false);
+    forget(parent_of(path), false);  // it may be new there
     if (auto after = co_await stat(path, true)) copies_[path] = Copy{after->size, after->mtime_ns, after->ino, false};
     co_return Status{};
 }
@@ -313,6 +343,8 @@ co::Task<Result<std::string>> RemoteFs::readlink(const std::string& path) {
 
 co::Task<Status> RemoteFs::mkdir(const std::string& path, uint32_t mode) {
     Status st = status_of(co_await agent_.call<MkDir>(path, mode));
+    forget(path, false);  // what we knew of it and of its directory's entries, success or not
+    forget(parent_of(path), false);
     if (st) {
         std::error_code ec;
         fs::create_directories(local_path(path), ec);
@@ -322,18 +354,25 @@ co::Task<Status> RemoteFs::mkdir(const std::string& path, uint32_t mode) {
 
 co::Task<Status> RemoteFs::unlink(const std::string& path, bool directory) {
     Status st = status_of(co_await agent_.call<Unlink>(path, directory));
+    forget(path, true);
+    forget(parent_of(path), false);
     if (st) removed(path);
     co_return st;
 }
 
 co::Task<Status> RemoteFs::rename(const std::string& from, const std::string& to, uint32_t flags) {
     Status st = status_of(co_await agent_.call<Rename>(from, to, flags));
+    for (auto& p : {from, to}) {
+        forget(p, true);
+        forget(parent_of(p), false);
+    }
     if (st) renamed(from, to);
     co_return st;
 }
 
 co::Task<Status> RemoteFs::truncate(const std::string& path, int64_t length) {
     Status st = status_of(co_await agent_.call<Truncate>(path, length));
+    forget(path, false);
     if (st) {
         ::truncate(local_path(path).c_str(), length);
         copies_.erase(path);  // revalidate on the next open

@@ -1,9 +1,12 @@
 // The target's files, as local copies: a remote file is fetched once into a private directory tree
 // that mirrors the target's paths (the "shadow tree"), and the program's path argument is pointed at
-// the copy, so read() and mmap() run at local speed. A copy is revalidated against the remote size,
-// mtime and inode, so an unchanged file costs one round trip. A remote directory is materialised as
-// placeholder entries of the right types, so getdents() works locally too. Copies opened for
-// writing are pushed back when closed or synced.
+// the copy, so read() and mmap() run at local speed. The agent watches what was fetched or stat-ed
+// (inotify) and says when it changes (FileChanged): until then a copy, a stat and a path found
+// missing are answered here, without a round trip. Otherwise (no watch possible, or a new link to
+// the agent, which may have missed changes) a copy is revalidated against the remote size, mtime
+// and inode: one round trip. A remote directory is materialised as placeholder entries of the right
+// types, so getdents() works locally too. Copies opened for writing are pushed back when closed or
+// synced.
 #pragma once
 
 #include "tracer/agent_client.hpp"
@@ -39,6 +42,8 @@ public:
     Result<std::string> synthesize(const std::string& path, const std::string& content);
 
     co::Task<Result<wire::FileStatInfo>> stat(const std::string& path, bool follow);
+    // The agent's FileChanged: what it said of path (and below it, with subtree) may no longer hold.
+    void changed(const std::string& path, bool subtree);
     co::Task<Status> access(const std::string& path, int mode);
     co::Task<Result<std::string>> readlink(const std::string& path);
     co::Task<Result<wire::StatFsReply>> statfs(const std::string& path);
@@ -64,7 +69,22 @@ private:
         int64_t size = 0, mtime_ns = 0;
         uint64_t ino = 0;
         bool directory = false;
+        std::optional<uint64_t> watched_on;  // the agent link that watches it; unset: revalidate
     };
+    // A watched answer, kept while the link it came on is current and nothing changed.
+    struct KnownStat {
+        Result<wire::FileStatInfo> answer;
+        uint64_t link = 0;
+    };
+    // Whether an answer that was watched can be kept: no FileChanged crossed it on its way.
+    struct Asked {
+        uint64_t changes, link;
+    };
+    Asked asking() const { return {changes_, agent_.link_generation()}; }
+    bool still_current(const Asked& asked) const { return asked.changes == changes_ && asked.link == agent_.link_generation(); }
+    bool fresh(const Copy& copy) const { return copy.watched_on == agent_.link_generation(); }
+    // Drops what is known of path (and below it): after our own changes, and on FileChanged.
+    void forget(const std::string& path, bool subtree);
     co::Task<Result<std::string>> fetch_now(const std::string& path);
     co::Task<Result<std::string>> fetch_file(const std::string& path, uint64_t handle, const wire::FileStatInfo& st);
     co::Task<Result<std::string>> fetch_directory(const std::string& path, uint64_t handle, const wire::FileStatInfo& st);
@@ -74,6 +94,8 @@ private:
     AgentClient& agent_;
     std::string root_;
     std::map<std::string, Copy> copies_;
+    std::map<std::pair<std::string, bool>, KnownStat> stats_;  // (path, follow)
+    uint64_t changes_ = 0;  // FileChanged messages so far
     std::map<std::string, co::Shared<Result<std::string>>> inflight_;
     std::map<std::pair<dev_t, ino_t>, std::string> writable_;
     std::map<std::string, std::pair<int64_t, int64_t>> pushed_;  // path -> local (size, mtime) last pushed

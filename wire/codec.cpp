@@ -136,7 +136,7 @@ const char* kind_name(Kind kind) {
         MRD_KIND(FileRead) MRD_KIND(FileData) MRD_KIND(FileWrite) MRD_KIND(FileWritten) MRD_KIND(FileClose)
         MRD_KIND(DirRead) MRD_KIND(DirEntries) MRD_KIND(ReadLink) MRD_KIND(LinkTarget) MRD_KIND(MkDir)
         MRD_KIND(Unlink) MRD_KIND(Rename) MRD_KIND(Access) MRD_KIND(StatFs) MRD_KIND(StatFsReply)
-        MRD_KIND(Truncate) MRD_KIND(EnvGet) MRD_KIND(EnvReply) MRD_KIND(DnsLookup) MRD_KIND(DnsReply)
+        MRD_KIND(Truncate) MRD_KIND(FileChanged) MRD_KIND(EnvGet) MRD_KIND(EnvReply) MRD_KIND(DnsLookup) MRD_KIND(DnsReply)
         MRD_KIND(TcpConnect) MRD_KIND(UdpConnect) MRD_KIND(Connected) MRD_KIND(Data) MRD_KIND(WindowUpdate)
         MRD_KIND(Eof) MRD_KIND(Close) MRD_KIND(UnixConnect) MRD_KIND(PortSubscribe) MRD_KIND(PortSubscribed)
         MRD_KIND(PortUnsubscribe) MRD_KIND(IncomingConnection) MRD_KIND(HttpRequest) MRD_KIND(HttpResponse)

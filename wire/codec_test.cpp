@@ -12,13 +12,13 @@ std::vector<Message> samples() {
     HttpFilter filter{"all_of", "", {{"header", "x-user: alice", {}}, {"path", "^/api", {}}}};
     return {
         Hello{kProtocolVersion, "test", 60000, "0123abcd"}, HelloOk{kProtocolVersion, "0.1", "pod-1", 42, "0123abcd", true},
-        Ping{}, Pong{}, ErrorReply{2, "No such file"}, Ok{}, Goodbye{},
-        FileOpen{"/app/config.yaml", 0, 0644, true}, FileOpened{7, st}, FileStat{"/etc", false}, FileFstat{7},
+        Ping{}, Pong{}, ErrorReply{2, "No such file", true}, Ok{}, Goodbye{},
+        FileOpen{"/app/config.yaml", 0, 0644, true, true}, FileOpened{7, st, true}, FileStat{"/etc", false, true}, FileFstat{7},
         FileStatReply{st}, FileRead{7, 100, 4096}, FileData{Bytes{'a', '\0', 'b'}, true},
         FileWrite{7, 0, Bytes{'x'}}, FileWritten{1}, FileClose{7, true}, DirRead{7, 100},
         DirEntries{{{"a", 1, 8}, {"b", 2, 4}}, false}, ReadLink{"/l"}, LinkTarget{"/target"},
         MkDir{"/d", 0700}, Unlink{"/d", true}, Rename{"/a", "/b", 1}, Access{"/a", 4}, StatFs{"/"},
-        StatFsReply{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, Truncate{"/a", 5},
+        StatFsReply{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, Truncate{"/a", 5}, FileChanged{"/app/config.yaml", true},
         EnvGet{}, EnvReply{{{"A", "1"}, {"B", "two"}}},
         DnsLookup{"backend.svc", 4}, DnsReply{{"10.0.0.1", "fd00::1"}},
         TcpConnect{1, {"10.0.0.1", 80}, 5000}, UdpConnect{2, {"fd00::1", 53}}, UnixConnect{3, "/run/app.sock"},

@@ -18,7 +18,7 @@
 namespace mrd::wire {
 
 // Bumped on any incompatible change; the agent refuses a client with another major version.
-inline constexpr uint32_t kProtocolVersion = 3;
+inline constexpr uint32_t kProtocolVersion = 4;
 // What the agent prints on stdout once it listens, followed by its addresses and fingerprint;
 // launchers (the local agent's parent, the Job's log reader) wait for it.
 inline constexpr const char* kAgentReadyLine = "mirrord-agent ready:";
@@ -49,7 +49,7 @@ enum class Kind : uint16_t {
     Hello = 1, HelloOk, Ping, Pong, ErrorReply, Ok, Goodbye,
     FileOpen = 20, FileOpened, FileStat, FileFstat, FileStatReply, FileRead, FileData, FileWrite,
     FileWritten, FileClose, DirRead, DirEntries, ReadLink, LinkTarget, MkDir, Unlink, Rename, Access,
-    StatFs, StatFsReply, Truncate,
+    StatFs, StatFsReply, Truncate, FileChanged,
     EnvGet = 50, EnvReply,
     DnsLookup = 60, DnsReply,
     TcpConnect = 70, UdpConnect, Connected, Data, WindowUpdate, Eof, Close,
@@ -93,7 +93,8 @@ struct ErrorReply {
     static constexpr Kind kind = Kind::ErrorReply;
     int32_t code = 0;  // errno as the target saw it (0: not an OS error)
     std::string message;
-    MSGPACK_DEFINE(code, message)
+    bool watched = false;  // a FileStat{watch} failure (ENOENT): FileChanged says when it no longer holds
+    MSGPACK_DEFINE(code, message, watched)
 };
 struct Ok { static constexpr Kind kind = Kind::Ok; MSGPACK_DEFINE() };
 
@@ -117,22 +118,39 @@ struct FileOpen {
     // A new version of path: written to a temporary file beside it (with the owner and mode of the
     // file it replaces), which FileClose{commit} renames over path; path is never half written.
     bool replace = false;
-    MSGPACK_DEFINE(path, flags, mode, replace)
+    bool watch = false;  // the client caches what it reads: send FileChanged when path changes
+    MSGPACK_DEFINE(path, flags, mode, replace, watch)
 };
 struct FileOpened {
     static constexpr Kind kind = Kind::FileOpened;
     uint64_t handle = 0;
     FileStatInfo stat;
-    MSGPACK_DEFINE(handle, stat)
+    bool watched = false;  // FileChanged will say when path changes (else the client revalidates)
+    MSGPACK_DEFINE(handle, stat, watched)
 };
 struct FileStat {
     static constexpr Kind kind = Kind::FileStat;
     std::string path;
     bool follow_symlinks = true;  // false: lstat
-    MSGPACK_DEFINE(path, follow_symlinks)
+    bool watch = false;
+    MSGPACK_DEFINE(path, follow_symlinks, watch)
 };
 struct FileFstat { static constexpr Kind kind = Kind::FileFstat; uint64_t handle = 0; MSGPACK_DEFINE(handle) };
-struct FileStatReply { static constexpr Kind kind = Kind::FileStatReply; FileStatInfo stat; MSGPACK_DEFINE(stat) };
+struct FileStatReply {
+    static constexpr Kind kind = Kind::FileStatReply;
+    FileStatInfo stat;
+    bool watched = false;
+    MSGPACK_DEFINE(stat, watched)
+};
+// Pushed by the agent (id 0): something a client was told about path (its content, its stat, its
+// absence, a directory's entries) may no longer hold; with subtree, anything below path too.
+// Sent once per FileOpen/FileStat{watch}: a client that asks again is told again.
+struct FileChanged {
+    static constexpr Kind kind = Kind::FileChanged;
+    std::string path;
+    bool subtree = false;
+    MSGPACK_DEFINE(path, subtree)
+};
 struct FileRead {
     static constexpr Kind kind = Kind::FileRead;
     uint64_t handle = 0;
@@ -353,7 +371,7 @@ using Message = std::variant<
     Hello, HelloOk, Ping, Pong, ErrorReply, Ok, Goodbye,
     FileOpen, FileOpened, FileStat, FileFstat, FileStatReply, FileRead, FileData, FileWrite, FileWritten,
     FileClose, DirRead, DirEntries, ReadLink, LinkTarget, MkDir, Unlink, Rename, Access, StatFs,
-    StatFsReply, Truncate,
+    StatFsReply, Truncate, FileChanged,
     EnvGet, EnvReply,
     DnsLookup, DnsReply,
     TcpConnect, UdpConnect, Connected, Data, WindowUpdate, Eof, Close, UnixConnect,

@@ -128,4 +128,41 @@ check_matches "a large fetch shows its progress on a terminal" "fetching /app/bi
 check_contains "... and erases it at the end" $'\r\033[K' "$out"
 out=$(MIRRORD_PROGRESS_AFTER_MS=0 mirrord_exec -- cat /app/big.bin 2>&1 >/dev/null)
 check_eq "... and nothing when stderr is not a terminal" "" "$out"
+
+# What was fetched or looked up is watched in the pod (inotify): re-opening an unchanged file,
+# stat-ing it and looking up a missing path again cost no round trip, and changes are seen at once.
+start_agent --log-level info
+"$MIRRORD" exec --agent "$AGENT_ADDR" -- python3 -c '
+import os
+for i in range(50):
+    open("/app/config.yaml").read(); os.stat("/app/config.yaml"); os.path.exists("/app/missing.yaml")
+' >"$WORK/cached.out" 2>&1
+for _ in $(seq 30); do grep -q "round trips" "$WORK/agent.err" && break; sleep 0.1; done
+trips=$(grep "round trips" "$WORK/agent.err" | tail -1)
+count() { grep -oE "$1 [0-9]+" <<<"$trips" | awk '{print $2}'; }
+log "$trips"
+check_matches "50 re-opens: one FileOpen for the file (the others: resolv.conf, hosts)" "^[1-3]$" "$(count FileOpen)"
+check_matches "50 stats and 50 lookups of a missing path: a few FileStats (start-up's), not 100" "^1?[0-9]$" "$(count FileStat)"
+"$MIRRORD" exec --agent "$AGENT_ADDR" -- python3 -c '
+import os, sys, time
+read = lambda: (open("/app/data/record-1.txt").read().strip(), os.path.exists("/app/data/fresh.txt"), os.listdir("/app/data").__len__())
+before = read()
+print(*before, flush=True)
+open(sys.argv[1] + ".ready", "w").close()
+while not os.path.exists(sys.argv[1]): time.sleep(0.02)
+t0 = time.time()
+while read()[0] == before[0] and time.time() - t0 < 5: time.sleep(0.005)
+print(*read(), "after %.0f ms" % ((time.time() - t0) * 1000), flush=True)
+' "$WORK/changed" >"$WORK/changes.out" 2>&1 &
+watcher=$!
+for _ in $(seq 100); do [ -e "$WORK/changed.ready" ] && break; sleep 0.05; done
+in_pod sh -c 'echo new > /app/data/fresh.txt; echo "record 1 v2" > /app/data/.r1 && mv /app/data/.r1 /app/data/record-1.txt'
+touch "$WORK/changed"
+wait_bounded "$watcher" 30
+out=$(cat "$WORK/changes.out")
+log "$out"
+entries=$(in_pod ls -A /app/data | wc -l)
+check_contains "before: the pod's file, no fresh.txt" "changed False $((entries - 1))" "$out"
+check_matches "after a change in the pod (replaced by rename, a file created): seen, within a second" \
+    "^record 1 v2 True $entries after [0-9]{1,3} ms$" "$out"
 finish

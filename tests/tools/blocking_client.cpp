@@ -71,6 +71,13 @@ Message BlockingClient::next_streamed() {
     return receive().message;
 }
 
+std::optional<Message> BlockingClient::next_streamed_for(int timeout_ms) {
+    if (!streamed_.empty()) return next_streamed();
+    auto e = receive_for(timeout_ms);
+    if (!e) return std::nullopt;
+    return std::move(e->message);
+}
+
 Envelope BlockingClient::receive() {
     for (;;) {
         auto frame = reader_.next();

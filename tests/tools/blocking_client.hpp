@@ -21,6 +21,8 @@ public:
     void send_raw(const void* data, size_t size);
     // The next message that is not a reply; throws when the agent closed the connection.
     wire::Message next_streamed();
+    // The next message the agent started, if one comes within timeout_ms.
+    std::optional<wire::Message> next_streamed_for(int timeout_ms);
     // Waits up to timeout_ms for the next message of any kind; nullopt on timeout or close.
     std::optional<wire::Envelope> receive_for(int timeout_ms);
     bool closed_by_peer(int timeout_ms);
