@@ -563,6 +563,18 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
         th.cause = Cause::signal;
     }
     if (mode_ == Mode::running && !connected_) return false;  // nobody debugs: the signal takes its usual course
+    // lldb, single-stepping, would step into the handler of a signal it passes silently (Go's SIGURG)
+    // and end up back on the breakpoint it was stepping off. The step goes on; a signal another
+    // process or thread sent (not a fault of the stepped instruction) comes with the next continue.
+    if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && t->stepping && dialect_.lldb &&
+        pass_signals_.count(signal_out(sig))) {
+        siginfo_t info{};
+        if (::ptrace(PTRACE_GETSIGINFO, t->tid, nullptr, &info) == 0 && info.si_code <= 0) {
+            th.deferred_signal = sig;
+            t->force_resume(PTRACE_SINGLESTEP);
+            return true;
+        }
+    }
     // gdb asked not to hear about it (e.g. Go's SIGURG), unless the thread is single-stepping: stepping
     // into the handler would look like a finished step, so gdb hears of it and steps over the handler.
     if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && !t->stepping &&
@@ -750,6 +762,7 @@ void GdbServer::resume(const std::map<pid_t, std::pair<char, int>>& actions, std
             if (undecided && th.pending_signal > 0 && th.pending_signal != SIGTRAP) sig = th.pending_signal;
             th.pending_signal = -1;
             th.shown = false;
+            if (kind == 'c' && !sig) sig = std::exchange(th.deferred_signal, 0);
             t->force_resume(kind == 's' ? PTRACE_SINGLESTEP : PTRACE_CONT, sig);
         } else {
             t->release();  // a syscall handler finished while stopped

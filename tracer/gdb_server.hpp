@@ -55,6 +55,7 @@ private:
         Cause cause = Cause::none;
         std::string watch;                  // "watch:ADDR;" when a watchpoint fired
         bool shown = false;                 // lldb has seen its pending event (qThreadStopInfo) and decides
+        int deferred_signal = 0;            // lldb: a passed signal that arrived mid-step, sent with the next continue
     };
     // What the connected debugger speaks: gdb's dialect, or lldb's (lldb, and Delve as it talks to
     // lldb-server): Linux signal numbers, thread suffixes, stop reasons, lldb-server's all-stop.

@@ -48,6 +48,15 @@ check_contains "Go: next" "go_gdb_target.go:12" "$out"
 check_matches "Go: its threads are listed" "thread #[2-9]: tid = " "$out"
 check_contains "Go: exit code" "exited with status = 5" "$out"
 
+# Signals lldb passes silently arrive while it single-steps (as Go's SIGURG does): the step is not
+# taken into the handler (which would end back on the breakpoint being stepped off).
+debug ticking "$C_PROGRAM" --ticking -- "process handle SIGALRM --stop false --notify false --pass true" \
+    "breakpoint set --name ticking_loop" continue next next next "frame variable done" continue
+out=$(cat "$WORK/ticking.lldb")
+check_not_contains "signals during a step: not stopped in the handler" "tick(sig=" "$out"
+check_contains "signals during a step: next reaches the next lines" "(int) done = 7" "$out"
+check_contains "... and the program ends with its code" "exited with status = 7" "$out"
+
 # Ctrl-C in an interactive lldb (tmux): the running program stops, kill ends it and mirrord.
 serve_debuggee spin -- "$C_PROGRAM" --spin
 SESSION="mrd-lldb-$$"
