@@ -170,7 +170,10 @@ void Client::end() {
             counts += std::string(counts.empty() ? "" : ", ") + kind_name(kind) + " " + std::to_string(n);
             total += n;
         }
-        log::info("client ", peer_, ": ", total, " round trips", counts.empty() ? "" : " (" + counts + ")");
+        std::string streamed;
+        for (auto& [kind, n] : streamed_) streamed += std::string(streamed.empty() ? "" : ", ") + kind_name(kind) + " " + std::to_string(n);
+        log::info("client ", peer_, ": ", total, " round trips", counts.empty() ? "" : " (" + counts + ")",
+                  streamed.empty() ? "" : "; streamed " + streamed);
     }
     detached_ = false;
     keep_timer_.cancel();
@@ -215,9 +218,13 @@ void Client::on_message(Envelope&& envelope) {
         reply(id, ErrorReply{EPROTO, "expected Hello first"});
         return session_->close();
     }
-    if (connections_.route(m)) return;
-    if (id != 0) ++round_trips_[kind_of(m)];  // a request: one round trip for the client
-    if (FileService::handles(kind_of(m))) return serve_file(id, std::move(m));
+    Kind kind = kind_of(m);
+    if (connections_.route(m)) {
+        ++streamed_[kind];
+        return;
+    }
+    if (id != 0) ++round_trips_[kind];  // a request: one round trip for the client
+    if (FileService::handles(kind)) return serve_file(id, std::move(m));
 
     auto self = shared_from_this();
     auto reply_later = [self, id](Message message) { self->reply(id, std::move(message)); };

@@ -88,6 +88,7 @@ private:
     uint64_t id_;
     uint64_t next_incoming_ = 1;
     std::map<wire::Kind, uint64_t> round_trips_;  // requests answered, by kind
+    std::map<wire::Kind, uint64_t> streamed_;     // stream messages from the client (a UDP datagram each Data)
     std::map<std::pair<uint64_t, uint64_t>, co::Promise<std::optional<wire::HttpResponse>>> pending_http_;
 };
 

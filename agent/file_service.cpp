@@ -224,10 +224,20 @@ Message FileService::read_dir(const DirRead& m) {
     int fd = handle_fd(m.handle);
     if (fd < 0) return error_reply(EBADF, "getdents");
     alignas(8) char buffer[32768];
-    long n = ::syscall(SYS_getdents64, fd, buffer, sizeof buffer);
-    if (n < 0) return errno_reply("getdents");
+    // As many entries as fit, and the end noticed in the same reply: a small directory is one round trip.
+    long n = 0;
+    bool eof = false;
+    while (sizeof buffer - static_cast<size_t>(n) >= 1024) {
+        long got = ::syscall(SYS_getdents64, fd, buffer + n, sizeof buffer - static_cast<size_t>(n));
+        if (got < 0 && n == 0) return errno_reply("getdents");
+        if (got <= 0) {
+            eof = got == 0;
+            break;
+        }
+        n += got;
+    }
     DirEntries reply;
-    reply.eof = n == 0;
+    reply.eof = eof;
     for (long off = 0; off < n;) {
         struct Dirent64 {
             uint64_t d_ino;
