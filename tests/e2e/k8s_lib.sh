@@ -1,7 +1,7 @@
 # The stand-in API server (tests/k8s/fake_apiserver.py) for the Kubernetes tests: certificates, the
 # server (its agents enter the sandbox pod), and kubeconfigs. Source after lib.sh and sandbox_up;
 # sets K (work dir), PORT, and KUBECONFIG-ready files $K/token.yaml, cert.yaml, exec.yaml,
-# readonly.yaml, rbac.yaml, noca.yaml.
+# readonly.yaml, rbac.yaml, noca.yaml. FAKE_APISERVER_ARGS: more options for the server (--bulk-pods N).
 K=$WORK/k8s
 mkdir -p "$K/record"
 
@@ -15,7 +15,7 @@ openssl x509 -req -in "$K/client.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcrea
 
 PORT=$(free_port)
 /usr/bin/python3 "$ROOT/tests/k8s/fake_apiserver.py" --port "$PORT" --cert "$K/server.crt" --key "$K/server.key" --ca "$K/ca.crt" \
-    --pod-pid "$POD_PID" --agent "$AGENT" --record "$K/record" --rbac "$ROOT/k8s/manifests/rbac.yaml" \
+    --pod-pid "$POD_PID" --agent "$AGENT" --record "$K/record" --rbac "$ROOT/k8s/manifests/rbac.yaml" ${FAKE_APISERVER_ARGS:-} \
     >"$K/apiserver.out" 2>"$K/apiserver.err" &
 BACKGROUND_PIDS+=($!)
 for _ in $(seq 100); do grep -q ready "$K/apiserver.out" 2>/dev/null && break; sleep 0.1; done

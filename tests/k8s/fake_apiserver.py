@@ -107,9 +107,10 @@ def not_found(gv, resource, name):
 
 
 # The cluster: pods of a deployment behind a mesh sidecar, and pods that exercise target resolution.
-def app_pod(name, labels, containers=("istio-proxy", "app"), ready=None, annotations=None, phase="Running", deleting=False):
+def app_pod(name, labels, containers=("istio-proxy", "app"), ready=None, annotations=None, phase="Running", deleting=False,
+            namespace="shop"):
     ready = ready or {}
-    pod = {"metadata": {"name": name, "labels": labels, "annotations": annotations or {}},
+    pod = {"metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations or {}},
            "spec": {"nodeName": "node-1", "restartPolicy": "Always",
                     "containers": [{"name": c, "image": f"shop/{c}:1.0", "ports": [{"containerPort": 80, "protocol": "TCP"}]}
                                    for c in containers]},
@@ -131,12 +132,12 @@ def app_pod(name, labels, containers=("istio-proxy", "app"), ready=None, annotat
     return put("v1", "pods", pod)
 
 
-def workload(gv, resource, name, selector, extra_spec=None):
+def workload(gv, resource, name, selector, extra_spec=None, namespace="shop"):
     spec = {"replicas": 1, "selector": selector,
             "template": {"metadata": {"labels": selector.get("matchLabels", {})},
                          "spec": {"containers": [{"name": "app", "image": "shop/app:1.0"}]}}}
     spec.update(extra_spec or {})
-    return put(gv, resource, {"metadata": {"name": name, "generation": 1}, "spec": spec,
+    return put(gv, resource, {"metadata": {"name": name, "namespace": namespace, "generation": 1}, "spec": spec,
                               "status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "observedGeneration": 1}})
 
 
@@ -734,6 +735,7 @@ def main():
         p.add_argument(a, required=True)
     p.add_argument("--rbac")
     p.add_argument("--prefix", default="", help="serve everything under this path (a Rancher-style server URL)")
+    p.add_argument("--bulk-pods", type=int, default=0, help="a namespace 'bulk' with this many pods in 100 deployments (scale)")
     args = p.parse_args()
     if args.rbac:
         import yaml
@@ -742,6 +744,12 @@ def main():
                 RBAC_RULES.extend(doc["rules"])
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: every thread's stack, on stderr
     seed()
+    if args.bulk_pods:
+        put("v1", "namespaces", {"metadata": {"name": "bulk"}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+        for i in range(100):
+            workload("apps/v1", "deployments", f"svc-{i}", {"matchLabels": {"app": f"svc-{i}"}}, namespace="bulk")
+        for i in range(args.bulk_pods):
+            app_pod(f"svc-{i % 100}-{i:05d}", {"app": f"svc-{i % 100}"}, namespace="bulk")
     threading.Thread(target=janitor, daemon=True).start()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
