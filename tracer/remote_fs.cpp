@@ -148,7 +148,14 @@ co::Task<Result<std::string>> RemoteFs::fetch(const std::string& path) {
     if (auto it = inflight_.find(path); it != inflight_.end()) co_return co_await it->second.wait();
     co::Shared<Result<std::string>> done;
     inflight_.emplace(path, done);
-    auto result = co_await fetch_now(path);
+    // Whatever happens, the entry goes and the callers sharing it resume: a throw (a file system
+    // error while placing the copy) is this fetch's failure, not a hang for everyone waiting.
+    Result<std::string> result = Error::msg("fetching " + path + " failed", EIO);
+    try {
+        result = co_await fetch_now(path);
+    } catch (const std::exception& e) {
+        result = Error::msg("fetching " + path + ": " + e.what(), EIO);
+    }
     inflight_.erase(path);
     done.set(result);
     co_return result;
