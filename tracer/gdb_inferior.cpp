@@ -16,12 +16,6 @@ namespace {
 
 const char kTriple[] = "x86_64-pc-linux-gnu";
 
-std::string hex(uint64_t v) {
-    std::ostringstream out;
-    out << std::hex << v;
-    return out.str();
-}
-
 std::string xml_escape(const std::string& text) {
     std::string out;
     for (char c : text) {
@@ -83,11 +77,11 @@ std::string svr4_library_list(pid_t pid, bool with_main_lm) {
         if (!entry) break;
         auto name = read_string(pid, reinterpret_cast<uint64_t>(entry->l_name)).value_or("");
         if (lm != main_lm && !name.empty())  // the first entry is the program itself
-            libraries += "<library name=\"" + xml_escape(name) + "\" lm=\"0x" + hex(lm) + "\" l_addr=\"0x" + hex(entry->l_addr) +
-                         "\" l_ld=\"0x" + hex(reinterpret_cast<uint64_t>(entry->l_ld)) + "\"/>";
+            libraries += "<library name=\"" + xml_escape(name) + "\" lm=\"0x" + hex_number(lm) + "\" l_addr=\"0x" + hex_number(entry->l_addr) +
+                         "\" l_ld=\"0x" + hex_number(reinterpret_cast<uint64_t>(entry->l_ld)) + "\"/>";
         lm = reinterpret_cast<uint64_t>(entry->l_next);
     }
-    std::string main = with_main_lm ? " main-lm=\"0x" + hex(main_lm) + "\"" : "";
+    std::string main = with_main_lm ? " main-lm=\"0x" + hex_number(main_lm) + "\"" : "";
     return "<library-list-svr4 version=\"1.0\"" + main + ">" + libraries + "</library-list-svr4>";
 }
 
@@ -101,18 +95,18 @@ std::string memory_region_info(pid_t pid, uint64_t addr) {
         std::getline(fields >> std::ws, path);
         auto dash = range.find('-');
         uint64_t start = std::stoull(range.substr(0, dash), nullptr, 16), end = std::stoull(range.substr(dash + 1), nullptr, 16);
-        if (addr < start) return "start:" + hex(gap_start) + ";size:" + hex(start - gap_start) + ";";
+        if (addr < start) return "start:" + hex_number(gap_start) + ";size:" + hex_number(start - gap_start) + ";";
         if (addr < end) {
             std::string permissions;
             for (int i = 0; i < 3; ++i)
                 if (perms.size() > 3 && perms[static_cast<size_t>(i)] != '-') permissions += perms[static_cast<size_t>(i)];
-            std::string out = "start:" + hex(start) + ";size:" + hex(end - start) + ";permissions:" + permissions + ";";
+            std::string out = "start:" + hex_number(start) + ";size:" + hex_number(end - start) + ";permissions:" + permissions + ";";
             if (!path.empty()) out += "name:" + to_hex(std::string_view(path)) + ";";
             return out;
         }
         gap_start = end;
     }
-    return "start:" + hex(gap_start) + ";size:" + hex(~uint64_t{0} - gap_start) + ";";
+    return "start:" + hex_number(gap_start) + ";size:" + hex_number(~uint64_t{0} - gap_start) + ";";
 }
 
 std::string host_info() {
@@ -132,8 +126,8 @@ std::string process_info(pid_t pid) {
         if (key == "Uid:") fields >> uid >> euid;
         if (key == "Gid:") fields >> gid >> egid;
     }
-    std::string out = "pid:" + hex(static_cast<uint64_t>(pid)) + ";parent-pid:" + hex(ppid) + ";real-uid:" + hex(uid) + ";real-gid:" + hex(gid) +
-                      ";effective-uid:" + hex(euid) + ";effective-gid:" + hex(egid) + ";";
+    std::string out = "pid:" + hex_number(static_cast<uint64_t>(pid)) + ";parent-pid:" + hex_number(ppid) + ";real-uid:" + hex_number(uid) + ";real-gid:" + hex_number(gid) +
+                      ";effective-uid:" + hex_number(euid) + ";effective-gid:" + hex_number(egid) + ";";
     char exe[4096];
     ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe);
     if (n > 0) out += "name:" + to_hex(std::string_view(exe, static_cast<size_t>(n))) + ";";

@@ -1,5 +1,7 @@
 #include "tracer/gdb_protocol.hpp"
 
+#include <sstream>
+
 namespace mrd::tracer::gdb {
 
 std::string frame(std::string_view payload) {
@@ -87,5 +89,19 @@ std::optional<uint64_t> parse_hex(std::string_view hex) {
 }
 
 std::string hex_le(uint64_t value, size_t bytes) { return to_hex(&value, bytes); }
+
+std::string hex_number(uint64_t value) {
+    std::ostringstream out;
+    out << std::hex << value;
+    return out.str();
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string part; std::getline(in, part, separator);) out.push_back(part);
+    if (!text.empty() && text.back() == separator) out.emplace_back();
+    return out;
+}
 
 }  // namespace mrd::tracer::gdb

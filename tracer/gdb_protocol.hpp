@@ -33,5 +33,9 @@ std::optional<std::vector<uint8_t>> from_hex(std::string_view hex);
 std::optional<uint64_t> parse_hex(std::string_view hex);
 // Little-endian target values in register/memory packets.
 std::string hex_le(uint64_t value, size_t bytes);
+// A number as packets write it: lowercase hex, no leading zeros ("4fff").
+std::string hex_number(uint64_t value);
+// A packet's fields: "a,b,,c" -> {"a", "b", "", "c"}.
+std::vector<std::string> split(const std::string& text, char separator);
 
 }  // namespace mrd::tracer::gdb

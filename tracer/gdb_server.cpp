@@ -22,117 +22,21 @@ using namespace gdb;
 namespace {
 
 std::string hex2(int v) { return hex_le(static_cast<uint64_t>(v) & 0xff, 1); }
-std::string hex_number(uint64_t v) {
-    std::ostringstream out;
-    out << std::hex << v;
-    return out.str();
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string part; std::getline(in, part, sep);) out.push_back(part);
-    if (!text.empty() && text.back() == sep) out.emplace_back();
-    return out;
-}
-
-// gdb's struct stat for vFile:fstat: big-endian fields.
-std::string gdb_stat(const struct stat& st) {
-    std::string out;
-    auto put = [&](uint64_t v, int bytes) {
-        for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xff);
-    };
-    put(st.st_dev, 4); put(st.st_ino, 4); put(st.st_mode, 4); put(st.st_nlink, 4); put(st.st_uid, 4);
-    put(st.st_gid, 4); put(st.st_rdev, 4); put(static_cast<uint64_t>(st.st_size), 8);
-    put(static_cast<uint64_t>(st.st_blksize), 8); put(static_cast<uint64_t>(st.st_blocks), 8);
-    put(static_cast<uint64_t>(st.st_atime), 4); put(static_cast<uint64_t>(st.st_mtime), 4);
-    put(static_cast<uint64_t>(st.st_ctime), 4);
-    return out;
-}
-
 }  // namespace
 
-Result<std::string> GdbServer::listen(const std::string& address) {
-    auto colon = address.rfind(':');
-    if (colon == std::string::npos) return Error::msg("gdb server address '" + address + "' has no port", EINVAL);
-    std::string host = address.substr(0, colon);
-    std::error_code ec;
-    auto ip = asio::ip::make_address(host.empty() ? "127.0.0.1" : host, ec);
-    char* end = nullptr;
-    unsigned long port = std::strtoul(address.c_str() + colon + 1, &end, 10);
-    if (ec || *end || port > 65535) return Error::msg("invalid gdb server address '" + address + "'", EINVAL);
-    asio::ip::tcp::endpoint endpoint(ip, static_cast<uint16_t>(port));
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(1, ec);
-    if (ec) return Error{ec.value(), "gdb server on " + address + ": " + ec.message()};
-    // Connections wait in the backlog until the debugged program has started (on_program_started).
-    auto bound = acceptor_.local_endpoint(ec);
-    return bound.address().to_string() + ":" + std::to_string(bound.port());
-}
-
-co::Task<void> GdbServer::accept_loop() {
-    for (;;) {
-        auto [ec, socket] = co_await co::accept(acceptor_);
-        if (ec) co_return;
-        if (connected_) continue;  // one debugger at a time
-        socket_ = std::move(socket);
-        socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-        connected_ = true;
-        no_ack_ = false;
-        dialect_ = {};
-        reader_ = PacketReader();
-        log::info("gdb connected");
-        co_await read_loop();
-        connected_ = false;
-        log::info("gdb disconnected");
-        // Nobody to stop for: the program runs on without breakpoints, as after a detach.
-        remove_breakpoints();
-        if (mode_ == Mode::stopped || mode_ == Mode::waiting) resume({}, {'c', 0});
-    }
-}
-
-co::Task<void> GdbServer::read_loop() {
-    std::vector<char> buffer(16384);
-    for (;;) {
-        auto r = co_await co::read_some(socket_, asio::buffer(buffer));
-        if (r.error) co_return;
-        reader_.append(buffer.data(), r.bytes);
-        while (auto item = reader_.next()) {
-            if (item->kind == PacketReader::Item::Kind::interrupt) {
-                // gdb hears SIGINT; lldb-server reports SIGSTOP, which lldb does not pass on (SIGINT it would)
-                if (mode_ == Mode::running) stop_world(pid_, dialect_.lldb ? SIGSTOP : SIGINT);
-            } else if (item->kind == PacketReader::Item::Kind::bad_checksum) {
-                if (!no_ack_) send_raw("-");
-            } else {
-                if (!no_ack_) send_raw("+");
-                handle(item->payload);
-            }
-        }
-        if (!socket_.is_open()) co_return;
-    }
-}
-
-void GdbServer::send_raw(std::string bytes) {
-    if (!connected_) return;
-    out_.push_back(std::move(bytes));
-    if (out_.size() > 1) return;  // a write is under way; it takes this one next
-    write_next();
-}
-
-void GdbServer::write_next() {
-    asio::async_write(socket_, asio::buffer(out_.front()), [this](std::error_code ec, size_t) {
-        if (ec) {
-            out_.clear();
-            return;
-        }
-        out_.pop_front();
-        if (!out_.empty()) write_next();
-    });
-}
-
-void GdbServer::send_packet(const std::string& payload) { send_raw(frame(payload)); }
+GdbServer::GdbServer(asio::io_context& io, Supervisor& supervisor)
+    : supervisor_(supervisor),
+      connection_(io, {[this] { dialect_ = {}; }, [this](const std::string& packet) { handle(packet); },
+                       [this] {
+                           // gdb hears SIGINT; lldb-server reports SIGSTOP, which lldb does not pass on (SIGINT it would)
+                           if (mode_ == Mode::running) stop_world(pid_, dialect_.lldb ? SIGSTOP : SIGINT);
+                       },
+                       [this] {
+                           // Nobody to stop for: the program runs on without breakpoints, as after a detach.
+                           remove_breakpoints();
+                           host_files_.close_all();
+                           if (mode_ == Mode::stopped || mode_ == Mode::waiting) resume({}, {'c', 0});
+                       }}) {}
 
 void GdbServer::handle(const std::string& packet) {
     bool reply = true;
@@ -264,7 +168,7 @@ std::string GdbServer::dispatch(const std::string& packet, bool& reply) {
             send_packet("OK");
             reply = false;
             resume({}, {'c', 0});
-            socket_.close();
+            connection_.hang_up();
             return "";
         case 'q': case 'Q':
             return query(p);
@@ -274,7 +178,7 @@ std::string GdbServer::dispatch(const std::string& packet, bool& reply) {
                 reply = false;
                 return vcont(p);
             }
-            if (p.rfind("vFile:", 0) == 0) return vfile(p);
+            if (p.rfind("vFile:", 0) == 0) return host_files_.request(p);
             if (p.rfind("vKill", 0) == 0) {
                 if (pid_) ::kill(pid_, SIGKILL);
                 return "OK";
@@ -326,7 +230,7 @@ std::string GdbServer::query(const std::string& p) {
     }
     if (p.rfind("qXfer:libraries-svr4:read::", 0) == 0) return xfer(svr4_library_list(pid_, !dialect_.lldb), p.substr(27));
     if (p == "QStartNoAckMode") {
-        no_ack_ = true;  // this packet was acked already; from its reply on, nothing is
+        connection_.stop_acks();  // this packet was acked already; from its reply on, nothing is
         return "OK";
     }
     if (p.rfind("QPassSignals:", 0) == 0) {
@@ -372,55 +276,6 @@ std::string GdbServer::xfer(const std::string& content, const std::string& range
     if (*offset >= content.size()) return "l";
     std::string chunk = content.substr(*offset, *length);
     return (*offset + chunk.size() >= content.size() ? "l" : "m") + chunk;
-}
-
-std::string GdbServer::vfile(const std::string& p) {
-    std::string body = p.substr(6);
-    auto colon = body.find(':');
-    std::string op = body.substr(0, colon);
-    auto args = split(colon == std::string::npos ? "" : body.substr(colon + 1), ',');
-    auto err = [](int e) { return "F-1," + hex_number(static_cast<uint64_t>(e)); };
-    if (op == "setfs") return "F0";
-    if (op == "open" && args.size() >= 2) {
-        auto path = from_hex(args[0]);
-        auto flags = parse_hex(args[1]);
-        if (!path || !flags) return err(EINVAL);
-        int fd = ::open(std::string(path->begin(), path->end()).c_str(), O_RDONLY | O_CLOEXEC);  // gdb only reads
-        if (fd < 0) return err(errno);
-        files_[fd] = fd;
-        return "F" + hex_number(static_cast<uint64_t>(fd));
-    }
-    if (op == "pread" && args.size() == 3) {
-        auto fd = parse_hex(args[0]), count = parse_hex(args[1]), offset = parse_hex(args[2]);
-        if (!fd || !count || !offset || !files_.count(static_cast<int>(*fd))) return err(EBADF);
-        std::string data(std::min<uint64_t>(*count, 16384), '\0');
-        ssize_t n = ::pread(static_cast<int>(*fd), data.data(), data.size(), static_cast<off_t>(*offset));
-        if (n < 0) return err(errno);
-        data.resize(static_cast<size_t>(n));
-        return "F" + hex_number(static_cast<uint64_t>(n)) + ";" + data;
-    }
-    if (op == "close" && args.size() == 1) {
-        auto fd = parse_hex(args[0]);
-        if (!fd || !files_.count(static_cast<int>(*fd))) return err(EBADF);
-        ::close(static_cast<int>(*fd));
-        files_.erase(static_cast<int>(*fd));
-        return "F0";
-    }
-    if (op == "fstat" && args.size() == 1) {
-        auto fd = parse_hex(args[0]);
-        struct stat st{};
-        if (!fd || ::fstat(static_cast<int>(*fd), &st) != 0) return err(EBADF);
-        std::string s = gdb_stat(st);
-        return "F" + hex_number(s.size()) + ";" + s;
-    }
-    if (op == "readlink" && args.size() == 1) {
-        auto path = from_hex(args[0]);
-        char target[4096];
-        ssize_t n = path ? ::readlink(std::string(path->begin(), path->end()).c_str(), target, sizeof target) : -1;
-        if (n < 0) return err(errno);
-        return "F" + hex_number(static_cast<uint64_t>(n)) + ";" + std::string(target, static_cast<size_t>(n));
-    }
-    return "";
 }
 
 std::string GdbServer::vcont(const std::string& p) {
@@ -532,8 +387,8 @@ void GdbServer::on_program_started(std::shared_ptr<Tracee> main) {
     event_signal_ = 0;
     mode_ = Mode::stopped;
     log::warn("the program (pid ", pid_, ") is stopped at its first instruction; waiting for gdb (target remote ",
-              acceptor_.local_endpoint().address().to_string(), ":", acceptor_.local_endpoint().port(), ")");
-    co::spawn(accept_loop());
+              connection_.address(), ")");
+    connection_.accept();
     if (on_waiting_) on_waiting_(pid_);
 }
 
@@ -562,7 +417,7 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
     } else if (stop.kind == Stop::Kind::signal) {
         th.cause = Cause::signal;
     }
-    if (mode_ == Mode::running && !connected_) return false;  // nobody debugs: the signal takes its usual course
+    if (mode_ == Mode::running && !connection_.connected()) return false;  // nobody debugs: the signal takes its usual course
     // lldb, single-stepping, would step into the handler of a signal it passes silently (Go's SIGURG)
     // and end up back on the breakpoint it was stepping off. The step goes on; a signal another
     // process or thread sent (not a fault of the stepped instruction) comes with the next continue.
@@ -620,7 +475,7 @@ void GdbServer::on_exited(const Tracee& t, const Stop& stop) {
     if (t.tid == pid_) {
         exit_reply_ = stop.signal ? "X" + hex2(signal_to_gdb(stop.signal)) : "W" + hex2(WEXITSTATUS(stop.status));
         mode_ = Mode::exited;
-        if (connected_) send_packet(exit_reply_);
+        if (connection_.connected()) send_packet(exit_reply_);
         return;
     }
     maybe_report();
@@ -648,12 +503,12 @@ void GdbServer::stop_world(pid_t event_tid, int signal) {
 void GdbServer::maybe_report() {
     if (mode_ != Mode::stopping || pending_stops_ > 0) return;
     mode_ = Mode::stopped;
-    if (!connected_ && pid_) return resume({}, {'c', 0});  // gdb left while the world was stopping
+    if (!connection_.connected() && pid_) return resume({}, {'c', 0});  // gdb left while the world was stopping
     report_stop();
 }
 
 void GdbServer::report_stop() {
-    if (!connected_) return;  // '?' reports it when gdb connects
+    if (!connection_.connected()) return;  // '?' reports it when gdb connects
     send_packet(stop_reply(event_tid_));
 }
 
@@ -738,7 +593,7 @@ void GdbServer::resume(const std::map<pid_t, std::pair<char, int>>& actions, std
     if (mode_ == Mode::exited || !pid_) return;
     // An event that happened while gdb was looking at another one is reported first, gdbserver-style.
     // lldb-server instead shows them all at the stop (qThreadStopInfo) and lets lldb decide.
-    if (connected_ && !dialect_.lldb && report_pending_event()) return;
+    if (connection_.connected() && !dialect_.lldb && report_pending_event()) return;
     auto threads = supervisor_.threads_of(pid_);
     if (threads.empty()) return;
     threads.front()->process->frozen = false;
@@ -758,7 +613,7 @@ void GdbServer::resume(const std::map<pid_t, std::pair<char, int>>& actions, std
             th.stopped = false;
             if (t->tid != event_tid_ && it == actions.end()) sig = 0;
             // A signal nobody decided on is not lost: without a debugger, or one that never saw it.
-            bool undecided = !connected_ || (dialect_.lldb && !th.shown);
+            bool undecided = !connection_.connected() || (dialect_.lldb && !th.shown);
             if (undecided && th.pending_signal > 0 && th.pending_signal != SIGTRAP) sig = th.pending_signal;
             th.pending_signal = -1;
             th.shown = false;

@@ -10,6 +10,8 @@
 #include "tracer/debug_registers.hpp"
 #include "tracer/debugger.hpp"
 #include "tracer/gdb_registers.hpp"
+#include "tracer/gdb_connection.hpp"
+#include "tracer/gdb_host_files.hpp"
 #include "tracer/gdb_protocol.hpp"
 #include "tracer/supervisor.hpp"
 
@@ -25,17 +27,13 @@ namespace mrd::tracer {
 
 class GdbServer : public Debugger {
 public:
-    GdbServer(asio::io_context& io, Supervisor& supervisor) : io_(io), supervisor_(supervisor), acceptor_(io), socket_(io) {}
+    GdbServer(asio::io_context& io, Supervisor& supervisor);
     // "HOST:PORT" or ":PORT" (port 0: any); the address it listens on.
-    Result<std::string> listen(const std::string& address);
+    Result<std::string> listen(const std::string& address) { return connection_.listen(address); }
     // The session is over: the listener and any debugger's connection close (their coroutines end).
     // Called once the debugged program waits at its first instruction.
     void on_waiting(std::function<void(pid_t)> callback) { on_waiting_ = std::move(callback); }
-    void close() {
-        std::error_code ignored;
-        acceptor_.close(ignored);
-        socket_.close(ignored);
-    }
+    void close() { connection_.close(); }
 
     bool debugs(const Tracee& t) const override { return pid_ != 0 && t.process->pid == pid_; }
     void on_program_started(std::shared_ptr<Tracee> main) override;
@@ -66,13 +64,9 @@ private:
     };
     enum class Mode { waiting, running, stopping, stopped, exited };
 
-    co::Task<void> accept_loop();
-    co::Task<void> read_loop();
     void handle(const std::string& packet);
     std::string dispatch(const std::string& packet, bool& reply);
-    void send_packet(const std::string& payload);
-    void send_raw(std::string bytes);
-    void write_next();  // the front of out_, then the rest, one write at a time
+    void send_packet(const std::string& payload) { connection_.send_packet(payload); }
 
     void stop_world(pid_t event_tid, int signal);
     Cause classify_trap(Tracee& t, bool was_stepping, const std::string& watch);
@@ -96,19 +90,13 @@ private:
     void remove_breakpoints();
     std::string query(const std::string& packet);
     std::string xfer(const std::string& content, const std::string& range);
-    std::string vfile(const std::string& packet);
     std::string vcont(const std::string& packet);
     pid_t selected_thread(pid_t chosen) const;
 
-    asio::io_context& io_;
     Supervisor& supervisor_;
-    asio::ip::tcp::acceptor acceptor_;
-    asio::ip::tcp::socket socket_;
-    bool connected_ = false;
-    bool no_ack_ = false;
+    gdb::Connection connection_;
+    gdb::HostFiles host_files_;
     Dialect dialect_;
-    gdb::PacketReader reader_;
-    std::deque<std::string> out_;
 
     pid_t pid_ = 0;
     Mode mode_ = Mode::waiting;
@@ -122,7 +110,6 @@ private:
     std::map<uint64_t, uint8_t> breakpoints_;  // address -> original byte
     DebugRegisters debug_registers_;           // hardware breakpoints and watchpoints
     std::set<int> pass_signals_;               // gdb numbers gdb wants passed silently
-    std::map<int, int> files_;                 // vFile descriptors
     std::map<int, gdb::RegisterFile> saved_registers_;  // QSaveRegisterState
     std::function<void(pid_t)> on_waiting_;
     int next_saved_registers_ = 1;
