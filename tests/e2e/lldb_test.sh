@@ -15,7 +15,7 @@ debug() {
     shift
     for c in "$@"; do commands+=(-o "$c"); done
     serve_debuggee "$name" -- "${program[@]}"
-    timeout 60 lldb --batch -o "gdb-remote 127.0.0.1:$DEBUGGEE_PORT" "${commands[@]}" "${program[0]}" >"$WORK/$name.lldb" 2>&1
+    timeout -k 5 60 lldb --batch -o "gdb-remote 127.0.0.1:$DEBUGGEE_PORT" "${commands[@]}" "${program[0]}" </dev/null >"$WORK/$name.lldb" 2>&1
     wait_bounded "$DEBUGGEE_PID" 30
     echo $? >"$WORK/$name.rc"
 }
@@ -60,8 +60,9 @@ check_contains "... and the program ends with its code" "exited with status = 7"
 # Ctrl-C in an interactive lldb (tmux): the running program stops, kill ends it and mirrord.
 serve_debuggee spin -- "$C_PROGRAM" --spin
 SESSION="mrd-lldb-$$"
-on_exit 'tmux kill-session -t "$SESSION" 2>/dev/null'
-tmux new-session -d -s "$SESSION" -x 200 -y 50 "lldb -o 'gdb-remote 127.0.0.1:$DEBUGGEE_PORT' '$C_PROGRAM'; sleep 60"
+# lldb outlives a killed tmux session (and then spins on its lost terminal): it goes by its pid.
+on_exit 'tmux kill-session -t "$SESSION" 2>/dev/null; [ -s "$WORK/lldb.pid" ] && kill -9 "$(cat "$WORK/lldb.pid")" 2>/dev/null'
+tmux new-session -d -s "$SESSION" -x 200 -y 50 "echo \$\$ >'$WORK/lldb.pid'; exec lldb -o 'gdb-remote 127.0.0.1:$DEBUGGEE_PORT' '$C_PROGRAM'"
 screen() { tmux capture-pane -t "$SESSION" -p -S -200; }
 wait_screen() { for _ in $(seq 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done; log "screen: $(screen)"; return 1; }
 keys() { tmux send-keys -t "$SESSION" -l "$1"; tmux send-keys -t "$SESSION" Enter; }
