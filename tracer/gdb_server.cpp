@@ -418,17 +418,15 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
         th.cause = Cause::signal;
     }
     if (mode_ == Mode::running && !connection_.connected()) return false;  // nobody debugs: the signal takes its usual course
-    // lldb, single-stepping, would step into the handler of a signal it passes silently (Go's SIGURG)
-    // and end up back on the breakpoint it was stepping off. The step goes on; a signal another
-    // process or thread sent (not a fault of the stepped instruction) comes with the next continue.
-    if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && t->stepping && dialect_.lldb &&
+    // lldb, single-stepping, would step into the handler of a signal it passes silently (Go's SIGURG,
+    // a timer's SIGALRM) and end up back on the breakpoint it was stepping off. The step goes on and
+    // the signal comes with the next continue; not a fault of the stepped instruction itself.
+    bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGSYS;
+    if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && !fault && t->stepping && dialect_.lldb &&
         pass_signals_.count(signal_out(sig))) {
-        siginfo_t info{};
-        if (::ptrace(PTRACE_GETSIGINFO, t->tid, nullptr, &info) == 0 && info.si_code <= 0) {
-            th.deferred_signal = sig;
-            t->force_resume(PTRACE_SINGLESTEP);
-            return true;
-        }
+        th.deferred_signal = sig;
+        t->force_resume(PTRACE_SINGLESTEP);
+        return true;
     }
     // gdb asked not to hear about it (e.g. Go's SIGURG), unless the thread is single-stepping: stepping
     // into the handler would look like a finished step, so gdb hears of it and steps over the handler.
