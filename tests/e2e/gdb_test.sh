@@ -7,18 +7,12 @@ sandbox_up
 C_PROGRAM=$PROGRAMS/gdb_target
 GO_PROGRAM=$PROGRAMS/go_gdb_target
 
-# debug NAME PROGRAM-ARGS... -- GDB-ARGS...: the program under mirrord --gdbserver, gdb in batch mode.
+# debug NAME PROGRAM-ARGS... -- GDB-ARGS...: gdb in batch mode against the program under mirrord.
 debug() {
-    local name=$1; shift
-    local program=() gdb_args=()
+    local name=$1 program=(); shift
     while [ "$1" != "--" ]; do program+=("$1"); shift; done
     shift
-    gdb_args=("$@")
-    serve_debuggee "$name" -- "${program[@]}"
-    local port=$DEBUGGEE_PORT sup=$DEBUGGEE_PID
-    timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port" "${gdb_args[@]}" "${program[0]}" >"$WORK/$name.gdb" 2>&1
-    wait_bounded "$sup" 30
-    echo $? >"$WORK/$name.rc"
+    debug_session "$name" gdb "${program[@]}" -- gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:{PORT}" "$@" "${program[0]}"
 }
 
 debug c "$C_PROGRAM" /app/config.yaml -- -ex "break process_config" -ex continue -ex "print content" \

@@ -108,6 +108,20 @@ serve_debuggee() {
     log "$name: the program did not wait for a debugger: $(cat "$WORK/$name.mirrord")"
 }
 
+# debug_session NAME EXT PROGRAM [ARGS...] -- DEBUGGER [ARGS...]: the program under mirrord
+# --gdbserver, then the debugger once against it ("{PORT}" in its arguments is the server's port);
+# the debugger's output in $WORK/NAME.EXT, mirrord's exit status (the program's) in $WORK/NAME.rc.
+debug_session() {
+    local name=$1 ext=$2 program=() debugger=() arg; shift 2
+    while [ "$1" != "--" ]; do program+=("$1"); shift; done
+    shift
+    serve_debuggee "$name" -- "${program[@]}"
+    for arg in "$@"; do debugger+=("${arg//\{PORT\}/$DEBUGGEE_PORT}"); done
+    timeout -k 5 60 "${debugger[@]}" </dev/null >"$WORK/$name.$ext" 2>&1
+    wait_bounded "$DEBUGGEE_PID" 30
+    echo $? >"$WORK/$name.rc"
+}
+
 # background CMD...: start CMD, remember it for cleanup; sets BG_PID
 background() {
     "$@" &

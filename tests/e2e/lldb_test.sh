@@ -9,15 +9,11 @@ GO_PROGRAM=$PROGRAMS/go_gdb_target
 
 # debug NAME PROGRAM-ARGS... -- LLDB-COMMANDS...: lldb in batch mode against the program under mirrord.
 debug() {
-    local name=$1; shift
-    local program=() commands=()
+    local name=$1 program=() commands=() c; shift
     while [ "$1" != "--" ]; do program+=("$1"); shift; done
     shift
     for c in "$@"; do commands+=(-o "$c"); done
-    serve_debuggee "$name" -- "${program[@]}"
-    timeout -k 5 60 lldb --batch -o "gdb-remote 127.0.0.1:$DEBUGGEE_PORT" "${commands[@]}" "${program[0]}" </dev/null >"$WORK/$name.lldb" 2>&1
-    wait_bounded "$DEBUGGEE_PID" 30
-    echo $? >"$WORK/$name.rc"
+    debug_session "$name" lldb "${program[@]}" -- lldb --batch -o "gdb-remote 127.0.0.1:{PORT}" "${commands[@]}" "${program[0]}"
 }
 
 debug c "$C_PROGRAM" /app/config.yaml -- "breakpoint set --name process_config" "breakpoint set --file gdb_target.c --line 46" \
