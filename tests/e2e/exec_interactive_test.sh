@@ -3,19 +3,7 @@
 # Ctrl-C interrupts, Ctrl-Z/fg job control works, and exit codes come back.
 source "$(dirname "$0")/lib.sh"
 sandbox_up
-SESSION="mrd-$$"
-tmux_cleanup() { tmux kill-session -t "$SESSION" 2>/dev/null || true; }
-on_exit tmux_cleanup
-
-screen() { tmux capture-pane -t "$SESSION" -p -S -100; }
-wait_screen() {  # wait_screen TEXT: until the pane shows TEXT (up to 15 s)
-    for _ in $(seq 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
-    log "screen was: $(screen)"
-    return 1
-}
-type_line() { tmux send-keys -t "$SESSION" -l "$1"; tmux send-keys -t "$SESSION" Enter; }
-
-tmux new-session -d -s "$SESSION" -x 160 -y 50 "bash --norc --noprofile -i"
+terminal_start "bash --norc --noprofile -i"
 for _ in $(seq 50); do screen | grep -qE '[$#] *$' && break; sleep 0.1; done
 type_line "PS1='outer\$ '; \"$MIRRORD\" exec --target pid/$POD_PID -- bash --norc --noprofile -i; echo OUTER-RC=\$?"
 sleep 1

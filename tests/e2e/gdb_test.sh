@@ -106,21 +106,15 @@ wait_bounded "$sup" 30; rc=$?
 check_eq "kill from gdb ends it (and mirrord)" "137" "$rc"
 
 # mirrord exec --gdb: gdb in this terminal (tmux).
-SESSION="mrd-gdb-$$"
-on_exit 'tmux kill-session -t "$SESSION" 2>/dev/null'
-tmux new-session -d -s "$SESSION" -x 200 -y 50 \
-    "\"$MIRRORD\" exec --target pid/$POD_PID --gdb -- \"$C_PROGRAM\" /app/config.yaml; echo MIRRORD-RC=\$?; sleep 60"
-screen() { tmux capture-pane -t "$SESSION" -p -S -200; }
-wait_screen() { for _ in $(seq 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done; log "screen: $(screen)"; return 1; }
-keys() { tmux send-keys -t "$SESSION" -l "$1"; tmux send-keys -t "$SESSION" Enter; }
+terminal_start "\"$MIRRORD\" exec --target pid/$POD_PID --gdb -- \"$C_PROGRAM\" /app/config.yaml; echo MIRRORD-RC=\$?; sleep 60"
 wait_screen "(gdb)" && pass "--gdb starts gdb connected to the program" || fail "--gdb: no gdb prompt"
-keys "break count_lines"
-keys "continue"
+type_line "break count_lines"
+type_line "continue"
 wait_screen "Breakpoint 1, count_lines" && pass "--gdb: breakpoints work" || fail "--gdb: breakpoint"
-keys "print *content@6"
+type_line "print *content@6"
 wait_screen '"# only"' && pass "--gdb: the pod's data is visible" || fail "--gdb: data"
-keys "continue"
+type_line "continue"
 wait_screen "exited with code 05" && pass "--gdb: runs to the end" || fail "--gdb: end"
-keys "quit"
+type_line "quit"
 wait_screen "MIRRORD-RC=5" && pass "--gdb: quitting gdb ends mirrord with the program's code" || fail "--gdb: rc"
 finish

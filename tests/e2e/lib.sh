@@ -108,6 +108,21 @@ serve_debuggee() {
     log "$name: the program did not wait for a debugger: $(cat "$WORK/$name.mirrord")"
 }
 
+# A terminal for interactive tests (tmux): terminal_start COMMAND (the session goes at exit), screen
+# (what it shows), wait_screen TEXT (until it shows TEXT, up to 15 s), type_line TEXT (then Enter).
+terminal_start() {
+    SESSION="mrd-$TEST_NAME-$$"
+    on_exit 'tmux kill-session -t "$SESSION" 2>/dev/null'
+    tmux new-session -d -s "$SESSION" -x 200 -y 50 "$1"
+}
+screen() { tmux capture-pane -t "$SESSION" -p -S -200; }
+wait_screen() {
+    for _ in $(seq 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
+    log "screen was: $(screen)"
+    return 1
+}
+type_line() { tmux send-keys -t "$SESSION" -l "$1"; tmux send-keys -t "$SESSION" Enter; }
+
 # debug_session NAME EXT PROGRAM [ARGS...] -- DEBUGGER [ARGS...]: the program under mirrord
 # --gdbserver, then the debugger once against it ("{PORT}" in its arguments is the server's port);
 # the debugger's output in $WORK/NAME.EXT, mirrord's exit status (the program's) in $WORK/NAME.rc.

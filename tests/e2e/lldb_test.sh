@@ -55,15 +55,11 @@ check_contains "... and the program ends with its code" "exited with status = 7"
 
 # Ctrl-C in an interactive lldb (tmux): the running program stops, kill ends it and mirrord.
 serve_debuggee spin -- "$C_PROGRAM" --spin
-SESSION="mrd-lldb-$$"
 # lldb outlives a killed tmux session (and then spins on its lost terminal): it goes by its pid.
-on_exit 'tmux kill-session -t "$SESSION" 2>/dev/null; [ -s "$WORK/lldb.pid" ] && kill -9 "$(cat "$WORK/lldb.pid")" 2>/dev/null'
-tmux new-session -d -s "$SESSION" -x 200 -y 50 "echo \$\$ >'$WORK/lldb.pid'; exec lldb -o 'gdb-remote 127.0.0.1:$DEBUGGEE_PORT' '$C_PROGRAM'"
-screen() { tmux capture-pane -t "$SESSION" -p -S -200; }
-wait_screen() { for _ in $(seq 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done; log "screen: $(screen)"; return 1; }
-keys() { tmux send-keys -t "$SESSION" -l "$1"; tmux send-keys -t "$SESSION" Enter; }
+on_exit '[ -s "$WORK/lldb.pid" ] && kill -9 "$(cat "$WORK/lldb.pid")" 2>/dev/null'
+terminal_start "echo \$\$ >'$WORK/lldb.pid'; exec lldb -o 'gdb-remote 127.0.0.1:$DEBUGGEE_PORT' '$C_PROGRAM'"
 wait_screen "stop reason = signal SIGSTOP" && pass "lldb: the program waits at its first instruction" || fail "lldb: no first stop"
-keys "continue"
+type_line "continue"
 wait_screen "resuming"
 # Ctrl-C once the program spins in main (state R), not while it is still starting up.
 for _ in $(seq 300); do
@@ -74,7 +70,7 @@ done
 sleep 0.5
 tmux send-keys -t "$SESSION" C-c
 wait_screen "at gdb_target.c:91" && pass "lldb: Ctrl-C stops the spinning program where it is" || fail "lldb: Ctrl-C"
-keys "kill"
+type_line "kill"
 wait_bounded "$DEBUGGEE_PID" 30; rc=$?
 check_eq "lldb: kill ends the program (and mirrord)" "137" "$rc"
 finish
