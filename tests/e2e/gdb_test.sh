@@ -92,13 +92,7 @@ timeout 60 gdb -batch -nx -ex "set sysroot /" -ex "target remote 127.0.0.1:$port
 timeout_pid=$!
 # Ctrl-C once gdb has let the program run (it spins: state R). The signal goes to gdb itself: timeout(1)
 # would forward it twice (to gdb and to its process group), and a second Ctrl-C makes gdb give up.
-spin_pid=""
-for _ in $(seq 300); do
-    spin_pid=$(pgrep -f -x "$C_PROGRAM --spin" | head -1)
-    [ -n "$spin_pid" ] && [ "$(awk '{print $3}' "/proc/$spin_pid/stat" 2>/dev/null)" = R ] && break
-    sleep 0.1
-done
-sleep 0.5
+wait_running "$C_PROGRAM --spin"
 pkill -INT -x -P "$timeout_pid" gdb
 wait "$timeout_pid"
 check_contains "Ctrl-C stops the running program" "received signal SIGINT" "$(cat "$WORK/spin.gdb")"

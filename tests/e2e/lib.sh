@@ -123,6 +123,18 @@ wait_screen() {
 }
 type_line() { tmux send-keys -t "$SESSION" -l "$1"; tmux send-keys -t "$SESSION" Enter; }
 
+# wait_running COMMAND-LINE: until a process with exactly that command line runs on a CPU (state R,
+# up to 30 s), then half a second more: a debugger's Ctrl-C then finds it spinning, not starting up.
+wait_running() {
+    local pid=""
+    for _ in $(seq 300); do
+        pid=$(pgrep -f -x "$1" | head -1)
+        [ -n "$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = R ] && break
+        sleep 0.1
+    done
+    sleep 0.5
+}
+
 # debug_session NAME EXT PROGRAM [ARGS...] -- DEBUGGER [ARGS...]: the program under mirrord
 # --gdbserver, then the debugger once against it ("{PORT}" in its arguments is the server's port);
 # the debugger's output in $WORK/NAME.EXT, mirrord's exit status (the program's) in $WORK/NAME.rc.

@@ -62,12 +62,7 @@ wait_screen "stop reason = signal SIGSTOP" && pass "lldb: the program waits at i
 type_line "continue"
 wait_screen "resuming"
 # Ctrl-C once the program spins in main (state R), not while it is still starting up.
-for _ in $(seq 300); do
-    spin_pid=$(pgrep -f -x "$C_PROGRAM --spin" | head -1)
-    [ -n "$spin_pid" ] && [ "$(awk '{print $3}' "/proc/$spin_pid/stat" 2>/dev/null)" = R ] && break
-    sleep 0.1
-done
-sleep 0.5
+wait_running "$C_PROGRAM --spin"
 tmux send-keys -t "$SESSION" C-c
 wait_screen "at gdb_target.c:91" && pass "lldb: Ctrl-C stops the spinning program where it is" || fail "lldb: Ctrl-C"
 type_line "kill"
