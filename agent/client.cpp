@@ -164,14 +164,14 @@ void Client::end() {
     ended_ = true;
     if (greeted_) {
         // What the session cost in round trips, by request (--log-level info): where time went on a slow link.
-        std::string counts;
+        auto listed = [](const std::map<Kind, uint64_t>& counts) {  // "FileOpen 2, FileStat 9"
+            std::string out;
+            for (auto& [kind, n] : counts) out += std::string(out.empty() ? "" : ", ") + kind_name(kind) + " " + std::to_string(n);
+            return out;
+        };
         uint64_t total = 0;
-        for (auto& [kind, n] : round_trips_) {
-            counts += std::string(counts.empty() ? "" : ", ") + kind_name(kind) + " " + std::to_string(n);
-            total += n;
-        }
-        std::string streamed;
-        for (auto& [kind, n] : streamed_) streamed += std::string(streamed.empty() ? "" : ", ") + kind_name(kind) + " " + std::to_string(n);
+        for (auto& [kind, n] : round_trips_) total += n;
+        std::string counts = listed(round_trips_), streamed = listed(streamed_);
         log::info("client ", peer_, ": ", total, " round trips", counts.empty() ? "" : " (" + counts + ")",
                   streamed.empty() ? "" : "; streamed " + streamed);
     }

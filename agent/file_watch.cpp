@@ -45,16 +45,22 @@ FileWatch::~FileWatch() {
 }
 
 bool FileWatch::watch_directory(const std::string& dir, int flags) {
+    {
+        std::lock_guard lock(mutex_);
+        if (watched_.count(dir)) return true;  // most stats are of files in directories already watched
+    }
     UniqueFd fd(open_in_root(root_fd_, dir, O_PATH | O_DIRECTORY | flags));
     if (!fd.ok()) return false;
     // The directory as the target sees it, reached through its descriptor's magic link.
     int wd = ::inotify_add_watch(inotify_, ("/proc/self/fd/" + std::to_string(fd.get())).c_str(), kEvents);
     if (wd < 0) {
-        if (errno == ENOSPC) log::warn("inotify: no watches left (fs.inotify.max_user_watches); clients revalidate instead");
+        if (errno == ENOSPC && !out_of_watches_.exchange(true))
+            log::warn("inotify: no watches left (fs.inotify.max_user_watches); clients revalidate instead");
         return false;
     }
     std::lock_guard lock(mutex_);
     dirs_.emplace(wd, dir);
+    watched_.emplace(dir, wd);
     return true;
 }
 
@@ -99,7 +105,10 @@ void FileWatch::on_event(int wd, uint32_t mask, const std::string& name) {
         auto it = dirs_.find(wd);
         if (it == dirs_.end()) return;
         dir = it->second;
-        if (mask & IN_IGNORED) dirs_.erase(it);
+        if (mask & IN_IGNORED) {  // the directory went: a new one of that name needs a watch of its own
+            std::erase_if(watched_, [&](const auto& entry) { return entry.second == wd; });
+            dirs_.erase(it);
+        }
     }
     if (name.empty()) return changed(dir, (mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) != 0);
     std::string child = dir == "/" ? "/" + name : dir + "/" + name;

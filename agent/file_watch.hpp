@@ -13,6 +13,7 @@
 
 #include <asio.hpp>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,6 +48,8 @@ private:
     std::vector<char> buffer_;
     std::mutex mutex_;                    // arm() runs on the file threads, events on io's
     std::map<int, std::string> dirs_;     // watch descriptor -> directory
+    std::map<std::string, int> watched_;  // directory -> its watch descriptor
+    std::atomic<bool> out_of_watches_{false};  // said once
     std::set<std::string> armed_;         // paths a client is to be told about
 };
 

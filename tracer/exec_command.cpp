@@ -183,9 +183,8 @@ ExitStatus exec_command(const ExecOptions& options) {
         if (!options.debug_child.empty()) log::warn("gdb will debug the first process that runs ", options.debug_child);
         if (options.gdb)
             gdb_server.on_waiting([&](pid_t pid) {
-                char exe[PATH_MAX];
-                ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe);
-                auto debugger = start_gdb(gdb_address, n > 0 ? std::string(exe, static_cast<size_t>(n)) : options.command[0]);
+                auto program = wire::read_link("/proc/" + std::to_string(pid) + "/exe").value_or(options.command[0]);
+                auto debugger = start_gdb(gdb_address, program);
                 if (!debugger) {
                     log::error(debugger.error().message);
                     ::kill(supervisor.main_pid(), SIGKILL);

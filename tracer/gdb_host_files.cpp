@@ -1,13 +1,11 @@
 #include "tracer/gdb_host_files.hpp"
 
 #include "tracer/gdb_protocol.hpp"
+#include "wire/text_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <sstream>
-#include <vector>
 
 namespace mrd::tracer::gdb {
 namespace {
@@ -41,7 +39,7 @@ std::string HostFiles::request(const std::string& p) {
         if (!path || !flags) return err(EINVAL);
         int fd = ::open(std::string(path->begin(), path->end()).c_str(), O_RDONLY | O_CLOEXEC);  // gdb only reads
         if (fd < 0) return err(errno);
-        files_[fd] = fd;
+        files_.insert(fd);
         return "F" + hex_number(static_cast<uint64_t>(fd));
     }
     if (op == "pread" && args.size() == 3) {
@@ -63,22 +61,22 @@ std::string HostFiles::request(const std::string& p) {
     if (op == "fstat" && args.size() == 1) {
         auto fd = parse_hex(args[0]);
         struct stat st{};
-        if (!fd || ::fstat(static_cast<int>(*fd), &st) != 0) return err(EBADF);
+        if (!fd || !files_.count(static_cast<int>(*fd)) || ::fstat(static_cast<int>(*fd), &st) != 0) return err(EBADF);
         std::string s = gdb_stat(st);
         return "F" + hex_number(s.size()) + ";" + s;
     }
     if (op == "readlink" && args.size() == 1) {
         auto path = from_hex(args[0]);
-        char target[4096];
-        ssize_t n = path ? ::readlink(std::string(path->begin(), path->end()).c_str(), target, sizeof target) : -1;
-        if (n < 0) return err(errno);
-        return "F" + hex_number(static_cast<uint64_t>(n)) + ";" + std::string(target, static_cast<size_t>(n));
+        if (!path) return err(EINVAL);
+        auto target = wire::read_link(std::string(path->begin(), path->end()));
+        if (!target) return err(target.error().code);
+        return "F" + hex_number(target->size()) + ";" + *target;
     }
     return "";
 }
 
 void HostFiles::close_all() {
-    for (auto& [fd, ignored] : files_) ::close(fd);
+    for (int fd : files_) ::close(fd);
     files_.clear();
 }
 

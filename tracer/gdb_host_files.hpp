@@ -3,7 +3,7 @@
 // the debugger goes are closed with it.
 #pragma once
 
-#include <map>
+#include <set>
 #include <string>
 
 namespace mrd::tracer::gdb {
@@ -18,7 +18,7 @@ public:
     void close_all();
 
 private:
-    std::map<int, int> files_;  // the debugger's descriptors are ours
+    std::set<int> files_;  // the debugger's descriptors are ours
 };
 
 }  // namespace mrd::tracer::gdb

@@ -128,9 +128,7 @@ std::string process_info(pid_t pid) {
     }
     std::string out = "pid:" + hex_number(static_cast<uint64_t>(pid)) + ";parent-pid:" + hex_number(ppid) + ";real-uid:" + hex_number(uid) + ";real-gid:" + hex_number(gid) +
                       ";effective-uid:" + hex_number(euid) + ";effective-gid:" + hex_number(egid) + ";";
-    char exe[4096];
-    ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe);
-    if (n > 0) out += "name:" + to_hex(std::string_view(exe, static_cast<size_t>(n))) + ";";
+    if (auto exe = wire::read_link("/proc/" + std::to_string(pid) + "/exe")) out += "name:" + to_hex(std::string_view(*exe)) + ";";
     return out + "triple:" + to_hex(std::string_view(kTriple)) + ";ostype:linux;endian:little;ptrsize:8;";
 }
 

@@ -61,7 +61,6 @@ std::string GdbServer::dispatch(const std::string& packet, bool& reply) {
         p.erase(at);
     }
     reg_thread_ = selected_thread(suffix_thread ? suffix_thread : g_thread_);
-    pid_t reg_thread = reg_thread_;
     if (mode_ == Mode::exited && p[0] != 'q' && p[0] != 'Q' && p[0] != 'v' && p != "?") return exit_reply_.empty() ? "E01" : exit_reply_;
     switch (p[0]) {
         case '?':
@@ -73,26 +72,26 @@ std::string GdbServer::dispatch(const std::string& packet, bool& reply) {
             }
             return stop_reply(selected_thread(0));
         case 'g': {
-            auto regs = read_registers(reg_thread);
+            auto regs = read_registers(reg_thread_);
             return regs ? encode_all(*regs) : "E01";
         }
         case 'G': {
-            auto regs = read_registers(reg_thread);
-            if (!regs || !decode_all(p.substr(1), *regs) || !write_registers(reg_thread, *regs)) return "E01";
+            auto regs = read_registers(reg_thread_);
+            if (!regs || !decode_all(p.substr(1), *regs) || !write_registers(reg_thread_, *regs)) return "E01";
             return "OK";
         }
         case 'p': {
             auto regno = parse_hex(p.substr(1));
-            auto regs = read_registers(reg_thread);
+            auto regs = read_registers(reg_thread_);
             if (!regno || !regs) return "E01";
             return encode_one(*regs, static_cast<int>(*regno)).value_or("E01");
         }
         case 'P': {
             auto eq = p.find('=');
             auto regno = parse_hex(p.substr(1, eq - 1));
-            auto regs = read_registers(reg_thread);
+            auto regs = read_registers(reg_thread_);
             if (eq == std::string::npos || !regno || !regs || !decode_one(*regs, static_cast<int>(*regno), p.substr(eq + 1)) ||
-                !write_registers(reg_thread, *regs))
+                !write_registers(reg_thread_, *regs))
                 return "E01";
             return "OK";
         }
@@ -261,9 +260,7 @@ std::string GdbServer::query(const std::string& p) {
     if (p.rfind("qXfer:auxv:read::", 0) == 0) return xfer(wire::read_file("/proc/" + std::to_string(pid_) + "/auxv").value_or(""), p.substr(17));
     if (p.rfind("qXfer:exec-file:read:", 0) == 0) {
         auto rest = p.substr(21);
-        char exe[4096];
-        ssize_t n = ::readlink(("/proc/" + std::to_string(pid_) + "/exe").c_str(), exe, sizeof exe);
-        return xfer(n > 0 ? std::string(exe, static_cast<size_t>(n)) : "", rest.substr(rest.find(':') + 1));
+        return xfer(wire::read_link("/proc/" + std::to_string(pid_) + "/exe").value_or(""), rest.substr(rest.find(':') + 1));
     }
     return "";
 }
@@ -303,7 +300,7 @@ std::string GdbServer::vcont(const std::string& p) {
 }
 
 std::optional<std::string> GdbServer::read_memory(uint64_t addr, size_t len) {
-    std::vector<uint8_t> data(len);
+    std::string data(len, '\0');
     size_t got = 0;
     // Page by page: a read may run into an unmapped page, and gdb wants what is readable.
     while (got < len) {
@@ -314,8 +311,8 @@ std::optional<std::string> GdbServer::read_memory(uint64_t addr, size_t len) {
     if (got == 0) return std::nullopt;
     data.resize(got);
     for (auto& [bp, original] : breakpoints_)  // gdb sees its code, not our int3s
-        if (bp >= addr && bp < addr + got) data[bp - addr] = original;
-    return std::string(data.begin(), data.end());
+        if (bp >= addr && bp < addr + got) data[bp - addr] = static_cast<char>(original);
+    return data;
 }
 
 std::string GdbServer::write_memory(uint64_t addr, const std::vector<uint8_t>& bytes) {
@@ -418,22 +415,22 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
         th.cause = Cause::signal;
     }
     if (mode_ == Mode::running && !connection_.connected()) return false;  // nobody debugs: the signal takes its usual course
-    // lldb, single-stepping, would step into the handler of a signal it passes silently (Go's SIGURG,
-    // a timer's SIGALRM) and end up back on the breakpoint it was stepping off. The step goes on and
-    // the signal comes with the next continue; not a fault of the stepped instruction itself.
-    bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGSYS;
-    if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && !fault && t->stepping && dialect_.lldb &&
-        pass_signals_.count(signal_out(sig))) {
-        th.deferred_signal = sig;
-        t->force_resume(PTRACE_SINGLESTEP);
-        return true;
-    }
-    // gdb asked not to hear about it (e.g. Go's SIGURG), unless the thread is single-stepping: stepping
-    // into the handler would look like a finished step, so gdb hears of it and steps over the handler.
-    if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && !t->stepping &&
-        pass_signals_.count(signal_out(sig))) {
-        t->force_resume(PTRACE_CONT, sig);
-        return true;
+    // A signal the debugger asked not to hear about (e.g. Go's SIGURG) takes its course. While the
+    // thread single-steps, stepping into the handler would look like a finished step: gdb hears of
+    // it and steps over the handler; lldb would end up back on the breakpoint it was stepping off, so
+    // the step goes on and the signal comes with the next continue (unless the stepped instruction
+    // itself faulted).
+    if (mode_ == Mode::running && stop.kind == Stop::Kind::signal && sig != SIGTRAP && pass_signals_.count(signal_out(sig))) {
+        bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGSYS;
+        if (!t->stepping) {
+            t->force_resume(PTRACE_CONT, sig);
+            return true;
+        }
+        if (dialect_.lldb && !fault) {
+            th.deferred_signal = sig;
+            t->force_resume(PTRACE_SINGLESTEP);
+            return true;
+        }
     }
     th.stopped = true;
     if (th.counted) {
@@ -471,7 +468,7 @@ void GdbServer::on_exited(const Tracee& t, const Stop& stop) {
         threads_.erase(it);
     }
     if (t.tid == pid_) {
-        exit_reply_ = stop.signal ? "X" + hex2(signal_to_gdb(stop.signal)) : "W" + hex2(WEXITSTATUS(stop.status));
+        exit_reply_ = stop.signal ? "X" + hex2(signal_out(stop.signal)) : "W" + hex2(WEXITSTATUS(stop.status));
         mode_ = Mode::exited;
         if (connection_.connected()) send_packet(exit_reply_);
         return;

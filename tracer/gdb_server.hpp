@@ -1,10 +1,13 @@
 // A GDB remote-protocol server in the supervisor. A process has only one ptracer, and ours is the
-// supervisor, so gdb cannot attach to the program; instead gdb connects to this server (as with rr or
-// gdbserver) and debugs through it: registers, memory, software breakpoints, continue and step
-// (all-stop), threads, Ctrl-C, kill and detach, the binary and auxv for symbols. Remote syscalls keep
-// being served meanwhile: a thread stopped by gdb inside a remote call finishes it when gdb continues.
+// supervisor, so a debugger cannot attach to the program; instead it connects to this server (as to
+// rr or gdbserver) and debugs through it: registers, memory, software and hardware breakpoints,
+// continue and step (all-stop), threads, Ctrl-C, kill and detach, the binary, auxv and shared
+// libraries for symbols. gdb's dialect and lldb's (which Delve speaks too, see lldb_server_stand_in).
+// Remote syscalls keep being served meanwhile: a thread stopped inside a remote call finishes it when
+// the debugger continues. Packets travel through gdb::Connection; vFile reads go to gdb::HostFiles.
 //
-// The program stops at its first instruction and waits for gdb. Its children run freely.
+// The program (or the child --debug-child names) stops at its first instruction and waits for the
+// debugger. Other processes run freely.
 #pragma once
 
 #include "tracer/debug_registers.hpp"
@@ -17,7 +20,6 @@
 
 #include <asio.hpp>
 
-#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -30,9 +32,9 @@ public:
     GdbServer(asio::io_context& io, Supervisor& supervisor);
     // "HOST:PORT" or ":PORT" (port 0: any); the address it listens on.
     Result<std::string> listen(const std::string& address) { return connection_.listen(address); }
-    // The session is over: the listener and any debugger's connection close (their coroutines end).
     // Called once the debugged program waits at its first instruction.
     void on_waiting(std::function<void(pid_t)> callback) { on_waiting_ = std::move(callback); }
+    // The session is over: the listener and any debugger's connection close (their coroutines end).
     void close() { connection_.close(); }
 
     bool debugs(const Tracee& t) const override { return pid_ != 0 && t.process->pid == pid_; }
@@ -109,7 +111,7 @@ private:
     pid_t reg_thread_ = 0;  // the thread the packet being answered is about (Hg or lldb's suffix)
     std::map<uint64_t, uint8_t> breakpoints_;  // address -> original byte
     DebugRegisters debug_registers_;           // hardware breakpoints and watchpoints
-    std::set<int> pass_signals_;               // gdb numbers gdb wants passed silently
+    std::set<int> pass_signals_;               // QPassSignals, in the debugger's numbering
     std::map<int, gdb::RegisterFile> saved_registers_;  // QSaveRegisterState
     std::function<void(pid_t)> on_waiting_;
     int next_saved_registers_ = 1;

@@ -1,6 +1,6 @@
 #include "tracer/lldb_server_stand_in.hpp"
 
-#include "wire/inherited_fds.hpp"
+#include "tracer/spawn.hpp"
 #include "wire/log.hpp"
 #include "wire/text_file.hpp"
 
@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -22,12 +21,6 @@ namespace {
 // {"exec": [options...], "path": the PATH before the stand-in's directory went first}.
 constexpr const char* kStandInVariable = "MIRRORD_LLDB_SERVER";
 
-std::string self_path() {
-    char path[PATH_MAX];
-    ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
-    return n > 0 ? std::string(path, static_cast<size_t>(n)) : "";
-}
-
 std::string basename_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
 int fail(const std::string& message) {
@@ -38,11 +31,11 @@ int fail(const std::string& message) {
 }  // namespace
 
 int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, std::vector<std::string> command) {
-    std::string self = self_path();
+    auto self = wire::read_link("/proc/self/exe");
     auto dir = wire::make_temp_dir("mirrord-lldb-server");
-    if (self.empty() || !dir) return fail("cannot set up the lldb-server stand-in: " + (dir ? std::string("no /proc/self/exe") : dir.error().message));
+    if (!self || !dir) return fail("cannot set up the lldb-server stand-in: " + (self ? dir : self).error().message);
     std::string stand_in = *dir + "/lldb-server";
-    if (::symlink(self.c_str(), stand_in.c_str()) != 0) return fail("cannot set up the lldb-server stand-in: " + std::string(std::strerror(errno)));
+    if (::symlink(self->c_str(), stand_in.c_str()) != 0) return fail("cannot set up the lldb-server stand-in: " + std::string(std::strerror(errno)));
     const char* path = std::getenv("PATH");
     nlohmann::json payload = {{"exec", exec_options}, {"path", path ? path : ""}};
     // Delve picks its backend per command; without lldb it would try to ptrace the program itself.
@@ -53,28 +46,19 @@ int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, 
     }
     ::setenv("PATH", (*dir + (path && *path ? ":" + std::string(path) : "")).c_str(), 1);
     ::setenv(kStandInVariable, payload.dump().c_str(), 1);
-    pid_t child = ::fork();
-    if (child == 0) {
-        wire::close_uninherited_on_exec();
-        std::vector<char*> argv;
-        for (auto& a : command) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execvp(argv[0], argv.data());
-        std::cerr << "mirrord: cannot run '" << command[0] << "': " << std::strerror(errno) << "\n";
-        ::_exit(127);
-    }
+    auto child = spawn_process(command);
     // The debugger shares our terminal and process group: its Ctrl-C is its own business.
     struct sigaction ignore{}, old_int{}, old_quit{};
     ignore.sa_handler = SIG_IGN;
     ::sigaction(SIGINT, &ignore, &old_int);
     ::sigaction(SIGQUIT, &ignore, &old_quit);
     int status = 0;
-    while (child > 0 && ::waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    while (child && ::waitpid(*child, &status, 0) < 0 && errno == EINTR) {}
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGQUIT, &old_quit, nullptr);
     std::error_code ignored;
     std::filesystem::remove_all(*dir, ignored);
-    if (child < 0) return fail("cannot run '" + command[0] + "': " + std::strerror(errno));
+    if (!child) return fail(child.error().message);
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 

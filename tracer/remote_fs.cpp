@@ -137,10 +137,15 @@ void RemoteFs::changed(const std::string& path, bool subtree) {
 }
 
 void RemoteFs::forget(const std::string& path, bool subtree) {
-    auto below = [&](const std::string& p) { return p == path || (subtree && (path == "/" || p.rfind(path + "/", 0) == 0)); };
-    for (auto& [p, copy] : copies_)
-        if (below(p)) copy.watched_on.reset();
-    std::erase_if(stats_, [&](const auto& entry) { return below(entry.first.first); });
+    // By lookups in the ordered maps, not a scan: this runs on every FileChanged and every change of ours.
+    if (auto it = copies_.find(path); it != copies_.end()) it->second.watched_on.reset();
+    stats_.erase({path, false});
+    stats_.erase({path, true});
+    if (!subtree) return;
+    std::string below = path == "/" ? "/" : path + "/";
+    auto inside = [&](const std::string& p) { return p.compare(0, below.size(), below) == 0; };
+    for (auto it = copies_.lower_bound(below); it != copies_.end() && inside(it->first); ++it) it->second.watched_on.reset();
+    for (auto it = stats_.lower_bound({below, false}); it != stats_.end() && inside(it->first.first);) it = stats_.erase(it);
 }
 
 co::Task<Result<std::string>> RemoteFs::fetch(const std::string& path) {

@@ -19,7 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <climits>
 #include <cstring>
 
 namespace mrd::tracer {
@@ -74,10 +73,9 @@ constexpr long kPtraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | 
 // The debugger's --debug-child NAME: the program's file or its argv[0].
 bool runs_program_named(pid_t pid, const std::string& name) {
     auto base = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
-    char exe[PATH_MAX];
-    ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), exe, sizeof exe);
-    if (n > 0 && base(std::string(exe, static_cast<size_t>(n))) == name) return true;
-    std::string argv = wire::read_file("/proc/" + std::to_string(pid) + "/cmdline").value_or("");
+    std::string proc = "/proc/" + std::to_string(pid);
+    if (auto exe = wire::read_link(proc + "/exe"); exe && base(*exe) == name) return true;
+    std::string argv = wire::read_file(proc + "/cmdline").value_or("");
     return base(argv.substr(0, argv.find('\0'))) == name;
 }
 

@@ -1,5 +1,6 @@
 #include "wire/text_file.hpp"
 
+#include <climits>
 #include <cstdlib>
 #include <unistd.h>
 
@@ -15,6 +16,13 @@ Result<std::string> read_file(const std::string& path) {
     text << in.rdbuf();
     if (in.bad()) return Error::from_errno("reading " + path);
     return text.str();
+}
+
+Result<std::string> read_link(const std::string& path) {
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(path.c_str(), target, sizeof target);
+    if (n < 0) return Error::from_errno("reading the link " + path);
+    return std::string(target, static_cast<size_t>(n));
 }
 
 Result<std::string> make_temp_dir(const std::string& name) {
