@@ -1,7 +1,7 @@
 #include "agent/client.hpp"
 
 #include "agent/outgoing.hpp"
-#include "wire/log.hpp"
+#include "base/log.hpp"
 #include "wire/tls_identity.hpp"
 
 namespace mrd::agent {

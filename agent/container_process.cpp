@@ -1,6 +1,6 @@
 #include "agent/container_process.hpp"
 
-#include "wire/text_file.hpp"
+#include "base/text_file.hpp"
 
 #include <sys/stat.h>
 
@@ -87,14 +87,14 @@ Result<pid_t> find_container_pid(const std::string& container_id, const std::str
     for (auto& entry : std::filesystem::directory_iterator(proc_root, ec)) {
         std::string name = entry.path().filename();
         if (!all_digits(name)) continue;
-        auto cgroup = wire::read_file(entry.path() / "cgroup");
+        auto cgroup = read_file(entry.path() / "cgroup");
         if (!cgroup || !cgroup_names_container(*cgroup, *id)) continue;
-        auto status = wire::read_file(entry.path() / "status").value_or("");
+        auto status = read_file(entry.path() / "status").value_or("");
         auto nspid = status_field(status, "NSpid");
         auto ppid = status_field(status, "PPid");
         found.push_back({static_cast<pid_t>(std::stol(name)), ppid.empty() ? 0 : static_cast<pid_t>(std::stol(ppid[0])),
                          nspid.size() > 1 && nspid.back() == "1",
-                         start_time(wire::read_file(entry.path() / "stat").value_or(""))});
+                         start_time(read_file(entry.path() / "stat").value_or(""))});
     }
     if (found.empty())
         return Error::msg("no process of container " + container_id + " here (is the agent running with hostPID, or in the target's pod?)", ESRCH);

@@ -4,7 +4,7 @@
 // helpers (CRI-O's conmon lives in crio-conmon-<id>.scope, in the host's namespaces).
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <sys/types.h>
 

@@ -2,8 +2,8 @@
 
 #include "agent/root_fs.hpp"
 
-#include "wire/result.hpp"
-#include "wire/unique_fd.hpp"
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

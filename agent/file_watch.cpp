@@ -1,8 +1,8 @@
 #include "agent/file_watch.hpp"
 
 #include "agent/root_fs.hpp"
-#include "wire/log.hpp"
-#include "wire/unique_fd.hpp"
+#include "base/log.hpp"
+#include "base/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <sys/inotify.h>

@@ -1,9 +1,9 @@
 #include "agent/filtered_h2.hpp"
 
 #include "wire/address.hpp"
-#include "wire/async.hpp"
-#include "wire/h2.hpp"
-#include "wire/log.hpp"
+#include "base/async.hpp"
+#include "http/h2.hpp"
+#include "base/log.hpp"
 
 #include <cstring>
 #include <set>
@@ -11,6 +11,7 @@
 namespace mrd::agent {
 
 using namespace mrd::wire;
+using namespace mrd::http;
 using asio::ip::tcp;
 
 bool starts_like_h2(const std::vector<char>& bytes) {

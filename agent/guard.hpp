@@ -2,7 +2,7 @@
 // killed it (SIGKILL included): the target's traffic must never stay redirected to a dead agent.
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <sys/types.h>
 

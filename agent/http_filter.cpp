@@ -35,7 +35,7 @@ Result<HttpMatcher> HttpMatcher::compile(const wire::HttpFilter& filter) {
     return m;
 }
 
-bool HttpMatcher::matches(const wire::HttpHead& head) const {
+bool HttpMatcher::matches(const http::HttpHead& head) const {
     switch (kind_) {
         case Kind::none: return true;
         case Kind::header:

@@ -3,9 +3,9 @@
 // combinations. Regexes are mirrord's (Rust/RE2) syntax.
 #pragma once
 
-#include "wire/http1.hpp"
+#include "http/http1.hpp"
 #include "wire/messages.hpp"
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <memory>
 #include <vector>
@@ -18,7 +18,7 @@ class HttpMatcher {
 public:
     static Result<HttpMatcher> compile(const wire::HttpFilter& filter);
     bool empty() const { return kind_ == Kind::none; }
-    bool matches(const wire::HttpHead& head) const;
+    bool matches(const http::HttpHead& head) const;
 
 private:
     enum class Kind { none, header, path, method, all_of, any_of };

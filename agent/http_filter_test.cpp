@@ -7,11 +7,11 @@ using namespace mrd::agent;
 
 namespace {
 
-wire::HttpHead head(std::string method, std::string target, std::vector<std::pair<std::string, std::string>> headers) {
-    return wire::HttpHead{std::move(method), std::move(target), 0, std::move(headers)};
+http::HttpHead head(std::string method, std::string target, std::vector<std::pair<std::string, std::string>> headers) {
+    return http::HttpHead{std::move(method), std::move(target), 0, std::move(headers)};
 }
 
-bool matches(const wire::HttpFilter& f, const wire::HttpHead& h) {
+bool matches(const wire::HttpFilter& f, const http::HttpHead& h) {
     auto m = HttpMatcher::compile(f);
     REQUIRE(m.ok());
     return m->matches(h);

@@ -2,12 +2,13 @@
 
 #include "agent/filtered_h2.hpp"
 #include "wire/address.hpp"
-#include "wire/h2.hpp"
-#include "wire/log.hpp"
+#include "http/h2.hpp"
+#include "base/log.hpp"
 
 namespace mrd::agent {
 
 using namespace mrd::wire;
+using namespace mrd::http;
 
 namespace {
 constexpr size_t kMaxMirroredRequest = 8u << 20;  // as for stolen requests: one message each

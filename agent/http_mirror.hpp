@@ -8,7 +8,7 @@
 
 #include "agent/http_filter.hpp"
 #include "agent/incoming_relay.hpp"
-#include "wire/http1.hpp"
+#include "http/http1.hpp"
 
 namespace mrd::agent {
 
@@ -35,7 +35,7 @@ private:
     asio::ip::tcp::endpoint peer_, local_;
     HttpMatcher filter_;
     Mode mode_ = Mode::detecting;
-    wire::Http1Parser parser_{wire::Http1Parser::Kind::request};
+    http::Http1Parser parser_{http::Http1Parser::Kind::request};
     std::vector<char> detected_;  // the first bytes, until they tell HTTP/1 from HTTP/2
     std::vector<char> request_;   // the current request's bytes
     bool oversized_ = false;

@@ -5,10 +5,10 @@
 #include "agent/incoming_relay.hpp"
 
 #include "wire/address.hpp"
-#include "wire/async.hpp"
-#include "wire/h2.hpp"
-#include "wire/http1.hpp"
-#include "wire/log.hpp"
+#include "base/async.hpp"
+#include "http/h2.hpp"
+#include "http/http1.hpp"
+#include "base/log.hpp"
 
 #include <fcntl.h>
 #include <linux/netfilter_ipv4.h>
@@ -22,6 +22,7 @@
 namespace mrd::agent {
 
 using namespace mrd::wire;
+using namespace mrd::http;
 using asio::ip::tcp;
 
 namespace {

@@ -11,7 +11,7 @@
 
 #include "agent/http_filter.hpp"
 #include "agent/redirect_rules.hpp"
-#include "wire/co.hpp"
+#include "base/co.hpp"
 #include "wire/connections.hpp"
 
 #include <map>

@@ -2,8 +2,8 @@
 
 #include "agent/redirect_rules.hpp"
 #include "wire/address.hpp"
-#include "wire/async.hpp"
-#include "wire/log.hpp"
+#include "base/async.hpp"
+#include "base/log.hpp"
 
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>

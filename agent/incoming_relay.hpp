@@ -3,7 +3,7 @@
 #pragma once
 
 #include "agent/incoming.hpp"
-#include "wire/co.hpp"
+#include "base/co.hpp"
 #include "wire/connections.hpp"
 
 #include <asio.hpp>

@@ -3,12 +3,12 @@
 #include "agent/incoming.hpp"
 #include "agent/privileges.hpp"
 #include "agent/server.hpp"
-#include "wire/log.hpp"
+#include "base/log.hpp"
 #include "wire/messages.hpp"
 
 #include <build_info.hpp>
 #include "wire/tls_identity.hpp"
-#include "wire/process_tuning.hpp"
+#include "base/process_tuning.hpp"
 
 #include <cxxopts.hpp>
 

@@ -1,7 +1,7 @@
 #include "agent/outgoing.hpp"
 
 #include "wire/address.hpp"
-#include "wire/log.hpp"
+#include "base/log.hpp"
 
 #include <sys/un.h>
 

@@ -1,6 +1,6 @@
 #include "agent/privileges.hpp"
 
-#include "wire/text_file.hpp"
+#include "base/text_file.hpp"
 
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -11,7 +11,7 @@
 namespace mrd::agent {
 
 Status drop_privileges(const std::vector<int>& keep) {
-    int last = std::atoi(wire::read_file("/proc/sys/kernel/cap_last_cap").value_or("40").c_str());
+    int last = std::atoi(read_file("/proc/sys/kernel/cap_last_cap").value_or("40").c_str());
     auto kept = [&](int cap) { return std::find(keep.begin(), keep.end(), cap) != keep.end(); };
     // The bounding set first (it needs CAP_SETPCAP, which goes with the rest below).
     for (int cap = 0; cap <= last; ++cap)

@@ -4,7 +4,7 @@
 // (no_new_privs). setns is done by then, so CAP_SYS_ADMIN is among what goes.
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <linux/capability.h>
 

@@ -1,6 +1,6 @@
 #include "agent/redirect_rules.hpp"
 
-#include "wire/log.hpp"
+#include "base/log.hpp"
 
 #include <nftables/libnftables.h>
 #include <signal.h>

@@ -5,7 +5,7 @@
 // when a guard process sees it die, and at the next agent's start if both failed.
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <sys/types.h>
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "wire/resolv_conf.hpp"
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <string>
 #include <string_view>

@@ -1,6 +1,6 @@
 #include "agent/root_fs.hpp"
 
-#include "wire/unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <linux/openat2.h>

@@ -1,7 +1,7 @@
 // Path resolution confined to the target's root directory.
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <sys/types.h>
 

@@ -1,7 +1,7 @@
 #include "agent/server.hpp"
 
 #include "wire/address.hpp"
-#include "wire/log.hpp"
+#include "base/log.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>

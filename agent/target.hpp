@@ -2,8 +2,8 @@
 // agent), its root file system (reached through /proc/PID/root) and its environment.
 #pragma once
 
-#include "wire/result.hpp"
-#include "wire/unique_fd.hpp"
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
 
 #include <sys/types.h>
 

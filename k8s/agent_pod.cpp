@@ -1,7 +1,7 @@
 #include "k8s/agent_pod.hpp"
 
 #include "k8s/json_access.hpp"
-#include "wire/log.hpp"
+#include "base/log.hpp"
 #include "wire/messages.hpp"
 
 #include <algorithm>
@@ -25,7 +25,7 @@ std::string random_suffix() {
     return s;
 }
 
-json agent_command(const tracer::AgentConfig& config, const std::vector<std::string>& target_args, const std::string& client_fingerprint) {
+json agent_command(const AgentPodSpec& config, const std::vector<std::string>& target_args, const std::string& client_fingerprint) {
     // The pod's loopback only (127.0.0.1 and ::1, one random port): the API server's port-forward
     // reaches it, other pods cannot; and only this session's key is accepted there.
     json cmd = {"mirrord-agent", "--listen", "tcp:localhost:0", "--client-fingerprint", client_fingerprint, "--idle-timeout",
@@ -35,19 +35,19 @@ json agent_command(const tracer::AgentConfig& config, const std::vector<std::str
     return cmd;
 }
 
-json security_context(const tracer::AgentConfig& config) {
+json security_context(const AgentPodSpec& config) {
     return {{"privileged", config.privileged},
             {"capabilities", {{"add", {"NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "NET_RAW", "DAC_READ_SEARCH"}}}}};
 }
 
-json resources(const tracer::AgentConfig& config) {
+json resources(const AgentPodSpec& config) {
     if (!config.resources.empty()) return config.resources;
     return {{"requests", {{"cpu", "10m"}, {"memory", "50Mi"}}}, {"limits", {{"cpu", "1"}, {"memory", "1Gi"}}}};
 }
 
 }  // namespace
 
-json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name,
+json agent_job(const ResolvedTarget& target, const AgentPodSpec& config, const std::string& name,
                const std::string& client_fingerprint) {
     json labels = {{"app", "mirrord"}, {"app.kubernetes.io/name", "mirrord-agent"}, {"mirrord-agent", name}};
     for (auto& [k, v] : config.labels.items()) labels[k] = v;
@@ -86,7 +86,7 @@ json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, 
               {"template", {{"metadata", {{"labels", labels}, {"annotations", annotations}}}, {"spec", pod_spec}}}}}};
 }
 
-json agent_ephemeral_container(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name,
+json agent_ephemeral_container(const ResolvedTarget& target, const AgentPodSpec& config, const std::string& name,
                                const std::string& client_fingerprint) {
     // In the target container's PID namespace, or the pod's when it shares one (where PID 1 is the
     // pause container): the target is found by its id either way. Root whatever the pod's
@@ -175,7 +175,7 @@ bool container_running(const json& pod, const std::string& container) {
 
 }  // namespace
 
-Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const ResolvedTarget& target, const tracer::AgentConfig& config,
+Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const ResolvedTarget& target, const AgentPodSpec& config,
                              const AgentWait& wait, const std::string& client_fingerprint) {
     std::string name = "mirrord-agent-" + random_suffix();
     AgentPod agent;

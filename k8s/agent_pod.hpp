@@ -6,7 +6,7 @@
 
 #include "k8s/api_client.hpp"
 #include "k8s/targets.hpp"
-#include "tracer/config.hpp"
+#include "k8s/agent_pod_spec.hpp"
 
 #include <functional>
 
@@ -46,13 +46,13 @@ struct AgentWait {
 
 // The Job mirrord creates for target (exposed for tests and `--print`-style inspection).
 // client_fingerprint: the session's certificate, the only one the agent accepts.
-nlohmann::json agent_job(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name,
+nlohmann::json agent_job(const ResolvedTarget& target, const AgentPodSpec& config, const std::string& name,
                          const std::string& client_fingerprint);
-nlohmann::json agent_ephemeral_container(const ResolvedTarget& target, const tracer::AgentConfig& config, const std::string& name,
+nlohmann::json agent_ephemeral_container(const ResolvedTarget& target, const AgentPodSpec& config, const std::string& name,
                                          const std::string& client_fingerprint);
 
 // Ready when the agent's log says it listens, not merely when its container runs.
-Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const ResolvedTarget& target, const tracer::AgentConfig& config,
+Result<AgentPod> start_agent(const std::shared_ptr<ApiClient>& api, const ResolvedTarget& target, const AgentPodSpec& config,
                              const AgentWait& wait, const std::string& client_fingerprint);
 
 // The reason a pod cannot start, if its status shows one (ImagePullBackOff...).

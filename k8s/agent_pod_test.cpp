@@ -21,7 +21,7 @@ std::string after(const nlohmann::json& command, const std::string& flag) {
 }  // namespace
 
 TEST_CASE("agent pod: the Job") {
-    tracer::AgentConfig config;
+    AgentPodSpec config;
     auto job = agent_job(target(), config, "mirrord-agent-x", "ab12");
     const auto& pod = field(job, "/spec/template/spec");
     const auto& container = field(pod, "/containers/0");
@@ -37,7 +37,7 @@ TEST_CASE("agent pod: the Job") {
 }
 
 TEST_CASE("agent pod: the ephemeral container finds its target by id, as root") {
-    tracer::AgentConfig config;
+    AgentPodSpec config;
     auto ec = agent_ephemeral_container(target(), config, "mirrord-agent-y", "cd34");
     CHECK(after(field(ec, "/command"), "--client-fingerprint") == "cd34");
     CHECK(text(ec, "/targetContainerName") == "app");

@@ -4,7 +4,7 @@
 
 #include "k8s/pem_data.hpp"
 
-#include "wire/log.hpp"
+#include "base/log.hpp"
 
 #include <httplib.h>
 #include <openssl/pem.h>

@@ -1,7 +1,7 @@
 #include "k8s/exec_plugin.hpp"
 
 #include "wire/inherited_fds.hpp"
-#include "wire/unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>

@@ -4,7 +4,7 @@
 // the answer's apiVersion checked; a token or a client certificate, possibly expiring.
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,9 +2,9 @@
 
 #include "k8s/pem_data.hpp"
 
-#include "wire/document.hpp"
-#include "wire/text_file.hpp"
-#include "wire/unique_fd.hpp"
+#include "base/document.hpp"
+#include "base/text_file.hpp"
+#include "base/unique_fd.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,7 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using wire::read_file;
 
 // The named entry of a kubeconfig list ("clusters", "users", "contexts"), first document first.
 const json* find_entry(const std::vector<json>& docs, const char* list, const std::string& name, const char* inner) {
@@ -49,7 +48,7 @@ Result<Credentials> resolve(const std::vector<json>& docs, const std::string& ch
 
 Result<Credentials> resolve_kubeconfig(const std::vector<json>& documents, const std::string& chosen, const std::string& base) {
     std::vector<json> docs;
-    for (auto& d : documents) docs.push_back(wire::without_nulls(d));  // null reads as absent, as in kubectl
+    for (auto& d : documents) docs.push_back(without_nulls(d));  // null reads as absent, as in kubectl
     try {
         return resolve(docs, chosen, base);
     } catch (const json::exception& e) {
@@ -182,9 +181,9 @@ Result<Credentials> load_kubeconfig(const KubeconfigOptions& options) {
         if (!fs::exists(p, ec)) continue;
         auto text = read_file(p);
         if (!text) return text.error();
-        auto parsed = wire::parse_document(*text, "yaml");  // YAML (JSON is YAML too)
+        auto parsed = parse_document(*text, "yaml");  // YAML (JSON is YAML too)
         if (!parsed) return parsed.error().context(p);
-        json doc = wire::without_nulls(*parsed);
+        json doc = without_nulls(*parsed);
         if (doc.is_object()) make_paths_absolute(doc, fs::absolute(p).parent_path());
         docs.push_back(std::move(doc));
         if (base.empty()) base = fs::path(p).parent_path();

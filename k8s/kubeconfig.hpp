@@ -7,7 +7,7 @@
 
 #include "k8s/exec_plugin.hpp"
 #include "k8s/oidc.hpp"
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <nlohmann/json.hpp>
 

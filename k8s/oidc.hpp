@@ -4,7 +4,7 @@
 // written back to the kubeconfig.
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <nlohmann/json.hpp>
 

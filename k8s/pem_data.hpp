@@ -2,7 +2,7 @@
 // certificate bundles made into an OpenSSL trust store.
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <openssl/x509.h>
 

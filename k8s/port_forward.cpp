@@ -2,8 +2,8 @@
 
 #include "k8s/pem_data.hpp"
 
-#include "wire/async.hpp"
-#include "wire/log.hpp"
+#include "base/async.hpp"
+#include "base/log.hpp"
 
 #include <asio/ssl.hpp>
 #include <openssl/rand.h>

@@ -6,7 +6,7 @@
 
 #include "k8s/agent_pod.hpp"
 #include "k8s/api_client.hpp"
-#include "wire/co.hpp"
+#include "base/co.hpp"
 
 #include <asio.hpp>
 

@@ -3,7 +3,7 @@
 // Traffic goes through it with HTTP CONNECT, for REST and the port-forward alike.
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <map>
 #include <optional>

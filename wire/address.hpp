@@ -2,7 +2,7 @@
 #pragma once
 
 #include "wire/messages.hpp"
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <asio.hpp>
 #include <netinet/in.h>

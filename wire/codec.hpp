@@ -4,7 +4,7 @@
 #pragma once
 
 #include "wire/messages.hpp"
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <cstddef>
 #include <memory>

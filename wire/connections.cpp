@@ -1,6 +1,6 @@
 #include "wire/connections.hpp"
 
-#include "wire/log.hpp"
+#include "base/log.hpp"
 
 namespace mrd::wire {
 

@@ -1,6 +1,6 @@
 #include "wire/session.hpp"
 
-#include "wire/log.hpp"
+#include "base/log.hpp"
 
 namespace mrd::wire {
 

@@ -4,7 +4,7 @@
 // and its ready line; the keys never leave their process.
 #pragma once
 
-#include "wire/result.hpp"
+#include "base/result.hpp"
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>

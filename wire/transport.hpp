@@ -2,8 +2,8 @@
 // agent checks) or TLS 1.3 with both ends' certificates pinned (every TCP link).
 #pragma once
 
-#include "wire/co.hpp"
-#include "wire/result.hpp"
+#include "base/co.hpp"
+#include "base/result.hpp"
 #include "wire/tls_identity.hpp"
 
 #include <asio.hpp>

@@ -1,0 +1,35 @@
+#include "base/text_file.hpp"
+
+#include <climits>
+#include <cstdlib>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace mrd {
+
+Result<std::string> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error::from_errno("reading " + path);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return Error::from_errno("reading " + path);
+    return text.str();
+}
+
+Result<std::string> read_link(const std::string& path) {
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(path.c_str(), target, sizeof target);
+    if (n < 0) return Error::from_errno("reading the link " + path);
+    return std::string(target, static_cast<size_t>(n));
+}
+
+Result<std::string> make_temp_dir(const std::string& name) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + name + "-XXXXXX";
+    if (!::mkdtemp(path.data())) return Error::from_errno("creating " + path);
+    return path;
+}
+
+}  // namespace mrd

@@ -1,0 +1,17 @@
+// A whole (small) file as a string: configuration, resolv.conf, hosts, auxv.
+#pragma once
+
+#include "base/result.hpp"
+
+#include <string>
+
+namespace mrd {
+
+Result<std::string> read_file(const std::string& path);
+// Where a symlink points (e.g. /proc/PID/exe: the program a process runs).
+Result<std::string> read_link(const std::string& path);
+
+// A new directory of this user's alone, $TMPDIR/NAME-XXXXXX (else /tmp): its path.
+Result<std::string> make_temp_dir(const std::string& name);
+
+}  // namespace mrd

@@ -1,0 +1,78 @@
+// Incoming traffic on the program's side. When the program binds and listens on a port, the agent
+// is asked to mirror or steal the target's traffic for it (feature.network.incoming); what the
+// agent sends — whole connections, or single HTTP requests that matched a filter — is delivered by
+// connecting to the program's listening socket, and accept()/getpeername() report the real peer.
+#pragma once
+
+#include "tracer/remote/agent_client.hpp"
+#include "tracer/policy/config.hpp"
+#include "tracer/remote/interceptors.hpp"
+#include "tracer/ptrace/syscall_router.hpp"
+
+#include <sys/types.h>
+
+#include <deque>
+#include <map>
+#include <set>
+#include <vector>
+
+namespace mrd::tracer {
+
+// The filter to send for a port: feature.network.incoming.http_filter applies to its ports only.
+wire::HttpFilter http_filter_for(const HttpFilterConfig& config, uint16_t port);
+
+class IncomingTraffic {
+public:
+    IncomingTraffic(asio::io_context& io, AgentClient& agent, AddressMap& map, const IncomingConfig& config)
+        : io_(io), agent_(agent), map_(map), config_(config) {}
+    void install(SyscallRouter& router);
+    // IncomingConnection and HttpRequest from the agent.
+    void on_agent_message(wire::Message& message);
+    // The target's remote_port to a local address without a program (`mirrord port-forward -R`),
+    // in the configured mode (mirror or steal) with its HTTP filter.
+    co::Task<Status> forward(uint16_t remote_port, const wire::SocketAddress& local);
+
+private:
+    struct Listener {
+        wire::SocketAddress requested;  // what the program asked to bind
+        uint16_t remote_port = 0;       // the target's port it stands for
+    };
+    co::Task<Verdict> bind(Call& call);
+    co::Task<Verdict> listen(Call& call);
+    co::Task<Verdict> accept(Call& call);
+    co::Task<void> deliver_connection(wire::IncomingConnection message);
+    co::Task<void> deliver_request(wire::HttpRequest message);
+    // Copies of one mirrored connection's requests, delivered one after the other in their order.
+    co::Task<void> deliver_mirrored(uint64_t conn);
+    co::Task<void> deliver_h2_request(wire::HttpRequest message);
+    // A connection to the program's listener for the target's port, its local address registered as
+    // standing for peer.
+    co::Task<std::optional<asio::ip::tcp::socket>> connect_to_program(uint16_t port, const wire::SocketAddress& peer);
+    bool ignored(const wire::SocketAddress& requested, uint16_t remote_port) const;
+    // A listener the target's traffic goes to, checked every second: once the program has closed
+    // it, the port is given back to the target's app (as mirrord unsubscribes on close).
+    struct Watched {
+        std::shared_ptr<Process> process;
+        int fd;
+        uint64_t socket;
+        uint16_t remote_port;
+    };
+    void watch_listeners();
+    void check_listeners();
+    co::Task<void> unsubscribe(uint16_t port);
+    co::Task<Status> subscribe(uint16_t remote_port, const wire::SocketAddress& local);
+
+    asio::io_context& io_;
+    AgentClient& agent_;
+    AddressMap& map_;
+    const IncomingConfig& config_;
+    std::map<uint64_t, Listener> bound_;          // by socket inode
+    std::map<uint16_t, wire::SocketAddress> listening_;         // target port -> where the program listens
+    std::set<uint16_t> subscribed_;
+    std::map<uint64_t, std::deque<wire::HttpRequest>> mirrored_;  // copies waiting, by connection
+    std::vector<Watched> watched_;
+    asio::steady_timer watch_timer_{io_};
+    bool watching_ = false;
+};
+
+}  // namespace mrd::tracer

@@ -1,0 +1,211 @@
+#include "tracer/syscalls/tcp_connects.hpp"
+
+#include "tracer/syscalls/socket_wait.hpp"
+#include "wire/address.hpp"
+#include "base/async.hpp"
+#include "base/log.hpp"
+
+#include <fcntl.h>
+#include <linux/filter.h>
+
+namespace mrd::tracer {
+
+using namespace mrd::wire;
+using asio::ip::tcp;
+
+namespace {
+
+// The target's kernel gives up on a dropped SYN after about two minutes; so does its agent.
+constexpr uint32_t kAgentConnectTimeoutMs = 130000;
+// How often a pending attempt checks that the program still has its socket.
+constexpr auto kWatchInterval = std::chrono::milliseconds(500);
+constexpr int kTimedOut = -1;
+
+tcp::endpoint endpoint_of(const SocketAddress& a) {
+    return tcp::endpoint(asio::ip::make_address(unmapped(a.ip)), a.port);
+}
+
+bool set_int_option(int fd, int level, int name, int value) { return ::setsockopt(fd, level, name, &value, sizeof value) == 0; }
+
+void consume_socket_error(int socket) {
+    int ignored = 0;
+    socklen_t len = sizeof ignored;
+    ::getsockopt(socket, SOL_SOCKET, SO_ERROR, &ignored, &len);
+}
+
+}  // namespace
+
+struct TcpConnects::Attempt {
+    explicit Attempt(asio::io_context& io) : sink(io), watch(io) {}
+    std::shared_ptr<Process> process;
+    int fd = -1;
+    uint64_t id = 0;
+    SocketAddress remote;
+    SocketAddress sink_address;
+    SocketAddress program_local;
+    tcp::acceptor sink;       // listens, and drops every SYN it gets (a socket filter)
+    asio::steady_timer watch;
+    uint64_t conn = 0;
+    bool done = false;
+    std::vector<co::Promise<int>> waiters;
+};
+
+co::Task<Verdict> TcpConnects::connect(Call& call, UniqueFd socket, const SocketInfo& info, const SocketAddress& remote) {
+    uint64_t id = socket_id(socket.get());
+    if (auto failed = failed_.find(id); failed != failed_.end()) {
+        int error = failed->second;  // as the kernel reports a failed connect to the next connect()
+        failed_.erase(failed);
+        consume_socket_error(socket.get());
+        co_return Verdict::error(error);
+    }
+    int flags = ::fcntl(socket.get(), F_GETFL);
+    bool nonblocking = flags >= 0 && (flags & O_NONBLOCK);
+    if (auto it = pending_.find(id); it != pending_.end()) {
+        if (nonblocking) co_return Verdict::error(EALREADY);
+        co_return co_await wait(it->second, socket_timeout(socket.get(), SO_SNDTIMEO));
+    }
+    if (info.peer) co_return Verdict::local();  // connected already: the kernel says EISCONN
+
+    auto attempt = std::make_shared<Attempt>(io_);
+    attempt->process = call.shared_process();
+    attempt->fd = call.fd_arg(0);
+    attempt->id = id;
+    attempt->remote = remote;
+    bool v6 = info.domain == AF_INET6 && remote.ip.find(':') != std::string::npos;
+    tcp::endpoint sink_endpoint(v6 ? asio::ip::address(asio::ip::address_v6::loopback()) : asio::ip::address(asio::ip::address_v4::loopback()), 0);
+    std::error_code ec;
+    attempt->sink.open(sink_endpoint.protocol(), ec);
+    sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+    sock_fprog program{1, drop_all};
+    int sink_fd = attempt->sink.native_handle();
+    if (!ec && (!set_int_option(sink_fd, SOL_SOCKET, SO_REUSEADDR, 1) || !set_int_option(sink_fd, SOL_SOCKET, SO_REUSEPORT, 1) ||
+                ::setsockopt(sink_fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0))
+        ec = std::error_code(errno, std::system_category());
+    if (!ec) attempt->sink.bind(sink_endpoint, ec);
+    if (!ec) attempt->sink.listen(1, ec);
+    if (!ec) attempt->sink_address = from_endpoint(attempt->sink.local_endpoint(ec));
+    if (ec) {
+        log::error("connect to ", to_string(remote), ": no loopback listener for it (", ec.message(), "); the call fails");
+        co_return Verdict::error(ENOBUFS);
+    }
+    if (!call.waiting()) co_return Verdict::error(EINTR);  // the thread gave up (nobody hears this): leave its socket alone
+
+    // Into SYN_SENT toward the sink, without blocking here whatever the socket's mode.
+    auto sink_sockaddr = make_sockaddr(attempt->sink_address, info.domain);
+    if (!nonblocking) ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK);
+    int r = ::connect(socket.get(), reinterpret_cast<const sockaddr*>(sink_sockaddr.data()), static_cast<socklen_t>(sink_sockaddr.size()));
+    int error = errno;
+    if (!nonblocking) ::fcntl(socket.get(), F_SETFL, flags);
+    if (r == 0 || error != EINPROGRESS) {
+        if (r == 0) error = EIO;
+        log::error("connect to ", to_string(remote), ": the program's socket cannot wait on loopback (", std::strerror(error), ")");
+        co_return Verdict::error(error);
+    }
+    sockaddr_storage local{};
+    socklen_t local_len = sizeof local;
+    ::getsockname(socket.get(), reinterpret_cast<sockaddr*>(&local), &local_len);
+    auto program_local = from_sockaddr(reinterpret_cast<sockaddr*>(&local), local_len);
+    if (!program_local) co_return Verdict::error(EIO);
+    attempt->program_local = *program_local;
+    pending_[id] = attempt;
+    co::spawn(run(attempt));
+    if (nonblocking) co_return Verdict::error(EINPROGRESS);
+    co_return co_await wait(attempt, socket_timeout(socket.get(), SO_SNDTIMEO));
+}
+
+co::Task<Verdict> TcpConnects::wait(std::shared_ptr<Attempt> attempt, std::optional<std::chrono::milliseconds> timeout) {
+    co::Promise<int> outcome;
+    attempt->waiters.push_back(outcome);
+    std::optional<asio::steady_timer> timer;
+    if (timeout) {
+        timer.emplace(io_, *timeout);
+        timer->async_wait([outcome](std::error_code ec) {
+            if (!ec) outcome.set(kTimedOut);
+        });
+    }
+    int error = co_await outcome.wait();
+    if (timer) timer->cancel();
+    if (error == kTimedOut) co_return Verdict::error(EINPROGRESS);  // still connecting, as the kernel says
+    if (error == 0) co_return Verdict::result(0);
+    // A blocking connect reports its error itself, and that consumes it (sock_error()).
+    if (failed_.erase(attempt->id))
+        if (UniqueFd socket = same_socket(*attempt->process, attempt->fd, attempt->id)) consume_socket_error(socket.get());
+    co_return Verdict::error(error);
+}
+
+co::Task<void> TcpConnects::run(std::shared_ptr<Attempt> attempt) {
+    attempt->conn = agent_.new_connection_id();
+    watch(attempt);
+    auto connected = reply_as<Connected>(co_await agent_.call<TcpConnect>(attempt->conn, attempt->remote, kAgentConnectTimeoutMs));
+    if (!connected) {
+        log::debug("connect ", to_string(attempt->remote), ": ", connected.error().message);
+        co_return finish(*attempt, connected.error().code ? connected.error().code : ECONNREFUSED);
+    }
+    // Registered at once: the target's server may speak first.
+    auto bridge = interceptors_.bridge_for(*connected);
+    auto socket = co_await open_simultaneously(*attempt);
+    if (!socket) {
+        bridge->abort(ECONNABORTED);
+        co_return finish(*attempt, socket.error().code ? socket.error().code : ECONNABORTED);
+    }
+    interceptors_.attach_tcp(bridge, std::move(*socket), attempt->sink_address, attempt->program_local, *connected);
+    finish(*attempt, 0);
+}
+
+void TcpConnects::watch(std::weak_ptr<Attempt> weak) {
+    auto attempt = weak.lock();
+    attempt->watch.expires_after(kWatchInterval);
+    attempt->watch.async_wait([this, weak](std::error_code ec) {
+        auto a = weak.lock();
+        if (ec || !a || a->done) return;
+        if (same_socket(*a->process, a->fd, a->id)) return watch(weak);
+        log::debug("connect to ", to_string(a->remote), ": the program closed its socket; cancelled");
+        agent_.send(Close{a->conn, ECONNABORTED});
+    });
+}
+
+co::Task<Result<tcp::socket>> TcpConnects::open_simultaneously(const Attempt& attempt) {
+    tcp::endpoint from = endpoint_of(attempt.sink_address);
+    tcp::socket socket(io_);
+    std::error_code ec;
+    socket.open(from.protocol(), ec);
+    if (!ec && (!set_int_option(socket.native_handle(), SOL_SOCKET, SO_REUSEADDR, 1) ||
+                !set_int_option(socket.native_handle(), SOL_SOCKET, SO_REUSEPORT, 1)))
+        ec = std::error_code(errno, std::system_category());
+    if (!ec) socket.bind(from, ec);
+    if (!ec) ec = co_await co::connect(socket, endpoint_of(attempt.program_local));
+    // Refused: the program's socket is gone (closed, or timed out on its own).
+    if (ec) co_return Error{ec.value(), "completing the program's connection: " + ec.message()};
+    socket.set_option(tcp::no_delay(true), ec);
+    co_return std::move(socket);
+}
+
+void TcpConnects::finish(Attempt& attempt, int error) {
+    attempt.done = true;
+    attempt.watch.cancel();
+    std::error_code ignored;
+    attempt.sink.close(ignored);
+    pending_.erase(attempt.id);
+    if (error) {
+        // Wake the program's pollers with an error; SO_ERROR will say which.
+        if (UniqueFd socket = same_socket(*attempt.process, attempt.fd, attempt.id)) {
+            sockaddr unspec{};
+            unspec.sa_family = AF_UNSPEC;
+            ::connect(socket.get(), &unspec, sizeof unspec);
+            failed_[attempt.id] = error;
+        }
+    }
+    auto waiters = std::move(attempt.waiters);
+    for (auto& w : waiters) w.set(error);
+}
+
+std::optional<int> TcpConnects::take_error(uint64_t id, int socket) {
+    auto it = failed_.find(id);
+    if (it == failed_.end()) return std::nullopt;
+    int error = it->second;
+    failed_.erase(it);
+    consume_socket_error(socket);
+    return error;
+}
+
+}  // namespace mrd::tracer
