@@ -1,4 +1,5 @@
 #include "base/log.hpp"
+#include "base/text_file.hpp"
 
 #include <unistd.h>
 
@@ -66,13 +67,12 @@ Level level_from_filter(std::string_view filter, Level fallback, std::string* sk
             level_text = directive.substr(eq + 1);
         } else {
             Level probe;
-            std::string lower = directive;
-            for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            std::string lower = to_lower(directive);
             if (parse_level(lower, probe) || lower == "off") level_text = directive;
             else target = directive, level_text = "trace";  // a bare target: everything from it
         }
         if (auto span = target.find('['); span != std::string::npos) target.resize(span);  // span filters
-        for (auto& c : level_text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        level_text = to_lower(level_text);
         Level level = Level::error;
         if (level_text != "off" && !parse_level(level_text, level)) {
             if (skipped) *skipped += (skipped->empty() ? "" : ", ") + directive;

@@ -1,5 +1,6 @@
 #include "base/text_file.hpp"
 
+#include <cctype>
 #include <climits>
 #include <cstdlib>
 #include <unistd.h>
@@ -30,6 +31,11 @@ Result<std::string> make_temp_dir(const std::string& name) {
     std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + name + "-XXXXXX";
     if (!::mkdtemp(path.data())) return Error::from_errno("creating " + path);
     return path;
+}
+
+std::string to_lower(std::string text) {
+    for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
 }
 
 }  // namespace mrd

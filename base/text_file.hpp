@@ -14,4 +14,7 @@ Result<std::string> read_link(const std::string& path);
 // A new directory of this user's alone, $TMPDIR/NAME-XXXXXX (else /tmp): its path.
 Result<std::string> make_temp_dir(const std::string& name);
 
+// ASCII lower case (names, keywords, header names).
+std::string to_lower(std::string text);
+
 }  // namespace mrd

@@ -1,5 +1,6 @@
 #include "k8s/proxy.hpp"
 
+#include "base/text_file.hpp"
 #include "wire/address.hpp"
 
 #include <arpa/inet.h>
@@ -68,8 +69,7 @@ bool bypasses_proxy(const std::string& no_proxy, const std::string& host) {
 std::map<std::string, std::string> proxy_environment() {
     std::map<std::string, std::string> env;
     for (const char* name : {"HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"}) {
-        std::string lower = name;
-        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string lower = to_lower(name);
         if (const char* v = std::getenv(name); v && *v) env[name] = v;
         else if (const char* l = std::getenv(lower.c_str()); l && *l) env[name] = l;
     }

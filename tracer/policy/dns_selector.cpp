@@ -1,5 +1,6 @@
 #include "tracer/policy/dns_selector.hpp"
 
+#include "base/text_file.hpp"
 #include "wire/address.hpp"
 
 #include <algorithm>
@@ -10,7 +11,7 @@ namespace mrd::tracer {
 namespace {
 
 std::string normalized(std::string name) {
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    name = to_lower(std::move(name));
     while (!name.empty() && name.back() == '.') name.pop_back();
     return name;
 }
