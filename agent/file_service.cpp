@@ -121,19 +121,23 @@ Message FileService::open_replacement(const FileOpen& m) {
         return open(in_place);
     }
     std::string temp = "." + parent.name.substr(0, 200) + ".mirrord-" + std::to_string(::getpid()) + "-" + std::to_string(next_handle_);
-    UniqueFd fd(::openat(parent.dir.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    // Unnamed until committed (O_TMPFILE), so that an agent killed meanwhile leaves nothing behind;
+    // a named temporary file where the file system has no O_TMPFILE.
+    UniqueFd fd(::openat(parent.dir.get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+    bool unnamed = fd.ok();
+    if (!unnamed) fd = UniqueFd(::openat(parent.dir.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd.ok()) return errno_reply("open " + m.path + " (its new version)");
     mode_t mode = exists ? old.st_mode & 07777 : m.mode & 07777;
     if ((exists && ::fchown(fd.get(), old.st_uid, old.st_gid) != 0) || ::fchmod(fd.get(), mode) != 0) {
         ErrorReply e = errno_reply("open " + m.path + " (owner and mode of its new version)");
-        ::unlinkat(parent.dir.get(), temp.c_str(), 0);
+        if (!unnamed) ::unlinkat(parent.dir.get(), temp.c_str(), 0);
         return e;
     }
     struct stat st{};
     ::fstat(fd.get(), &st);
     uint64_t handle = next_handle_++;
     fds_[handle] = fd.release();
-    replacing_[handle] = Replacement{parent.dir.release(), temp, parent.name};
+    replacing_[handle] = Replacement{parent.dir.release(), temp, parent.name, unnamed};
     return FileOpened{handle, to_stat_info(st)};
 }
 
@@ -211,6 +215,10 @@ Message FileService::close(const FileClose& m) {
     UniqueFd dir(r.dir);
     // On disk before it takes the old version's place: a crash leaves one or the other, whole.
     bool written = m.commit && ::fsync(fd) == 0;
+    if (written && r.unnamed) {  // named only now, beside the old version, then renamed over it
+        std::string self = "/proc/self/fd/" + std::to_string(fd);
+        written = ::linkat(AT_FDCWD, self.c_str(), dir.get(), r.temp.c_str(), AT_SYMLINK_FOLLOW) == 0;
+    }
     int saved = errno;
     ::close(fd);
     if (written && ::renameat(dir.get(), r.temp.c_str(), dir.get(), r.name.c_str()) == 0) return Ok{};

@@ -49,6 +49,7 @@ private:
     struct Replacement {
         int dir;  // O_PATH, owned
         std::string temp, name;
+        bool unnamed = false;  // O_TMPFILE: linked as temp only at commit
     };
     std::map<uint64_t, Replacement> replacing_;  // handles of FileOpen{replace}, by handle
 };

@@ -107,6 +107,11 @@ TEST_CASE("agent: handshake") {
         BlockingClient bad(agent.address);
         const char junk[] = "\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1";
         bad.send_raw(junk, sizeof junk - 1);
+        auto farewell = bad.receive_for(2000);  // the agent says why it closes
+        REQUIRE(farewell);
+        CHECK(farewell->id == 0);
+        REQUIRE(std::holds_alternative<ErrorReply>(farewell->message));
+        CHECK(std::get<ErrorReply>(farewell->message).message.find("could not read a message") != std::string::npos);
         CHECK(bad.closed_by_peer(2000));
         auto good = agent.greeted_client();
         CHECK(std::holds_alternative<Pong>(good->request(Ping{})));

@@ -1,6 +1,7 @@
 #include "wire/session.hpp"
 
 #include "base/log.hpp"
+#include "wire/fault_injection.hpp"
 
 namespace mrd::wire {
 
@@ -27,7 +28,7 @@ void Session::read_more() {
         if (!self->open_ || self->closing_) return;
         if (ec) {
             if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)
-                self->fail(Error{});
+                self->fail(self->end_of_link());
             else
                 self->fail(Error{ec.value(), "session read: " + ec.message()});
             return;
@@ -42,24 +43,60 @@ void Session::on_read(size_t n) {
     auto self = shared_from_this();  // a handler may drop the last other reference
     while (open_ && !closing_) {
         auto frame = reader_.next();
-        if (!frame) return fail(frame.error().context("session"));
+        if (!frame) return refuse(frame.error());
         if (!frame->has_value()) break;
         auto envelope = decode(**frame);
-        if (!envelope) return fail(envelope.error().context("session"));
+        if (!envelope) return refuse(envelope.error());
+        fault::on_receive(kind_of(envelope->message));
+        if (envelope->id == 0 && std::holds_alternative<ErrorReply>(envelope->message)) {
+            farewell_ = std::get<ErrorReply>(envelope->message).message;  // why the peer is closing
+            continue;
+        }
         if (handlers_.on_message) handlers_.on_message(std::move(envelope.value()));
     }
     read_more();
 }
 
 void Session::send(uint32_t id, Message message) {
-    if (!open_) return;
+    if (!open_ || cut_) return;
+    size_t start = pending_.size();
+    Kind kind = kind_of(message);
     encode(Envelope{id, std::move(message)}, pending_);
+    switch (fault::on_send(kind)) {
+        case fault::Send::as_is: break;
+        case fault::Send::corrupt:  // 0xc1 is never valid msgpack
+            std::fill(pending_.begin() + static_cast<ptrdiff_t>(start + 4), pending_.end(), '\xc1');
+            break;
+        case fault::Send::truncate:
+            pending_.resize(start + 4 + (pending_.size() - start - 4) / 2);
+            cut_ = true;  // nothing more goes out; the link closes once this is written
+            break;
+    }
     flush();
+}
+
+Error Session::end_of_link() const {
+    if (!farewell_.empty()) return Error{EPROTO, "the other end closed the link: " + farewell_};
+    if (reader_.buffered() > 0) return Error{EPROTO, "the link closed in the middle of a message"};
+    return Error{};  // an orderly close
+}
+
+void Session::refuse(const Error& error) {
+    log::debug("session: ", error.message, "; closing the link");
+    if (!open_ || closing_) return;
+    // Tell the other end why before closing, so that both sides can say what happened.
+    encode(Envelope{0, ErrorReply{EPROTO, "it could not read a message from this end (" + error.message + ")"}}, pending_);
+    auto on_closed = std::move(handlers_.on_closed);
+    handlers_ = {};
+    closing_ = true;
+    flush();
+    if (on_closed) on_closed(Error{EPROTO, "could not read a message (" + error.message + ")"});
 }
 
 void Session::flush() {
     if (writing_active_ || !open_) return;
     if (pending_.empty()) {
+        if (cut_) return fail(Error{EPROTO, "a frame was cut short on purpose (MIRRORD_FAULT)"});
         if (closing_) {
             transport_->close();
             open_ = false;

@@ -46,6 +46,9 @@ private:
     void on_read(size_t n);
     void flush();
     void fail(const Error& error);
+    // A malformed frame: the other end is told why, then the link closes.
+    void refuse(const Error& error);
+    Error end_of_link() const;  // what the peer's close means
 
     static constexpr size_t kPauseReadingAbove = 32u << 20;
     static constexpr size_t kResumeReadingBelow = 8u << 20;
@@ -60,6 +63,8 @@ private:
     bool writing_active_ = false;
     bool open_ = true;
     bool closing_ = false;
+    bool cut_ = false;       // a frame was cut short (fault injection): nothing more is sent
+    std::string farewell_;   // the peer's reason for closing (an ErrorReply with id 0)
 };
 
 }  // namespace mrd::wire

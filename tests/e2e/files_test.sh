@@ -3,7 +3,6 @@
 source "$(dirname "$0")/lib.sh"
 sandbox_up --big-file 100
 POD_FILES=/run/mirrord-sandbox/$SANDBOX_NAME/app  # the pod's /app, as the host sees it
-in_pod() { nsenter -t "$POD_PID" -m -r --wdns=/ -- "$@"; }  # a command in the pod's mount namespace and root
 
 check_eq "the pod's files are not on this machine" "no" "$([ -e /app ] && echo yes || echo no)"
 out=$(mirrord_exec -- cat /app/config.yaml 2>&1)

@@ -69,6 +69,7 @@ sandbox_up() {
 }
 
 in_svc() { "$SANDBOX" in-svc "$SANDBOX_NAME" "$@"; }
+in_pod() { nsenter -t "$POD_PID" -m -r --wdns=/ -- "$@"; }  # a command in the pod's mount namespace and root
 
 # start_agent [ARGS...]: an agent for the sandbox pod on a unix socket; sets AGENT_ADDR
 start_agent() {

@@ -2,6 +2,7 @@
 
 #include "wire/address.hpp"
 
+#include <chrono>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -112,10 +113,17 @@ std::optional<Envelope> BlockingClient::receive_for(int timeout_ms) {
 }
 
 bool BlockingClient::closed_by_peer(int timeout_ms) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0) return false;
-    char c;
-    return ::recv(fd_, &c, 1, MSG_PEEK) == 0;
+    // What the peer says before closing (its reason, an ErrorReply) is read and dropped.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{fd_, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+        char buffer[4096];
+        ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+        if (n == 0) return true;
+        if (n < 0) return errno == ECONNRESET;
+    }
 }
 
 }  // namespace mrd::test

@@ -25,6 +25,7 @@ public:
     std::optional<wire::Message> next_streamed_for(int timeout_ms);
     // Waits up to timeout_ms for the next message of any kind; nullopt on timeout or close.
     std::optional<wire::Envelope> receive_for(int timeout_ms);
+    // Whether the peer closes the link within timeout_ms (what it sends first is dropped).
     bool closed_by_peer(int timeout_ms);
     int fd() const { return fd_; }
 

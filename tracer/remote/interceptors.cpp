@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 
 namespace mrd::tracer {
 
@@ -146,6 +147,29 @@ void Interceptors::cancel_unix(const std::string& path) {
     if (auto it = pending_unix_.find(path); it != pending_unix_.end()) it->second->abort();
 }
 
+namespace {
+
+// A DNS query's SERVFAIL answer: its header (id, opcode, RD) and question, no records.
+std::optional<Bytes> servfail_for(const Bytes& query) {
+    const auto* q = reinterpret_cast<const uint8_t*>(query.data());
+    if (query.size() < 12 || (q[2] & 0x80) || q[4] != 0 || q[5] != 1) return std::nullopt;  // one question
+    size_t end = 12;
+    while (end < query.size() && q[end] != 0) {
+        if (q[end] & 0xc0) return std::nullopt;  // no compression in a question
+        end += q[end] + 1;
+    }
+    end += 1 + 4;  // the root label, type and class
+    if (end > query.size()) return std::nullopt;
+    Bytes answer(query.begin(), query.begin() + static_cast<ptrdiff_t>(end));
+    auto* a = reinterpret_cast<uint8_t*>(answer.data());
+    a[2] = static_cast<uint8_t>(0x80 | (q[2] & 0x79));  // QR, the query's opcode and RD
+    a[3] = 0x80 | 2;                                    // RA, RCODE SERVFAIL
+    for (size_t i = 6; i < 12; ++i) a[i] = 0;           // no answer, authority or additional records
+    return answer;
+}
+
+}  // namespace
+
 // One loopback UDP socket per remote destination. Each tracee socket sending to it gets a flow of
 // its own through the agent, so replies find their way back to the right socket.
 class Interceptors::UdpRelay : public std::enable_shared_from_this<UdpRelay> {
@@ -182,7 +206,20 @@ private:
         }
         void on_window(uint32_t) override {}
         void on_eof() override {}
-        void on_close(int) override { release(false); }
+        void on_close(int) override { fail(); }
+        // The agent cannot carry the flow. DNS questions waiting in it are answered SERVFAIL, as a
+        // stub resolver does when its upstream is unreachable, so the program's resolver moves on
+        // at once instead of waiting out its timeouts; other datagrams are lost, as on a network.
+        void fail() {
+            if (relay_->policy_.is_dns(relay_->remote_))
+                for (auto& d : queue_)
+                    if (auto answer = servfail_for(d)) {
+                        std::error_code ignored;
+                        relay_->socket.send_to(asio::buffer(*answer), tracee_, 0, ignored);
+                    }
+            queue_.clear();
+            release(false);
+        }
         void release(bool tell_agent) {
             if (released_) return;
             released_ = true;
@@ -307,7 +344,7 @@ private:
         auto reply = reply_as<Connected>(co_await agent_.call<UdpConnect>(conn, remote_));
         if (!reply) {
             log::debug("udp to ", to_string(remote_), ": ", reply.error().message);
-            flow->release(false);
+            flow->fail();
             co_return;
         }
         flow->connected(reply->local);
@@ -326,6 +363,7 @@ private:
 };
 
 Result<SocketAddress> Interceptors::udp_for(const SocketAddress& remote, bool ipv6) {
+    if (agent_.lost()) return Error{ENETUNREACH, "udp to " + to_string(remote) + ": the agent cannot be reached"};
     auto key = std::make_pair(address_key(remote), ipv6);
     if (auto it = udp_.find(key); it != udp_.end()) return from_endpoint(it->second->socket.local_endpoint());
     auto relay = std::make_shared<UdpRelay>(io_, agent_, map_, policy_, remote);

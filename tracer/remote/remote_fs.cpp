@@ -196,7 +196,11 @@ co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint
     // Written beside and renamed into place: a program reading the old copy never sees half a file.
     std::string partial = local + ".mirrord-partial";
     UniqueFd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) co_return Error::from_errno("creating " + partial);
+    if (!fd) {
+        Error e = Error::from_errno("creating the local copy of " + path + " (" + partial + ")");
+        log::error(e.message);
+        co_return e;
+    }
     // Several reads in flight, so the transfer is not one round trip per chunk.
     constexpr size_t kInFlight = 8;
     ProgressLine progress;
@@ -217,9 +221,14 @@ co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint
         reads.pop_front();
         auto data = reply_as<FileData>(co_await pending);
         if (!data) co_return fail(data.error());
-        if (!data->data.empty() &&
-            ::pwrite(fd.get(), data->data.data(), data->data.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(data->data.size()))
-            co_return fail(Error::from_errno("writing " + partial));
+        if (!data->data.empty()) {
+            ssize_t written = ::pwrite(fd.get(), data->data.data(), data->data.size(), static_cast<off_t>(offset));
+            if (written != static_cast<ssize_t>(data->data.size())) {  // short: the disk is full
+                Error e = Error::from_errno("writing the local copy of " + path + " (" + partial + ")", written < 0 ? errno : ENOSPC);
+                log::error(e.message);  // the program sees only the errno
+                co_return fail(e);
+            }
+        }
         fetched += data->data.size();
         progress.update([&] {
             char text[64];
