@@ -174,22 +174,13 @@ Reader string_map(bool patterns, Members... members) {
     };
 }
 
-template <class... Members>
-Reader ports(Members... members) {
+// A value read by parse (port_list, port_pairs...), which also says what is wrong with it.
+template <class Parse, class... Members>
+Reader parsed(Parse parse, Members... members) {
     return [=](const json& v, Config& c, const std::string& path) -> Status {
-        auto list = port_list(v, path);
-        if (!list) return list.error();
-        field(c, members...) = *list;
-        return {};
-    };
-}
-
-template <class... Members>
-Reader port_mapping(Members... members) {
-    return [=](const json& v, Config& c, const std::string& path) -> Status {
-        auto pairs = port_pairs(v, path);
-        if (!pairs) return pairs.error();
-        field(c, members...) = *pairs;
+        auto value = parse(v, path);
+        if (!value) return value.error();
+        field(c, members...) = *value;
         return {};
     };
 }
@@ -385,13 +376,13 @@ const std::map<std::string, Key>& schema() {
         {"feature.network.incoming.http_filter.method_filter", {kString, regex(&C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::method_filter)}},
         {"feature.network.incoming.http_filter.all_of", {kArray, http_patterns(&C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::all_of)}},
         {"feature.network.incoming.http_filter.any_of", {kArray, http_patterns(&C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::any_of)}},
-        {"feature.network.incoming.http_filter.ports", {kArray, ports(&C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::ports)}},
+        {"feature.network.incoming.http_filter.ports", {kArray, parsed(port_list, &C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::ports)}},
         {"feature.network.incoming.http_filter.body_filter", ignored()},
         {"feature.network.incoming.http_filter.header_filter_jq", ignored()},
-        {"feature.network.incoming.port_mapping", {kArray, port_mapping(&C::incoming, &IncomingConfig::port_mapping)}},
-        {"feature.network.incoming.listen_ports", {kArray, port_mapping(&C::incoming, &IncomingConfig::listen_ports)}},
-        {"feature.network.incoming.ignore_ports", {kArray, ports(&C::incoming, &IncomingConfig::ignore_ports)}},
-        {"feature.network.incoming.ports", {kArray, ports(&C::incoming, &IncomingConfig::ports)}},
+        {"feature.network.incoming.port_mapping", {kArray, parsed(port_pairs, &C::incoming, &IncomingConfig::port_mapping)}},
+        {"feature.network.incoming.listen_ports", {kArray, parsed(port_pairs, &C::incoming, &IncomingConfig::listen_ports)}},
+        {"feature.network.incoming.ignore_ports", {kArray, parsed(port_list, &C::incoming, &IncomingConfig::ignore_ports)}},
+        {"feature.network.incoming.ports", {kArray, parsed(port_list, &C::incoming, &IncomingConfig::ports)}},
         {"feature.network.incoming.ignore_localhost", {kBool, value(&C::incoming, &IncomingConfig::ignore_localhost)}},
         {"feature.network.incoming.on_concurrent_steal", ignored()},  // mirrord's operator's
         {"feature.network.incoming.https_delivery", ignored()},
