@@ -64,7 +64,7 @@ ssize_t read_body(nghttp2_session* session, int32_t stream, uint8_t* buf, size_t
     std::memcpy(buf, out.buffer.data(), n);
     out.buffer.erase(0, n);
     if (out.buffer.empty()) {
-        if (!out.ended) return n ? static_cast<ssize_t>(n) : NGHTTP2_ERR_DEFERRED;
+        if (!out.ended) return n ? static_cast<ssize_t>(n) : static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED);
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (!out.trailers.empty()) {
             *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
