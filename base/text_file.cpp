@@ -1,6 +1,7 @@
 #include "base/text_file.hpp"
 
 #include <cctype>
+#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <unistd.h>
@@ -31,6 +32,13 @@ Result<std::string> make_temp_dir(const std::string& name) {
     std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + name + "-XXXXXX";
     if (!::mkdtemp(path.data())) return Error::from_errno("creating " + path);
     return path;
+}
+
+std::optional<long long> to_integer(std::string_view text) {
+    long long n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return n;
 }
 
 std::string to_lower(std::string text) {

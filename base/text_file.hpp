@@ -3,7 +3,9 @@
 
 #include "base/result.hpp"
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace mrd {
 
@@ -16,5 +18,7 @@ Result<std::string> make_temp_dir(const std::string& name);
 
 // ASCII lower case (names, keywords, header names).
 std::string to_lower(std::string text);
+// A whole decimal integer ("42", "-1"); nothing for "", "4x" or out of range.
+std::optional<long long> to_integer(std::string_view text);
 
 }  // namespace mrd

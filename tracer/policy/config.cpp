@@ -6,7 +6,6 @@
 #include "wire/address.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdlib>
 
 extern char** environ;
@@ -54,20 +53,15 @@ Result<AddressFilter> AddressFilter::parse(const std::string& text) {
         if (colon != std::string::npos) port = rest.substr(colon + 1);
     }
     if (!port.empty()) {
-        int n = 0;
-        auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-        if (ec != std::errc() || end != port.data() + port.size() || n < 1 || n > 65535)
-            return Error::msg("filter '" + text + "': invalid port '" + port + "'", EINVAL);
-        f.port = static_cast<uint16_t>(n);
+        auto n = to_integer(port);
+        if (!n || *n < 1 || *n > 65535) return Error::msg("filter '" + text + "': invalid port '" + port + "'", EINVAL);
+        f.port = static_cast<uint16_t>(*n);
     }
     auto slash = f.host.find('/');
     if (slash != std::string::npos) {
-        std::string mask = f.host.substr(slash + 1);
-        int bits = -1;
-        auto [end, ec] = std::from_chars(mask.data(), mask.data() + mask.size(), bits);
+        auto bits = to_integer(f.host.substr(slash + 1));
         bool v6 = f.host.find(':') != std::string::npos;
-        if (!wire::is_ip_literal(f.host.substr(0, slash)) || ec != std::errc() || end != mask.data() + mask.size() ||
-            bits < 0 || bits > (v6 ? 128 : 32))
+        if (!wire::is_ip_literal(f.host.substr(0, slash)) || !bits || *bits < 0 || *bits > (v6 ? 128 : 32))
             return Error::msg("filter '" + text + "': invalid subnet '" + f.host + "'", EINVAL);
     }
     if (f.host.empty() && f.port == 0 && f.protocol == Protocol::any)

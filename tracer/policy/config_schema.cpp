@@ -5,7 +5,6 @@
 #include <re2/re2.h>
 
 #include <algorithm>
-#include <charconv>
 #include <functional>
 #include <sstream>
 
@@ -97,7 +96,7 @@ Result<IncomingConfig::Mode> incoming_mode(const std::string& text, const std::s
 }
 
 // target.path as an object: {"deployment": "x", "container": "y"} -> "deployment/x/container/y"
-Result<std::string> target_path(const json& v) {
+Result<std::string> target_path(const json& v, const std::string&) {
     if (v.is_string()) return v.get<std::string>();
     std::string kind, name, container;
     for (auto& [k, value] : v.items()) {
@@ -115,6 +114,61 @@ Result<std::string> target_path(const json& v) {
                         : kind == "replica-set" ? "replicaset" : kind) + "/" + name;
     if (!container.empty()) path += "/container/" + container;
     return path;
+}
+
+// A regular expression.
+Result<std::string> one_regex(const json& v, const std::string& key) {
+    std::string pattern = v.get<std::string>();
+    if (auto st = check_regexes({pattern}, key); !st) return st.error();
+    return pattern;
+}
+
+// A VecOrSingle of regular expressions.
+Result<std::vector<std::string>> regex_list(const json& v, const std::string& key) {
+    auto items = string_list(v, key);
+    if (!items) return items.error();
+    if (auto st = check_regexes(*items, key); !st) return st.error();
+    return items;
+}
+
+using StringMap = std::map<std::string, std::string>;
+
+Result<StringMap> string_map(const json& v, const std::string&) { return v.get<StringMap>(); }
+
+// An object of strings whose names are regular expressions.
+Result<StringMap> regex_map(const json& v, const std::string& key) {
+    auto map = v.get<StringMap>();
+    std::vector<std::string> names;
+    for (auto& [name, to] : map) names.push_back(name);
+    if (auto st = check_regexes(names, key); !st) return st.error();
+    return map;
+}
+
+// {"remote": [...]} or {"local": [...]}: address filters.
+Result<FilterList> address_filters(const json& v, const std::string& key) {
+    bool remote = v.contains("remote"), local = v.contains("local");
+    if (remote && local) return Error::msg("'" + key + "' takes either 'remote' or 'local', not both", EINVAL);
+    if (!remote && !local) return FilterList{};
+    auto items = string_list(v[remote ? "remote" : "local"], key);
+    if (!items) return items.error();
+    auto list = FilterList::parse(remote ? FilterList::Side::remote : FilterList::Side::local, *items);
+    if (!list) return list.error().context("'" + key + "'");
+    return list;
+}
+
+// http_filter.all_of / any_of: [{"header": "regex"}, {"path": "regex"}, ...]
+Result<std::vector<std::pair<std::string, std::string>>> http_patterns(const json& v, const std::string& key) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto& item : v) {
+        if (!item.is_object() || item.size() != 1)
+            return Error::msg("'" + key + "' entries are objects like {\"header\": \"regex\"}", EINVAL);
+        auto [kind, pattern] = *item.items().begin();
+        if ((kind != "header" && kind != "path" && kind != "method") || !pattern.is_string())
+            return Error::msg("'" + key + "': '" + kind + "' must be header, path or method with a regex", EINVAL);
+        if (auto st = check_regexes({pattern.get<std::string>()}, key); !st) return st.error();
+        out.emplace_back(kind, pattern.get<std::string>());
+    }
+    return out;
 }
 
 // ---- Readers: how a key lands in the Config ----
@@ -137,88 +191,13 @@ Reader value(Members... members) {
     };
 }
 
-// A regular expression.
-template <class... Members>
-Reader regex(Members... members) {
-    return [=](const json& v, Config& c, const std::string& path) -> Status {
-        if (auto st = check_regexes({v.get<std::string>()}, path); !st) return st;
-        field(c, members...) = v.get<std::string>();
-        return {};
-    };
-}
-
-// A VecOrSingle of strings; of regular expressions when patterns.
-template <class... Members>
-Reader list(bool patterns, Members... members) {
-    return [=](const json& v, Config& c, const std::string& path) -> Status {
-        auto items = string_list(v, path);
-        if (!items) return items.error();
-        if (patterns)
-            if (auto st = check_regexes(*items, path); !st) return st;
-        field(c, members...) = *items;
-        return {};
-    };
-}
-
-// An object of strings; its names regular expressions when patterns.
-template <class... Members>
-Reader string_map(bool patterns, Members... members) {
-    return [=](const json& v, Config& c, const std::string& path) -> Status {
-        auto map = v.get<std::map<std::string, std::string>>();
-        std::vector<std::string> names;
-        for (auto& [name, to] : map) names.push_back(name);
-        if (patterns)
-            if (auto st = check_regexes(names, path); !st) return st;
-        field(c, members...) = std::move(map);
-        return {};
-    };
-}
-
-// A value read by parse (port_list, port_pairs...), which also says what is wrong with it.
+// A value read by parse (one of the values above), which also says what is wrong with it.
 template <class Parse, class... Members>
 Reader parsed(Parse parse, Members... members) {
     return [=](const json& v, Config& c, const std::string& path) -> Status {
         auto value = parse(v, path);
         if (!value) return value.error();
-        field(c, members...) = *value;
-        return {};
-    };
-}
-
-// {"remote": [...]} or {"local": [...]}: address filters.
-template <class... Members>
-Reader filter(Members... members) {
-    return [=](const json& v, Config& c, const std::string& path) -> Status {
-        FilterList out;
-        bool remote = v.contains("remote"), local = v.contains("local");
-        if (remote && local) return Error::msg("'" + path + "' takes either 'remote' or 'local', not both", EINVAL);
-        if (remote || local) {
-            auto items = string_list(v[remote ? "remote" : "local"], path);
-            if (!items) return items.error();
-            auto list = FilterList::parse(remote ? FilterList::Side::remote : FilterList::Side::local, *items);
-            if (!list) return list.error().context("'" + path + "'");
-            out = *list;
-        }
-        field(c, members...) = out;
-        return {};
-    };
-}
-
-// http_filter.all_of / any_of: [{"header": "regex"}, {"path": "regex"}, ...]
-template <class... Members>
-Reader http_patterns(Members... members) {
-    return [=](const json& v, Config& c, const std::string& path) -> Status {
-        std::vector<std::pair<std::string, std::string>> out;
-        for (auto& item : v) {
-            if (!item.is_object() || item.size() != 1)
-                return Error::msg("'" + path + "' entries are objects like {\"header\": \"regex\"}", EINVAL);
-            auto [kind, pattern] = *item.items().begin();
-            if ((kind != "header" && kind != "path" && kind != "method") || !pattern.is_string())
-                return Error::msg("'" + path + "': '" + kind + "' must be header, path or method with a regex", EINVAL);
-            if (auto st = check_regexes({pattern.get<std::string>()}, path); !st) return st;
-            out.emplace_back(kind, pattern.get<std::string>());
-        }
-        field(c, members...) = out;
+        field(c, members...) = std::move(*value);
         return {};
     };
 }
@@ -246,13 +225,6 @@ Status read_incoming_mode(const json& v, Config& c, const std::string& path) {
 Status read_target(const json& v, Config& c, const std::string&) {
     if (!v.is_string()) return {};
     c.target.path = v.get<std::string>();
-    return {};
-}
-
-Status read_target_path(const json& v, Config& c, const std::string&) {
-    auto path = target_path(v);
-    if (!path) return path.error();
-    c.target.path = *path;
     return {};
 }
 
@@ -305,7 +277,7 @@ const std::map<std::string, Key>& schema() {
         {"kubeconfig", {kString, value(&C::kubeconfig)}},
         {"kube_context", {kString, value(&C::kube_context)}},
         {"target", {kString | kObject | kNull, read_target}},
-        {"target.path", {kString | kObject | kNull, read_target_path}},
+        {"target.path", {kString | kObject | kNull, parsed(target_path, &C::target, &TargetConfig::path)}},
         {"target.path.deployment", {kString}}, {"target.path.pod", {kString}},
         {"target.path.rollout", {kString}}, {"target.path.job", {kString}},
         {"target.path.cron_job", {kString}}, {"target.path.stateful_set", {kString}},
@@ -348,22 +320,22 @@ const std::map<std::string, Key>& schema() {
         {"feature.hostname", {kBool, value(&C::hostname)}},
         {"feature.report", {kBool, value(&C::report)}},  // this implementation's own: --report
         {"feature.env", {kBool | kObject, read_env_switch}},
-        {"feature.env.include", {kList, list(false, &C::env, &EnvConfig::include)}},  // wildcards
-        {"feature.env.exclude", {kList, list(false, &C::env, &EnvConfig::exclude)}},
-        {"feature.env.override", {kObject, string_map(false, &C::env, &EnvConfig::override_vars)}},
+        {"feature.env.include", {kList, parsed(string_list, &C::env, &EnvConfig::include)}},  // wildcards
+        {"feature.env.exclude", {kList, parsed(string_list, &C::env, &EnvConfig::exclude)}},
+        {"feature.env.override", {kObject, parsed(string_map, &C::env, &EnvConfig::override_vars)}},
         {"feature.env.override.*", {kString}},
-        {"feature.env.unset", {kList, list(false, &C::env, &EnvConfig::unset)}},
+        {"feature.env.unset", {kList, parsed(string_list, &C::env, &EnvConfig::unset)}},
         {"feature.env.env_file", {kString, value(&C::env, &EnvConfig::env_file)}},
-        {"feature.env.mapping", {kObject, string_map(true, &C::env, &EnvConfig::mapping)}},
+        {"feature.env.mapping", {kObject, parsed(regex_map, &C::env, &EnvConfig::mapping)}},
         {"feature.env.mapping.*", {kString}},
         {"feature.env.load_from_process", ignored()},
         {"feature.fs", {kBool | kString | kObject, read_fs_mode}},
         {"feature.fs.mode", {kString, read_fs_mode}},
-        {"feature.fs.read_write", {kList, list(true, &C::fs, &FsConfig::read_write)}},
-        {"feature.fs.read_only", {kList, list(true, &C::fs, &FsConfig::read_only)}},
-        {"feature.fs.local", {kList, list(true, &C::fs, &FsConfig::local)}},
-        {"feature.fs.not_found", {kList, list(true, &C::fs, &FsConfig::not_found)}},
-        {"feature.fs.mapping", {kObject, string_map(true, &C::fs, &FsConfig::mapping)}},
+        {"feature.fs.read_write", {kList, parsed(regex_list, &C::fs, &FsConfig::read_write)}},
+        {"feature.fs.read_only", {kList, parsed(regex_list, &C::fs, &FsConfig::read_only)}},
+        {"feature.fs.local", {kList, parsed(regex_list, &C::fs, &FsConfig::local)}},
+        {"feature.fs.not_found", {kList, parsed(regex_list, &C::fs, &FsConfig::not_found)}},
+        {"feature.fs.mapping", {kObject, parsed(regex_map, &C::fs, &FsConfig::mapping)}},
         {"feature.fs.mapping.*", {kString}},
         {"feature.fs.readonly_file_buffer", ignored()},
         {"feature.network", {kObject}},
@@ -371,11 +343,11 @@ const std::map<std::string, Key>& schema() {
         {"feature.network.incoming", {kString | kObject, read_incoming_mode}},
         {"feature.network.incoming.mode", {kString, read_incoming_mode}},
         {"feature.network.incoming.http_filter", {kObject}},
-        {"feature.network.incoming.http_filter.header_filter", {kString, regex(&C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::header_filter)}},
-        {"feature.network.incoming.http_filter.path_filter", {kString, regex(&C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::path_filter)}},
-        {"feature.network.incoming.http_filter.method_filter", {kString, regex(&C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::method_filter)}},
-        {"feature.network.incoming.http_filter.all_of", {kArray, http_patterns(&C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::all_of)}},
-        {"feature.network.incoming.http_filter.any_of", {kArray, http_patterns(&C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::any_of)}},
+        {"feature.network.incoming.http_filter.header_filter", {kString, parsed(one_regex, &C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::header_filter)}},
+        {"feature.network.incoming.http_filter.path_filter", {kString, parsed(one_regex, &C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::path_filter)}},
+        {"feature.network.incoming.http_filter.method_filter", {kString, parsed(one_regex, &C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::method_filter)}},
+        {"feature.network.incoming.http_filter.all_of", {kArray, parsed(http_patterns, &C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::all_of)}},
+        {"feature.network.incoming.http_filter.any_of", {kArray, parsed(http_patterns, &C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::any_of)}},
         {"feature.network.incoming.http_filter.ports", {kArray, parsed(port_list, &C::incoming, &IncomingConfig::http_filter, &HttpFilterConfig::ports)}},
         {"feature.network.incoming.http_filter.body_filter", ignored()},
         {"feature.network.incoming.http_filter.header_filter_jq", ignored()},
@@ -391,13 +363,13 @@ const std::map<std::string, Key>& schema() {
         {"feature.network.outgoing.tcp", {kBool, value(&C::outgoing, &OutgoingConfig::tcp)}},
         {"feature.network.outgoing.udp", {kBool, value(&C::outgoing, &OutgoingConfig::udp)}},
         {"feature.network.outgoing.ignore_localhost", {kBool, value(&C::outgoing, &OutgoingConfig::ignore_localhost)}},
-        {"feature.network.outgoing.filter", {kObject, filter(&C::outgoing, &OutgoingConfig::filter)}},
+        {"feature.network.outgoing.filter", {kObject, parsed(address_filters, &C::outgoing, &OutgoingConfig::filter)}},
         {"feature.network.outgoing.filter.remote", {kList}},
         {"feature.network.outgoing.filter.local", {kList}},
-        {"feature.network.outgoing.unix_streams", {kList, list(true, &C::outgoing, &OutgoingConfig::unix_streams)}},
+        {"feature.network.outgoing.unix_streams", {kList, parsed(regex_list, &C::outgoing, &OutgoingConfig::unix_streams)}},
         {"feature.network.dns", {kBool | kObject, read_dns_switch}},
         {"feature.network.dns.enabled", {kBool, value(&C::dns, &DnsConfig::enabled)}},
-        {"feature.network.dns.filter", {kObject, filter(&C::dns, &DnsConfig::filter)}},
+        {"feature.network.dns.filter", {kObject, parsed(address_filters, &C::dns, &DnsConfig::filter)}},
         {"feature.network.dns.filter.remote", {kList}},
         {"feature.network.dns.filter.local", {kList}},
         {"feature.copy_target", ignored()}, {"feature.split_queues", ignored()},
@@ -566,11 +538,9 @@ Result<bool> parse_bool(const std::string& name, const std::string& value) {
 }
 
 Result<long long> parse_number(const std::string& name, const std::string& value) {
-    long long n = 0;
-    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-    if (ec != std::errc() || end != value.data() + value.size() || value.empty())
-        return Error::msg(name + "='" + value + "' is not a number", EINVAL);
-    return n;
+    auto n = to_integer(value);
+    if (!n) return Error::msg(name + "='" + value + "' is not a number", EINVAL);
+    return *n;
 }
 
 // An environment variable's text as the JSON its key takes.
