@@ -16,24 +16,46 @@ std::string normalized(std::string name) {
     return name;
 }
 
-}  // namespace
-
-std::optional<std::string> dns_question_name(const uint8_t* data, size_t size) {
+// Walks the first question's name: where it ends (after the root label), and the name itself into
+// name when given.
+std::optional<size_t> question_name_end(const uint8_t* data, size_t size, std::string* name) {
     constexpr size_t header = 12;
     if (size < header || ((data[4] << 8) | data[5]) == 0) return std::nullopt;  // QDCOUNT
-    std::string name;
     size_t at = header;
+    size_t name_size = 0;
     for (;;) {
         if (at >= size) return std::nullopt;
         uint8_t length = data[at++];
         if (length == 0) break;
         if (length > 63 || at + length > size) return std::nullopt;  // a question has no compression
-        if (!name.empty()) name += '.';
-        name.append(reinterpret_cast<const char*>(data + at), length);
+        name_size += (name_size ? 1 : 0) + length;
+        if (name) {
+            if (!name->empty()) *name += '.';
+            name->append(reinterpret_cast<const char*>(data + at), length);
+        }
         at += length;
-        if (name.size() > 253) return std::nullopt;
+        if (name_size > 253) return std::nullopt;
     }
+    return at;
+}
+
+}  // namespace
+
+std::optional<std::string> dns_question_name(const uint8_t* data, size_t size) {
+    std::string name;
+    if (!question_name_end(data, size, &name)) return std::nullopt;
     return normalized(std::move(name));
+}
+
+std::optional<std::vector<uint8_t>> dns_servfail_answer(const uint8_t* query, size_t size) {
+    auto name_end = question_name_end(query, size, nullptr);
+    // One question, and a query (not an answer), whole up to its type and class.
+    if (!name_end || query[4] != 0 || query[5] != 1 || (query[2] & 0x80) || *name_end + 4 > size) return std::nullopt;
+    std::vector<uint8_t> answer(query, query + *name_end + 4);
+    answer[2] = static_cast<uint8_t>(0x80 | (query[2] & 0x79));  // QR, the query's opcode and RD
+    answer[3] = 0x80 | 2;                                        // RA, RCODE SERVFAIL
+    std::fill(answer.begin() + 6, answer.begin() + 12, 0);       // no answer, authority or additional records
+    return answer;
 }
 
 DnsSelector::DnsSelector(const FilterList& filter, std::vector<std::string> search) : side_(filter.side) {

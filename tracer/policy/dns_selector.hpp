@@ -20,6 +20,9 @@ enum class Route { local, remote };
 // The first question's name of a DNS message ("www.example.com", lower case, no trailing dot), or
 // nothing when the message is malformed or has no question.
 std::optional<std::string> dns_question_name(const uint8_t* data, size_t size);
+// A query's SERVFAIL answer (its id, opcode, RD and question; no records): what a stub resolver
+// answers when its upstream cannot be reached. Nothing for a malformed query.
+std::optional<std::vector<uint8_t>> dns_servfail_answer(const uint8_t* query, size_t size);
 
 class DnsSelector {
 public:

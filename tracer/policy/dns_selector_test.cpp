@@ -40,6 +40,23 @@ TEST_CASE("dns: malformed messages have no name") {
     CHECK_FALSE(dns_question_name(pointer.data(), pointer.size()));
 }
 
+TEST_CASE("dns: a SERVFAIL answer to a query") {
+    auto q = query("backend.demo");
+    q.insert(q.end(), {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0});  // an EDNS OPT record
+    q[11] = 1;                                                 // ARCOUNT 1
+    auto answer = dns_servfail_answer(q.data(), q.size());
+    REQUIRE(answer);
+    CHECK(answer->size() == q.size() - 11);                    // the header and question only
+    CHECK((*answer)[0] == 0x12);                               // the query's id
+    CHECK((*answer)[1] == 0x34);
+    CHECK((*answer)[2] == 0x81);                               // QR, RD
+    CHECK((*answer)[3] == 0x82);                               // RA, SERVFAIL
+    CHECK(std::vector<uint8_t>(answer->begin() + 4, answer->begin() + 12) == std::vector<uint8_t>{0, 1, 0, 0, 0, 0, 0, 0});
+    CHECK(dns_question_name(answer->data(), answer->size()) == "backend.demo");
+    CHECK_FALSE(dns_servfail_answer(answer->data(), answer->size()));  // an answer gets none
+    CHECK_FALSE(dns_servfail_answer(q.data(), q.size() - 15));        // no type and class
+}
+
 TEST_CASE("dns: local filter keeps matching questions local, search expansions included") {
     DnsSelector s(*FilterList::parse(FilterList::Side::local, {"laptop-db.test", "Cache"}), {"demo.svc.cluster.local", "cluster.local"});
     CHECK(s.active());

@@ -1,5 +1,6 @@
 #include "tracer/remote/interceptors.hpp"
 
+#include "tracer/policy/dns_selector.hpp"
 #include "tracer/remote/session_report.hpp"
 
 #include "wire/address.hpp"
@@ -147,29 +148,6 @@ void Interceptors::cancel_unix(const std::string& path) {
     if (auto it = pending_unix_.find(path); it != pending_unix_.end()) it->second->abort();
 }
 
-namespace {
-
-// A DNS query's SERVFAIL answer: its header (id, opcode, RD) and question, no records.
-std::optional<Bytes> servfail_for(const Bytes& query) {
-    const auto* q = reinterpret_cast<const uint8_t*>(query.data());
-    if (query.size() < 12 || (q[2] & 0x80) || q[4] != 0 || q[5] != 1) return std::nullopt;  // one question
-    size_t end = 12;
-    while (end < query.size() && q[end] != 0) {
-        if (q[end] & 0xc0) return std::nullopt;  // no compression in a question
-        end += q[end] + 1;
-    }
-    end += 1 + 4;  // the root label, type and class
-    if (end > query.size()) return std::nullopt;
-    Bytes answer(query.begin(), query.begin() + static_cast<ptrdiff_t>(end));
-    auto* a = reinterpret_cast<uint8_t*>(answer.data());
-    a[2] = static_cast<uint8_t>(0x80 | (q[2] & 0x79));  // QR, the query's opcode and RD
-    a[3] = 0x80 | 2;                                    // RA, RCODE SERVFAIL
-    for (size_t i = 6; i < 12; ++i) a[i] = 0;           // no answer, authority or additional records
-    return answer;
-}
-
-}  // namespace
-
 // One loopback UDP socket per remote destination. Each tracee socket sending to it gets a flow of
 // its own through the agent, so replies find their way back to the right socket.
 class Interceptors::UdpRelay : public std::enable_shared_from_this<UdpRelay> {
@@ -213,7 +191,7 @@ private:
         void fail() {
             if (relay_->policy_.is_dns(relay_->remote_))
                 for (auto& d : queue_)
-                    if (auto answer = servfail_for(d)) {
+                    if (auto answer = dns_servfail_answer(reinterpret_cast<const uint8_t*>(d.data()), d.size())) {
                         std::error_code ignored;
                         relay_->socket.send_to(asio::buffer(*answer), tracee_, 0, ignored);
                     }
