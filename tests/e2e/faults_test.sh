@@ -17,14 +17,9 @@ fault_agent() {
     local fault=$1
     shift
     n_agent=$((n_agent + 1))
-    local sock=$WORK/agent$n_agent.sock
-    MIRRORD_FAULT=$fault "$AGENT" --target-pid "$POD_PID" --listen "unix:$sock" --log-level info "$@" \
-        >"$WORK/agent$n_agent.out" 2>"$WORK/agent$n_agent.err" &
-    AGENT_PID=$!
-    BACKGROUND_PIDS+=("$AGENT_PID")
-    for _ in $(seq 100); do grep -q ready "$WORK/agent$n_agent.out" 2>/dev/null && break; sleep 0.05; done
+    AGENT_NAME=agent$n_agent MIRRORD_FAULT=$fault start_agent --log-level info "$@"
     AGENT_LOG=$WORK/agent$n_agent.err
-    LINK=(--agent "unix:$sock")
+    LINK=(--agent "$AGENT_ADDR")
 }
 
 # run_bounded NAME SECONDS MIRRORD-EXEC-ARGS... -- PROGRAM...: mirrord exec, output in $WORK/NAME.out
@@ -102,7 +97,7 @@ fault_agent "kill-on-receive:Data"
     >"$WORK/steal.out" 2>"$WORK/steal.err" &
 steal=$!
 BACKGROUND_PIDS+=("$steal")
-for _ in $(seq 50); do grep -q "port 80: steal" "$AGENT_LOG" && break; sleep 0.1; done
+wait_for_text "$AGENT_LOG" "port 80: steal" 5
 started=$SECONDS
 reply=$(from_cluster http://10.77.0.2/stolen)
 check_eq "incoming data in flight: the client's request ends, not hangs" "yes" "$([ $((SECONDS - started)) -lt 5 ] && echo yes || echo no)"
@@ -111,7 +106,7 @@ check_eq "... the agent is gone" "gone" "$(agent_gone)"
 for _ in $(seq 50); do [[ "$(pod_nft)" != *mirrord* ]] && break; sleep 0.1; done
 check_not_contains "... and its redirect with it" "mirrord" "$(pod_nft)"
 check_contains "... the pod's app answers again" "hello from the pod's own app" "$(from_cluster http://10.77.0.2/index.html)"
-for _ in $(seq 100); do grep -q "lost the connection to the agent" "$WORK/steal.err" && break; sleep 0.1; done
+wait_for_text "$WORK/steal.err" "lost the connection to the agent" 10
 kill "$steal"
 wait_bounded "$steal" 10 >/dev/null
 check_contains "... mirrord says the agent is lost" "lost the connection to the agent" "$(cat "$WORK/steal.err")"
@@ -188,9 +183,9 @@ SH
 "$MIRRORD" exec "${LINK[@]}" -- sh "$WORK/target_exit.sh" "$WORK/target_gone" >"$WORK/target.out" 2>"$WORK/target.err" &
 session=$!
 BACKGROUND_PIDS+=("$session")
-for _ in $(seq 100); do grep -q "before: read" "$WORK/target.out" && break; sleep 0.1; done
+wait_for_text "$WORK/target.out" "before: read" 10
 kill -9 "$POD_PID"
-for _ in $(seq 100); do grep -q "lost the connection" "$WORK/target.err" && break; sleep 0.1; done
+wait_for_text "$WORK/target.err" "lost the connection" 10
 touch "$WORK/target_gone"
 wait_bounded "$session" 20
 check_contains "target exited: a later file read fails with EIO" "after: cat: /app/data/record-3.txt: Input/output error" "$(cat "$WORK/target.out")"

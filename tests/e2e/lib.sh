@@ -71,19 +71,27 @@ sandbox_up() {
 in_svc() { "$SANDBOX" in-svc "$SANDBOX_NAME" "$@"; }
 in_pod() { nsenter -t "$POD_PID" -m -r --wdns=/ -- "$@"; }  # a command in the pod's mount namespace and root
 
-# start_agent [ARGS...]: an agent for the sandbox pod on a unix socket; sets AGENT_ADDR
+# start_agent [ARGS...]: an agent for the sandbox pod on a unix socket, $WORK/NAME.sock with its
+# output in NAME.out and NAME.err (NAME: $AGENT_NAME, else agent); sets AGENT_ADDR and AGENT_PID
 start_agent() {
-    AGENT_ADDR="unix:$WORK/agent.sock"
-    "$AGENT" --target-pid "$POD_PID" --listen "$AGENT_ADDR" "$@" >"$WORK/agent.out" 2>"$WORK/agent.err" &
+    local name=${AGENT_NAME:-agent}
+    AGENT_ADDR="unix:$WORK/$name.sock"
+    "$AGENT" --target-pid "$POD_PID" --listen "$AGENT_ADDR" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     AGENT_PID=$!
     BACKGROUND_PIDS+=("$AGENT_PID")
     for _ in $(seq 100); do
-        grep -q "ready" "$WORK/agent.out" 2>/dev/null && return 0
+        grep -q "ready" "$WORK/$name.out" 2>/dev/null && return 0
         kill -0 "$AGENT_PID" 2>/dev/null || break
         sleep 0.05
     done
-    log "agent did not start: $(cat "$WORK/agent.err")"
+    log "agent did not start: $(cat "$WORK/$name.err")"
     exit 1
+}
+
+# wait_for_text FILE TEXT SECONDS: until FILE holds TEXT (status 1 if it never did)
+wait_for_text() {
+    for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    return 1
 }
 
 PROGRAMS=$BUILD/tests/programs

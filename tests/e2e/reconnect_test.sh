@@ -47,12 +47,6 @@ while not os.path.exists(sys.argv[2]):
 out.write("done\n")
 PY
 
-# wait_for_text FILE TEXT SECONDS
-wait_for_text() {
-    for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
-
 # through_cut LABEL CUT-COMMAND HEAL-COMMAND MIRRORD-EXEC-ARGS...: runs the program under mirrord
 # with requests from the cluster going on, cuts the link with CUT-COMMAND, runs HEAL-COMMAND a
 # moment later, and checks that everything works again afterwards.
