@@ -79,11 +79,17 @@ co::Task<void> Connection::read_loop() {
                 if (!no_ack_) send_raw("-");
             } else {
                 if (!no_ack_) send_raw("+");
+                log::trace("gdb <- ", item->payload.substr(0, 200));
                 handlers_.on_packet(item->payload);
             }
         }
         if (!socket_.is_open()) co_return;
     }
+}
+
+void Connection::send_packet(const std::string& payload) {
+    log::trace("gdb -> ", payload.substr(0, 200));
+    send_raw(frame(payload));
 }
 
 void Connection::send_raw(std::string bytes) {

@@ -34,7 +34,7 @@ public:
     void close();
 
     bool connected() const { return connected_; }
-    void send_packet(const std::string& payload) { send_raw(frame(payload)); }
+    void send_packet(const std::string& payload);
     // QStartNoAckMode was answered: from now on nothing is acknowledged, either way.
     void stop_acks() { no_ack_ = true; }
     // Ends this debugger's connection (after detach), once what is queued has gone.

@@ -392,6 +392,8 @@ void GdbServer::on_program_started(std::shared_ptr<Tracee> main) {
 bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
     Thread& th = threads_[t->tid];
     bool interrupt = stop.kind == Stop::Kind::group_stop && stop.signal == SIGTRAP;
+    log::trace("gdb: thread ", t->tid, " stops (", interrupt ? "interrupt" : "signal ", stop.signal, ") in mode ", static_cast<int>(mode_),
+               th.counted ? ", counted" : "", th.stopped ? ", stopped" : "");
     if (interrupt && th.interrupt_outstanding) {
         th.interrupt_outstanding = false;
         if (th.counted) {
@@ -448,9 +450,19 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
     return true;
 }
 
-void GdbServer::on_new_thread(const Tracee& t) {
+bool GdbServer::on_new_thread(const Tracee& t) {
     if (!debug_registers_.empty())
         if (auto st = debug_registers_.apply(t.tid); !st) log::warn("gdb: ", st.error().message);
+    // Created just before the world stopped and interrupted before its first stop: that stop is the
+    // one the world waits for (the interrupt may merge into it, and a held thread would never show
+    // another). Should the interrupt stop it again later, interrupt_outstanding absorbs that.
+    auto it = threads_.find(t.tid);
+    if (it == threads_.end() || !it->second.counted) return false;
+    it->second.counted = false;
+    it->second.stopped = true;
+    --pending_stops_;
+    maybe_report();
+    return true;
 }
 
 void GdbServer::on_syscall(const Tracee& t) {
@@ -486,6 +498,7 @@ void GdbServer::stop_world(pid_t event_tid, int signal) {
     for (auto& t : threads) {
         Thread& th = threads_[t->tid];
         if (th.stopped || t->in_stop) continue;  // already stopped (by us, or inside a syscall handler)
+        log::trace("gdb: interrupting thread ", t->tid);
         if (::ptrace(PTRACE_INTERRUPT, t->tid, nullptr, nullptr) == 0) {
             th.interrupt_outstanding = true;
             th.counted = true;
@@ -496,6 +509,7 @@ void GdbServer::stop_world(pid_t event_tid, int signal) {
 }
 
 void GdbServer::maybe_report() {
+    log::trace("gdb: mode ", static_cast<int>(mode_), ", ", pending_stops_, " stop(s) pending");
     if (mode_ != Mode::stopping || pending_stops_ > 0) return;
     mode_ = Mode::stopped;
     if (!connection_.connected() && pid_) return resume({}, {'c', 0});  // gdb left while the world was stopping
@@ -600,6 +614,7 @@ void GdbServer::resume(const std::map<pid_t, std::pair<char, int>>& actions, std
         Thread& th = threads_[t->tid];
         // A thread no action names stays as it is (stopped), as the protocol says.
         t->kept_stopped = !kind;
+        log::trace("gdb: resume thread ", t->tid, " with ", kind ? kind : '-', th.stopped ? "" : " (not stopped)");
         if (!kind) continue;
         t->stepping = kind == 's';
         th.cause = Cause::none;

@@ -41,7 +41,7 @@ public:
     void on_program_started(std::shared_ptr<Tracee> main) override;
     bool on_stop(std::shared_ptr<Tracee> t, const Stop& stop) override;
     void on_syscall(const Tracee& t) override;
-    void on_new_thread(const Tracee& t) override;
+    bool on_new_thread(const Tracee& t) override;
     void on_exited(const Tracee& t, const Stop& stop) override;
 
 private:

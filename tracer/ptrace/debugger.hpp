@@ -15,8 +15,8 @@ public:
     virtual void on_program_started(std::shared_ptr<Tracee> main) = 0;
     // A signal or job-control stop of a debugged thread; true when the debugger keeps it.
     virtual bool on_stop(std::shared_ptr<Tracee> t, const Stop& stop) = 0;
-    // A new thread of the debugged process, at its first stop.
-    virtual void on_new_thread(const Tracee& t) = 0;
+    // A new thread of the debugged process, at its first stop; true when the debugger keeps it stopped.
+    virtual bool on_new_thread(const Tracee& t) = 0;
     // A debugged thread entered a trapped syscall (its handler now owns it).
     virtual void on_syscall(const Tracee& t) = 0;
     virtual void on_exited(const Tracee& t, const Stop& stop) = 0;

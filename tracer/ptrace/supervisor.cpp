@@ -231,6 +231,7 @@ void Supervisor::on_status(pid_t tid, int status) {
     }
     std::shared_ptr<Tracee> t = it->second;
     Stop stop = Stop::classify(status);
+    log::trace("tracee ", tid, ": stop kind ", static_cast<int>(stop.kind), " signal ", stop.signal, " event ", stop.event);
     if (stop.is_exit()) return on_exited(t, stop);
     t->in_stop = true;
     if (t->deliver(stop)) return;
@@ -282,7 +283,7 @@ void Supervisor::on_status(pid_t tid, int status) {
 void Supervisor::on_group_stop(const std::shared_ptr<Tracee>& t, const Stop& stop) {
     if (!t->attached) {  // the initial stop of an auto-attached child
         t->attached = true;
-        if (debugger_ && debugger_->debugs(*t)) debugger_->on_new_thread(*t);
+        if (debugger_ && debugger_->debugs(*t) && debugger_->on_new_thread(*t)) return;
         t->resume(PTRACE_CONT);
         return;
     }
