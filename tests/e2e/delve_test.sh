@@ -66,6 +66,18 @@ check_contains "DAP: the program runs to its end" "terminated" "$out"
 wait_bounded "$dap" 30
 check_eq "DAP: dlv ends with the session" "0" "$?"
 
+# SIGTERM to mirrord while headless dlv waits for its client: it goes to dlv; the program ends with dlv.
+port=$(free_port)
+"$MIRRORD" exec --target "pid/$POD_PID" --dlv -- dlv exec --headless --listen="127.0.0.1:$port" --api-version=2 \
+    "$GO_PROGRAM" -- /app/config.yaml >"$WORK/terminated.out" 2>&1 &
+terminated=$!
+wait_for_text "$WORK/terminated.out" "listening at" 10
+kill -TERM "$terminated"
+wait_bounded "$terminated" 30
+check_eq "SIGTERM: mirrord ends with dlv's status" "143" "$?"
+for _ in $(seq 100); do pgrep -f -- "--gdbserver 127.0.0.1:.* -- $GO_PROGRAM" >/dev/null || break; sleep 0.1; done
+check_eq "SIGTERM: the stand-in's mirrord and the program end too" "" "$(pgrep -f -- "--gdbserver 127.0.0.1:.* -- $GO_PROGRAM")"
+
 # What the stand-in refuses, and what it leaves behind.
 ln -s "$MIRRORD" "$WORK/lldb-server"
 out=$("$WORK/lldb-server" gdbserver :1234 -- /bin/true 2>&1); rc=$?

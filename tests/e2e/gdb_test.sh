@@ -99,6 +99,12 @@ check_contains "Ctrl-C stops the running program" "received signal SIGINT" "$(ca
 wait_bounded "$sup" 30; rc=$?
 check_eq "kill from gdb ends it (and mirrord)" "137" "$rc"
 
+# SIGTERM while the program waits for a debugger: with nobody to decide, it takes its course.
+serve_debuggee waiting -- "$C_PROGRAM" /app/config.yaml
+kill -TERM "$DEBUGGEE_PID"
+wait_bounded "$DEBUGGEE_PID" 15
+check_eq "SIGTERM to mirrord waiting for gdb: the program ends by it, and mirrord" "143" "$?"
+
 # mirrord exec --gdb: gdb in this terminal (tmux).
 terminal_start "\"$MIRRORD\" exec --target pid/$POD_PID --gdb -- \"$C_PROGRAM\" /app/config.yaml; echo MIRRORD-RC=\$?; sleep 60"
 wait_screen "(gdb)" && pass "--gdb starts gdb connected to the program" || fail "--gdb: no gdb prompt"

@@ -4,6 +4,7 @@
 #include "tracer/policy/environment.hpp"
 #include "tracer/syscalls/file_syscalls.hpp"
 #include "tracer/gdb/gdb_server.hpp"
+#include "tracer/gdb/lldb_server_stand_in.hpp"
 #include "tracer/syscalls/identity_syscalls.hpp"
 #include "tracer/syscalls/incoming_traffic.hpp"
 #include "tracer/remote/interceptors.hpp"
@@ -27,6 +28,7 @@
 #include <sys/resource.h>
 #include <cstdlib>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -193,6 +195,19 @@ ExitStatus exec_command(const ExecOptions& options) {
                 // Quitting gdb ends the session, as it would without mirrord.
                 supervisor.on_child_exit(*debugger, [&](int) { ::kill(supervisor.main_pid(), SIGKILL); });
             });
+    }
+    // Delve started us as its lldb-server: when it is gone, so is the program (it would kill it).
+    std::optional<asio::posix::stream_descriptor> debugger_exit;
+    if (auto debugger = take_stand_in_debugger()) {
+        UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, *debugger, 0)));
+        if (pidfd) {
+            debugger_exit.emplace(io, pidfd.release());
+            debugger_exit->async_wait(asio::posix::descriptor_base::wait_read, [&, pid = *debugger](std::error_code ec) {
+                if (ec || !supervisor.main_pid()) return;
+                log::warn("the debugger (pid ", pid, ") exited: the program ends with it");
+                ::kill(supervisor.main_pid(), SIGKILL);
+            });
+        }
     }
     if (auto& local_agent = session_agent.local())
         supervisor.on_child_exit(local_agent->pid(), [&](int) {

@@ -31,12 +31,19 @@ GdbServer::GdbServer(asio::io_context& io, Supervisor& supervisor)
                            // gdb hears SIGINT; lldb-server reports SIGSTOP, which lldb does not pass on (SIGINT it would)
                            if (mode_ == Mode::running) stop_world(pid_, dialect_.lldb ? SIGSTOP : SIGINT);
                        },
-                       [this] {
-                           // Nobody to stop for: the program runs on without breakpoints, as after a detach.
-                           remove_breakpoints();
-                           host_files_.close_all();
-                           if (mode_ == Mode::stopped || mode_ == Mode::waiting) resume({}, {'c', 0});
-                       }}) {}
+                       [this] { run_undebugged(); }}) {}
+
+void GdbServer::run_undebugged() {
+    remove_breakpoints();
+    host_files_.close_all();
+    if (mode_ == Mode::stopped || mode_ == Mode::waiting) resume({}, {'c', 0});
+}
+
+void GdbServer::on_signal_forwarded(int) {
+    // With no debugger to decide, the signal takes its course (a program waiting for gdb would
+    // otherwise never see it, and mirrord would never end).
+    if (!connection_.connected()) run_undebugged();
+}
 
 void GdbServer::handle(const std::string& packet) {
     bool reply = true;

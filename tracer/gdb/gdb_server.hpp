@@ -43,8 +43,11 @@ public:
     void on_syscall(const Tracee& t) override;
     bool on_new_thread(const Tracee& t) override;
     void on_exited(const Tracee& t, const Stop& stop) override;
+    void on_signal_forwarded(int signo) override;
 
 private:
+    // Nobody debugs any more: the program runs on without breakpoints, as after a detach.
+    void run_undebugged();
     // Why a thread last stopped, for its stop reply.
     enum class Cause { none, breakpoint, step, watch, signal };
     struct Thread {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,8 +21,15 @@ namespace {
 // How the debugger's environment tells the stand-in what `mirrord exec` would have done:
 // {"exec": [options...], "path": the PATH before the stand-in's directory went first}.
 constexpr const char* kStandInVariable = "MIRRORD_LLDB_SERVER";
+// From the stand-in to the `mirrord exec` it becomes: the debugger's pid.
+constexpr const char* kDebuggerVariable = "MIRRORD_LLDB_SERVER_DEBUGGER";
 
 std::string basename_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+volatile sig_atomic_t g_debugger = 0;
+void forward_to_debugger(int signo) {
+    if (g_debugger > 0) ::kill(g_debugger, signo);
+}
 
 int fail(const std::string& message) {
     std::cerr << "mirrord: " << message << "\n";
@@ -46,20 +54,40 @@ int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, 
     }
     ::setenv("PATH", (*dir + (path && *path ? ":" + std::string(path) : "")).c_str(), 1);
     ::setenv(kStandInVariable, payload.dump().c_str(), 1);
-    auto child = spawn_process(command);
-    // The debugger shares our terminal and process group: its Ctrl-C is its own business.
-    struct sigaction ignore{}, old_int{}, old_quit{};
+    pid_t self_pid = ::getpid();
+    auto child = spawn_process(command, [self_pid] {
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // we were killed: so is the debugger, which ends its program
+        if (::getppid() != self_pid) ::raise(SIGTERM);
+    });
+    // The debugger shares our terminal and process group: its Ctrl-C is its own business. A
+    // termination sent to us alone goes to it, and we clean up once it has ended.
+    struct sigaction ignore{}, forward{}, old_int{}, old_quit{}, old_term{}, old_hup{};
     ignore.sa_handler = SIG_IGN;
+    forward.sa_handler = forward_to_debugger;
+    if (child) g_debugger = *child;
     ::sigaction(SIGINT, &ignore, &old_int);
     ::sigaction(SIGQUIT, &ignore, &old_quit);
+    ::sigaction(SIGTERM, &forward, &old_term);
+    ::sigaction(SIGHUP, &forward, &old_hup);
     int status = 0;
     while (child && ::waitpid(*child, &status, 0) < 0 && errno == EINTR) {}
+    g_debugger = 0;
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGQUIT, &old_quit, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+    ::sigaction(SIGHUP, &old_hup, nullptr);
     std::error_code ignored;
     std::filesystem::remove_all(*dir, ignored);
     if (!child) return fail(child.error().message);
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+std::optional<pid_t> take_stand_in_debugger() {
+    const char* text = std::getenv(kDebuggerVariable);
+    auto pid = text ? to_integer(text) : std::nullopt;
+    ::unsetenv(kDebuggerVariable);
+    if (pid && *pid > 1 && *pid <= INT32_MAX) return static_cast<pid_t>(*pid);
+    return std::nullopt;
 }
 
 bool invoked_as_lldb_server(const char* argv0) { return argv0 && basename_of(argv0).rfind("lldb-server", 0) == 0; }
@@ -107,6 +135,7 @@ int lldb_server_stand_in(int argc, char** argv) {
     // The program sees the debugger's environment as it was before the stand-in.
     ::setenv("PATH", path.c_str(), 1);
     ::unsetenv(kStandInVariable);
+    ::setenv(kDebuggerVariable, std::to_string(::getppid()).c_str(), 1);
     std::string host = address.substr(0, address.rfind(':'));
     if (host.empty() || host == "localhost") host = "127.0.0.1";
     if (host == "*") host = "0.0.0.0";

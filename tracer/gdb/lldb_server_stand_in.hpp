@@ -6,6 +6,9 @@
 // protocol (in lldb's dialect) on HOST:PORT.
 #pragma once
 
+#include <sys/types.h>
+
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,10 @@ namespace mrd::tracer {
 // stand-in's programs get `mirrord exec OPTIONS`. `dlv debug|exec|test` get --backend=lldb unless
 // they name a backend. Returns COMMAND's exit status.
 int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, std::vector<std::string> command);
+
+// In the `mirrord exec --gdbserver` that the stand-in became: the debugger that started it (its pid,
+// taken out of the environment), whose end is the program's end, as with the real lldb-server.
+std::optional<pid_t> take_stand_in_debugger();
 
 // This binary invoked as lldb-server.
 bool invoked_as_lldb_server(const char* argv0);

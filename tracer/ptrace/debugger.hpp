@@ -20,6 +20,8 @@ public:
     // A debugged thread entered a trapped syscall (its handler now owns it).
     virtual void on_syscall(const Tracee& t) = 0;
     virtual void on_exited(const Tracee& t, const Stop& stop) = 0;
+    // A signal from outside (mirrord was sent SIGTERM) went to the program.
+    virtual void on_signal_forwarded(int signo) = 0;
 };
 
 }  // namespace mrd::tracer

@@ -191,6 +191,7 @@ void Supervisor::on_signal(int signo, int code) {
 void Supervisor::forward_signal(int signo) {
     if (main_pid_ && tracees_.count(main_pid_)) {
         ::kill(main_pid_, signo);
+        if (debugger_) debugger_->on_signal_forwarded(signo);
         return;
     }
     for (auto& [tid, t] : tracees_)
