@@ -80,6 +80,7 @@ through_cut() {
     wait_bounded "$clients" 30
     touch "$d/stop"
     log "$label: $(grep -h 'link to the agent' "$d/session.err")"
+    log "$label: cut at $cut_at, back at $back_at"
     check_contains "$label: the user sees the drop" "lost the link to the agent" "$(cat "$d/session.err")"
     check_contains "$label: ... and the return" "the link to the agent is back after" "$(cat "$d/session.err")"
     check_eq "$label: ... one line each" "2" "$(grep -c 'link to the agent' "$d/session.err")"
@@ -92,7 +93,12 @@ through_cut() {
     log "$label: rounds that failed while the link was down: $(awk -v t="$cut_at" '$1 == "round" && $4 > t' "$d/loop.out" | grep -vc 'file=ok dns=10.77.0.10')"
     check_eq "$label: the loop never stopped (no call hung)" "yes" "$(wait_for_text "$d/loop.out" done 10 && echo yes || echo no)"
     check_eq "$label: stolen requests reach the program again after the reconnect" "5" "$(tail -5 "$d/requests.out" | grep -c 'local saw GET /req')"
-    check_eq "$label: no stolen request went unanswered or to the pod's app" "" "$(grep -v 'local saw GET /req' "$d/requests.out")"
+    # A request in flight when the link went down is reset with it (the agent resets the connections
+    # of a lost link); every other one is answered by the program, those sent during the drop too.
+    local unanswered
+    unanswered=$(grep -v 'local saw GET /req' "$d/requests.out" |
+        awk -v cut="$cut_at" '!(($0 ~ /curl: \((52|56)\)/) && $1 > cut - 1 && $1 < cut + 1)')
+    check_eq "$label: no stolen request went unanswered or to the pod's app (but one in flight at the cut)" "" "$unanswered"
     wait_bounded "$session" 20
     check_eq "$label: the session ends normally" "0" "$?"
 }
