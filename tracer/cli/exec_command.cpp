@@ -196,19 +196,6 @@ ExitStatus exec_command(const ExecOptions& options) {
                 supervisor.on_child_exit(*debugger, [&](int) { ::kill(supervisor.main_pid(), SIGKILL); });
             });
     }
-    // Delve started us as its lldb-server: when it is gone, so is the program (it would kill it).
-    std::optional<asio::posix::stream_descriptor> debugger_exit;
-    if (auto debugger = take_stand_in_debugger()) {
-        UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, *debugger, 0)));
-        if (pidfd) {
-            debugger_exit.emplace(io, pidfd.release());
-            debugger_exit->async_wait(asio::posix::descriptor_base::wait_read, [&, pid = *debugger](std::error_code ec) {
-                if (ec || !supervisor.main_pid()) return;
-                log::warn("the debugger (pid ", pid, ") exited: the program ends with it");
-                ::kill(supervisor.main_pid(), SIGKILL);
-            });
-        }
-    }
     if (auto& local_agent = session_agent.local())
         supervisor.on_child_exit(local_agent->pid(), [&](int) {
             session_agent.local()->forget();
@@ -323,6 +310,24 @@ ExitStatus exec_command(const ExecOptions& options) {
         }
         log::info("running ", options.command[0], " (pid ", *pid, ") in the context of ", config.target.path.empty() ? "the agent's target" : config.target.path);
     };
+    // Delve started us as its lldb-server: when it is gone, so is the program (Delve would kill it).
+    std::optional<asio::posix::stream_descriptor> debugger_exit;
+    if (auto debugger = take_stand_in_debugger()) {
+        auto debugger_gone = [&] {
+            log::warn("the debugger that started the lldb-server stand-in exited: the program ends with it");
+            if (supervisor.main_pid()) ::kill(supervisor.main_pid(), SIGKILL);
+            else exit_status = 1, io.stop();  // before the program started
+        };
+        UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, *debugger, 0)));
+        if (!pidfd || *debugger == 1 || ::getppid() != *debugger) {  // gone already (we were reparented)
+            asio::post(io, debugger_gone);
+        } else {
+            debugger_exit.emplace(io, pidfd.release());
+            debugger_exit->async_wait(asio::posix::descriptor_base::wait_read, [debugger_gone](std::error_code ec) {
+                if (!ec) debugger_gone();
+            });
+        }
+    }
     co::spawn(start());
     io.run();
     agent.close();

@@ -86,7 +86,7 @@ std::optional<pid_t> take_stand_in_debugger() {
     const char* text = std::getenv(kDebuggerVariable);
     auto pid = text ? to_integer(text) : std::nullopt;
     ::unsetenv(kDebuggerVariable);
-    if (pid && *pid > 1 && *pid <= INT32_MAX) return static_cast<pid_t>(*pid);
+    if (pid && *pid > 0 && *pid <= INT32_MAX) return static_cast<pid_t>(*pid);
     return std::nullopt;
 }
 

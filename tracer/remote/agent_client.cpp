@@ -123,6 +123,7 @@ co::Task<Status> AgentClient::connect(const std::string& address, std::chrono::m
 co::Task<Status> AgentClient::open_link(std::chrono::milliseconds timeout) {
     auto transport = co_await open_transport(io_, address_, timeout, tls_ ? &*tls_ : nullptr);
     if (!transport) co_return diagnosed(transport.error());
+    if (state_ == State::closed) co_return Error::msg("the agent session was closed", ECONNRESET);  // while connecting
     uint64_t link = ++link_;
     session_ = Session::create(std::move(*transport), Session::Handlers{
                                                           [this, link](Envelope&& e) { on_message(link, std::move(e)); },
