@@ -1,4 +1,5 @@
 #include "k8s/api_client.hpp"
+#include "k8s/json_subset.hpp"
 
 #include "wire/address.hpp"
 
@@ -127,14 +128,16 @@ Status ApiClient::build_http() {
     return {};
 }
 
-Result<json> ApiClient::result(const std::string& what, int status, const std::string& body, const std::string& error) {
+Result<json> ApiClient::result(const std::string& what, int status, const std::string& body, const std::string& error,
+                               const std::vector<std::string>* only) {
     if (status == 0 && error.find("SSLServerVerification") != std::string::npos)
         return Error::msg("the Kubernetes API server's certificate is not trusted (certificate verify failed): set the "
                           "cluster's certificate-authority in the kubeconfig, or use --accept-invalid-certificates", EACCES);
     if (status == 0) return Error::msg(what + ": cannot reach the Kubernetes API at " + credentials_.server + " (" + error + ")", ECONNREFUSED);
     json parsed;
     try {
-        parsed = body.empty() ? json::object() : json::parse(body);
+        bool subset = only && status >= 200 && status < 300;  // an error's Status is read whole
+        parsed = body.empty() ? json::object() : subset ? parse_subset(body, *only) : json::parse(body);
     } catch (const std::exception&) {
         if (status >= 200 && status < 300) return Error::msg(what + ": the API answered with something that is not JSON", EPROTO);
     }
@@ -160,18 +163,22 @@ std::string ApiClient::token() {
 }
 
 template <class Request>
-Result<json> ApiClient::call(const std::string& what, Request request) {
+Result<json> ApiClient::call(const std::string& what, Request request, const std::vector<std::string>* only) {
     token();  // an expiring credential is renewed before it is used
     auto r = request();
     if (r && r->status == 401 && (credentials_.exec || credentials_.oidc)) {  // revoked early: renewed, once
         if (auto st = refresh(); !st) return st.error().context(what + ": refreshing the credentials after a 401");
         r = request();
     }
-    return result(what, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()));
+    return result(what, r ? r->status : 0, r ? r->body : "", r ? "" : httplib::to_string(r.error()), only);
 }
 
 Result<json> ApiClient::get(const std::string& path) {
     return call("GET " + path, [&] { return http_->Get((prefix_ + path).c_str()); });
+}
+
+Result<json> ApiClient::get(const std::string& path, const std::vector<std::string>& only) {
+    return call("GET " + path, [&] { return http_->Get((prefix_ + path).c_str()); }, &only);
 }
 
 Result<json> ApiClient::post(const std::string& path, const json& body) {

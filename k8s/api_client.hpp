@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 namespace httplib { class ClientImpl; }
 
@@ -22,6 +23,8 @@ public:
     ~ApiClient();
 
     Result<nlohmann::json> get(const std::string& path);
+    // Only these parts of the answer (JSON pointers, "*" for array elements: parse_subset).
+    Result<nlohmann::json> get(const std::string& path, const std::vector<std::string>& only);
     Result<nlohmann::json> post(const std::string& path, const nlohmann::json& body);
     // A strategic-merge or JSON-merge patch, by content type.
     Result<nlohmann::json> patch(const std::string& path, const nlohmann::json& body, const std::string& content_type);
@@ -49,9 +52,10 @@ private:
     ApiClient() = default;
     // Runs request; with an exec plugin, refreshes an expiring credential first and retries once after a 401.
     template <class Request>
-    Result<nlohmann::json> call(const std::string& what, Request request);
+    Result<nlohmann::json> call(const std::string& what, Request request, const std::vector<std::string>* only = nullptr);
     Status build_http();
-    Result<nlohmann::json> result(const std::string& what, int status, const std::string& body, const std::string& error);
+    Result<nlohmann::json> result(const std::string& what, int status, const std::string& body, const std::string& error,
+                                  const std::vector<std::string>* only = nullptr);
 
     Credentials credentials_;
     std::unique_ptr<httplib::ClientImpl> http_;

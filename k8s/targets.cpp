@@ -217,7 +217,9 @@ Result<ResolvedTarget> resolve_target(ApiClient& api, const TargetSpec& spec, co
 
 Result<std::vector<std::string>> list_targets(ApiClient& api, const std::string& ns) {
     std::vector<std::string> out;
-    auto pods = api.get(collection("pod", ns));
+    // A cluster's pod list can be tens of megabytes: only what is read here is built.
+    auto pods = api.get(collection("pod", ns), {"/items/*/metadata/name", "/items/*/metadata/deletionTimestamp",
+                                                "/items/*/spec/containers/*/name", "/items/*/status/phase"});
     if (!pods) return pods.error();
     for (auto& pod : list(*pods, "/items")) {
         if (!pod_running(pod)) continue;
@@ -228,7 +230,7 @@ Result<std::vector<std::string>> list_targets(ApiClient& api, const std::string&
             for (auto& c : containers) out.push_back("pod/" + name + "/container/" + text(c, "/name"));
     }
     for (const char* kind : {"deployment", "rollout", "statefulset", "cronjob", "job", "service"}) {
-        auto items = api.get(collection(kind, ns));
+        auto items = api.get(collection(kind, ns), {"/items/*/metadata/name"});
         if (!items) {
             if (std::string(kind) == "rollout") continue;  // Argo Rollouts not installed
             return items.error();
