@@ -62,7 +62,7 @@ check_contains "... just a name that does not exist" "no running podman or docke
 id=$("${PODMAN[@]}" inspect --format '{{.Id}}' "$NAME")
 "$AGENT" --container-id "containerd://$id" --listen "unix:$WORK/ci.sock" --idle-timeout 30 >"$WORK/ci.out" 2>&1 &
 BACKGROUND_PIDS+=($!)
-for _ in $(seq 50); do grep -q ready "$WORK/ci.out" && break; sleep 0.1; done
+wait_for_text "$WORK/ci.out" ready 5
 out=$("$MIRRORD" exec --agent "unix:$WORK/ci.sock" -- sh -c 'cat /data/h.txt; hostname' 2>&1)
 check_eq "--container-id finds the container's process" "hello from the container
 shop-api-1" "$out"

@@ -36,7 +36,7 @@ port=$(free_port)
 "$MIRRORD" exec --target "pid/$POD_PID" --dlv -- dlv exec --headless --listen="127.0.0.1:$port" --api-version=2 \
     --accept-multiclient "$GO_PROGRAM" -- /app/config.yaml >"$WORK/headless.out" 2>&1 &
 headless=$!
-for _ in $(seq 100); do grep -q "listening at" "$WORK/headless.out" && break; sleep 0.1; done
+wait_for_text "$WORK/headless.out" "listening at" 10
 { cat "$WORK/session.init"; echo exit; } >"$WORK/remote.init"
 echo y | timeout 60 dlv connect "127.0.0.1:$port" --allow-non-terminal-interactive=true --init "$WORK/remote.init" >"$WORK/connect.out" 2>&1
 out=$(plain "$WORK/connect.out")
@@ -56,7 +56,7 @@ chmod +x "$WORK/dlv-mirrord"
 port=$(free_port)
 "$WORK/dlv-mirrord" dap --listen="127.0.0.1:$port" >"$WORK/dap.out" 2>&1 &
 dap=$!
-for _ in $(seq 100); do grep -q "listening at" "$WORK/dap.out" && break; sleep 0.1; done
+wait_for_text "$WORK/dap.out" "listening at" 10
 out=$(timeout 60 python3 "$ROOT/tests/programs/dap_client.py" "127.0.0.1:$port" "$GO_PROGRAM" "$GO_SOURCE" 11 /app/config.yaml 2>&1)
 check_contains "DAP: the breakpoint is verified" "breakpoint verified: True" "$out"
 check_contains "DAP: stopped at it" "stopped: breakpoint at main.process:11" "$out"

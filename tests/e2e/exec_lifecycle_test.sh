@@ -98,7 +98,7 @@ signal.signal(signal.SIGTERM, lambda *a: (print("got TERM", flush=True), sys.exi
 print("ready", flush=True)
 time.sleep(60)' >"$WORK/term.out" 2>&1 &
 sup=$!
-for _ in $(seq 100); do grep -q ready "$WORK/term.out" 2>/dev/null && break; sleep 0.1; done
+wait_for_text "$WORK/term.out" ready 10
 kill -TERM "$sup"
 wait "$sup"; rc=$?
 check_eq "SIGTERM is forwarded; the program's exit code comes back" "3" "$rc"

@@ -136,7 +136,7 @@ import os
 for i in range(50):
     open("/app/config.yaml").read(); os.stat("/app/config.yaml"); os.path.exists("/app/missing.yaml")
 ' >"$WORK/cached.out" 2>&1
-for _ in $(seq 30); do grep -q "round trips" "$WORK/agent.err" && break; sleep 0.1; done
+wait_for_text "$WORK/agent.err" "round trips" 3
 trips=$(grep "round trips" "$WORK/agent.err" | tail -1)
 count() { grep -oE "$1 [0-9]+" <<<"$trips" | awk '{print $2}'; }
 log "$trips"

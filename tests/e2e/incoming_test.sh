@@ -94,7 +94,7 @@ sleep 1.5
 for _ in $(seq 50); do from_cluster "http://10.77.0.2/?probe" >/dev/null; grep -q "GET /?probe" "$WORK/mirror.err" && break; sleep 0.2; done
 out=$(from_cluster -H "X-User: mia" "http://10.77.0.2/?copy")
 check_eq "mirror: the pod's app still answers" "hello from the pod's own app" "$out"
-for _ in $(seq 50); do grep -q "GET /?copy" "$WORK/mirror.err" && break; sleep 0.1; done
+wait_for_text "$WORK/mirror.err" "GET /?copy" 5
 check_contains "mirror: the local program saw a copy, from the real peer" "mirror: 10.77.0.10 \"GET /?copy HTTP/1.1\" 200" "$(cat "$WORK/mirror.err")"
 stop "$mirror_PID"
 
@@ -110,7 +110,7 @@ for _ in $(seq 50); do from_cluster "http://10.77.0.2:8081/?probe" >/dev/null; g
 out=$(from_cluster http://10.77.0.2:8081/?k1 --next http://10.77.0.2:8081/?k2 --next http://10.77.0.2:8081/?k3)
 check_eq "mirror, HTTP/1.1 keep-alive: the pod's app answers every request" "/?k1 /?k2 /?k3" \
     "$(grep -o 'podapp saw GET /?k[0-9]' <<<"$out" | cut -c16- | tr '\n' ' ' | sed 's/ $//')"
-for _ in $(seq 50); do grep -q "GET /?k3" "$WORK/mirror10.err" && break; sleep 0.1; done
+wait_for_text "$WORK/mirror10.err" "GET /?k3" 5
 check_eq "... and a local server that closes after each response gets a copy of each" "/?k1 /?k2 /?k3" \
     "$(grep -o 'GET /?k[0-9]' "$WORK/mirror10.err" | cut -c5- | tr '\n' ' ' | sed 's/ $//')"
 stop "$mirror10_PID"
@@ -121,7 +121,7 @@ BACKGROUND_PIDS+=($mirror11_PID)
 for _ in $(seq 50); do from_cluster -H "X-User: mia" "http://10.77.0.2:8081/?probe" >/dev/null; grep -q "GET /?probe" "$WORK/mirror11.err" && break; sleep 0.2; done
 out=$(from_cluster -H "X-User: mia" http://10.77.0.2:8081/?m1 --next -H "X-User: bob" http://10.77.0.2:8081/?b1 --next -H "X-User: mia" http://10.77.0.2:8081/?m2)
 check_eq "mirror with http_filter: the pod's app answers all" "3" "$(grep -c "podapp saw" <<<"$out")"
-for _ in $(seq 50); do grep -q "GET /?m2" "$WORK/mirror11.err" && break; sleep 0.1; done
+wait_for_text "$WORK/mirror11.err" "GET /?m2" 5
 sleep 0.3
 check_eq "... the local program gets copies of the matching requests only" "/?m1 /?m2" \
     "$(grep -o 'GET /?[mb][0-9]' "$WORK/mirror11.err" | cut -c5- | tr '\n' ' ' | sed 's/ $//')"

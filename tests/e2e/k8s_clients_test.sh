@@ -85,7 +85,7 @@ ready_fingerprint=$(kc logs "$agent_pod" 2>/dev/null | grep -o 'fingerprint=[0-9
 forward() {  # forward PORT [ENV...]: kubectl port-forward to the agent; what a stranger and a TLS client get there
     env "${@:2}" kubectl --cache-dir "$K/kubectl-cache" port-forward "$agent_pod" "$1:61337" >"$WORK/pf-$1.out" 2>&1 &
     local pf=$!
-    for _ in $(seq 50); do grep -q Forwarding "$WORK/pf-$1.out" && break; sleep 0.1; done
+    wait_for_text "$WORK/pf-$1.out" Forwarding 5
     # A client without the session's key: closed before any request is read.
     "$PROBE" "tcp:127.0.0.1:$1" hello 2>&1 | head -1
     # The agent's TLS identity, through the same forward: the fingerprint its ready line announced.

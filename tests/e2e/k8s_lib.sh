@@ -18,7 +18,7 @@ PORT=$(free_port)
     --pod-pid "$POD_PID" --agent "$AGENT" --record "$K/record" --rbac "$ROOT/k8s/manifests/rbac.yaml" ${FAKE_APISERVER_ARGS:-} \
     >"$K/apiserver.out" 2>"$K/apiserver.err" &
 BACKGROUND_PIDS+=($!)
-for _ in $(seq 100); do grep -q ready "$K/apiserver.out" 2>/dev/null && break; sleep 0.1; done
+wait_for_text "$K/apiserver.out" ready 10
 # Agents the server started go with it, whatever happens to the test.
 on_exit 'xargs -r kill -9 <"$K/record/agents.pid" 2>/dev/null'
 

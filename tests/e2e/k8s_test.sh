@@ -123,7 +123,7 @@ for _ in $(seq 100); do grep -q "^--container-id" "$K/record/targets.log" && [ "
 sleep 2
 kill -9 "$killed"
 wait "$killed" 2>/dev/null
-for _ in $(seq 150); do grep -q "by ttlSecondsAfterFinished" "$K/record/deleted.log" && break; sleep 0.1; done
+wait_for_text "$K/record/deleted.log" "by ttlSecondsAfterFinished" 15
 check_contains "mirrord killed with SIGKILL: the agent exits by itself and its Job goes after its TTL" \
     "by ttlSecondsAfterFinished" "$(cat "$K/record/deleted.log")"
 
@@ -180,7 +180,7 @@ mkdir -p "$K/record2"
     --pod-pid "$POD_PID" --agent "$AGENT" --record "$K/record2" --prefix /k8s/clusters/c-abc12 >"$K/apiserver2.out" 2>&1 &
 BACKGROUND_PIDS+=($!)
 on_exit 'xargs -r kill -9 <"$K/record2/agents.pid" 2>/dev/null'
-for _ in $(seq 100); do grep -q ready "$K/apiserver2.out" 2>/dev/null && break; sleep 0.1; done
+wait_for_text "$K/apiserver2.out" ready 10
 named_config() {  # named_config FILE [TLS-SERVER-NAME]
     cat >"$1" <<YAML
 apiVersion: v1
@@ -210,7 +210,7 @@ check_contains "... without tls-server-name the certificate does not match" "cer
 PROXY_PORT=$(free_port)
 python3 "$ROOT/tests/k8s/connect_proxy.py" "$PROXY_PORT" "$K/proxy.log" >"$K/proxy.out" 2>&1 &
 BACKGROUND_PIDS+=($!)
-for _ in $(seq 50); do grep -q ready "$K/proxy.out" 2>/dev/null && break; sleep 0.1; done
+wait_for_text "$K/proxy.out" ready 5
 kubeconfig "$K/proxied.yaml" "    token: test-token" "    certificate-authority-data: $(b64 "$K/ca.crt")
     proxy-url: http://127.0.0.1:$PROXY_PORT"
 out=$(KUBECONFIG=$K/proxied.yaml "$MIRRORD" exec --target deploy/api -- curl -sS http://backend/ 2>&1)
@@ -260,7 +260,7 @@ LP=$(free_port)
 KUBECONFIG=$K/short-lived.yaml "$MIRRORD" port-forward -t deploy/api -L "$LP:backend:80" >"$WORK/pf-exec.out" 2>&1 &
 PFE=$!
 BACKGROUND_PIDS+=($PFE)
-for _ in $(seq 100); do grep -q Forwarding "$WORK/pf-exec.out" && break; sleep 0.1; done
+wait_for_text "$WORK/pf-exec.out" Forwarding 10
 check_eq "exec plugin with a short-lived token" "hello from backend; you are 10.77.0.2" "$(curl -sS -m 5 "http://127.0.0.1:$LP/")"
 sleep 4  # past the token's expiry: a new connection needs a new port-forward, with a new token
 check_eq "... renewed when it expires (a port-forward opened later)" "hello from backend; you are 10.77.0.2" "$(curl -sS -m 5 "http://127.0.0.1:$LP/")"
@@ -304,7 +304,7 @@ ISSUER_PORT=$(free_port)
 python3 "$ROOT/tests/k8s/oidc_issuer.py" --port "$ISSUER_PORT" --cert "$K/server.crt" --key "$K/server.key" \
     --refresh-token refresh-1 --log "$K/issuer.log" >"$K/issuer.out" 2>&1 &
 BACKGROUND_PIDS+=($!)
-for _ in $(seq 50); do grep -q ready "$K/issuer.out" 2>/dev/null && break; sleep 0.1; done
+wait_for_text "$K/issuer.out" ready 5
 expired=$(python3 -c 'import base64, json
 part = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
 print(part({"alg": "none"}) + "." + part({"mirrord-test": True, "exp": 1000}) + ".x")')

@@ -7,7 +7,7 @@ BUILD=${MIRRORD_BUILD:-$ROOT/build}
 MIRRORD=$BUILD/tracer/mirrord
 # The sanitizer round (scripts/test): slower, bigger binaries.
 SANITIZED=$(grep -qs '^MIRRORD_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" && echo yes || echo no)
-AGENT=$BUILD/agent/mirrord-agent
+AGENT=${MIRRORD_AGENT_BINARY:-$BUILD/agent/mirrord-agent}
 PROBE=$BUILD/tests/agent-probe
 HELPERS=$BUILD/tests/helpers
 SANDBOX=$ROOT/scripts/sandbox-pod
@@ -90,7 +90,7 @@ start_agent() {
 
 # wait_for_text FILE TEXT SECONDS: until FILE holds TEXT (status 1 if it never did)
 wait_for_text() {
-    for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
     return 1
 }
 

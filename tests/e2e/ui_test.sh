@@ -10,7 +10,7 @@ UI_PORT=$(free_port)
 "$MIRRORD" ui --port "$UI_PORT" >"$WORK/ui.out" 2>"$WORK/ui.err" &
 UI_PID=$!
 BACKGROUND_PIDS+=("$UI_PID")
-for _ in $(seq 50); do grep -q "http://" "$WORK/ui.out" && break; sleep 0.1; done
+wait_for_text "$WORK/ui.out" "http://" 5
 url=$(grep -o 'http://[^ ]*' "$WORK/ui.out")
 check_matches "mirrord ui prints its URL, with a token" "^http://127\.0\.0\.1:$UI_PORT/\?token=[0-9a-f]{32}$" "$url"
 check_eq "... and listens on 127.0.0.1 only" "127.0.0.1:$UI_PORT" "$(ss -ltnH "sport = :$UI_PORT" | awk '{print $4}')"
