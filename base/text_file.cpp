@@ -27,13 +27,6 @@ Result<std::string> read_link(const std::string& path) {
     return std::string(target, static_cast<size_t>(n));
 }
 
-Result<std::string> make_temp_dir(const std::string& name) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + name + "-XXXXXX";
-    if (!::mkdtemp(path.data())) return Error::from_errno("creating " + path);
-    return path;
-}
-
 std::optional<long long> to_integer(std::string_view text) {
     long long n = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);

@@ -13,9 +13,6 @@ Result<std::string> read_file(const std::string& path);
 // Where a symlink points (e.g. /proc/PID/exe: the program a process runs).
 Result<std::string> read_link(const std::string& path);
 
-// A new directory of this user's alone, $TMPDIR/NAME-XXXXXX (else /tmp): its path.
-Result<std::string> make_temp_dir(const std::string& name);
-
 // ASCII lower case (names, keywords, header names).
 std::string to_lower(std::string text);
 // A whole decimal integer ("42", "-1"); nothing for "", "4x" or out of range.

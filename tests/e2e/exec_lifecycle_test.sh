@@ -103,4 +103,20 @@ kill -TERM "$sup"
 wait "$sup"; rc=$?
 check_eq "SIGTERM is forwarded; the program's exit code comes back" "3" "$rc"
 check_contains "the program handled it" "got TERM" "$(cat "$WORK/term.out")"
+
+# What a killed session left in $TMPDIR goes with the next session; what a live one uses stays, and
+# so does what is not mirrord's.
+export TMPDIR=$WORK/tmp-sweep
+mkdir -p "$TMPDIR/mirrord-files-Ab1234/app" "$TMPDIR/mirrord-files-of-another-tool"
+mirrord_exec -- sleep 20 >/dev/null 2>&1 &
+live=$!
+BACKGROUND_PIDS+=("$live")
+for _ in $(seq 100); do compgen -G "$TMPDIR/mirrord-agent-??????" >/dev/null && break; sleep 0.1; done
+touch -d '2 hours ago' "$TMPDIR"/mirrord-*
+out=$(MIRRORD_LOG=info mirrord_exec -- true 2>&1)
+check_contains "an ended session's directory is removed by the next session" "removed 1 directories" "$out"
+check_eq "... it is gone" "no" "$([ -e "$TMPDIR/mirrord-files-Ab1234" ] && echo yes || echo no)"
+check_eq "... a live session's directories stay" "2" "$(ls -d "$TMPDIR"/mirrord-agent-?????? "$TMPDIR"/mirrord-files-?????? 2>/dev/null | wc -l)"
+check_eq "... and another tool's" "yes" "$([ -d "$TMPDIR/mirrord-files-of-another-tool" ] && echo yes || echo no)"
+kill "$live"
 finish

@@ -18,6 +18,7 @@
 #include "tracer/ptrace/supervisor.hpp"
 #include "base/log.hpp"
 #include "wire/resolv_conf.hpp"
+#include "base/temp_dir.hpp"
 #include "base/text_file.hpp"
 #include "wire/address.hpp"
 #include "base/async.hpp"
@@ -134,6 +135,10 @@ ExitStatus exec_command(const ExecOptions& options) {
         log::error(st.error().message);
         return {1, 0};
     }
+    // What killed sessions left behind (copies of pod files, sockets) goes now. These are the names
+    // local_agent, remote_fs, interceptors and the lldb-server stand-in make their directories with.
+    if (size_t swept = sweep_stale_temp_dirs({"mirrord-agent", "mirrord-files", "mirrord-unix", "mirrord-lldb-server"}))
+        log::info("removed ", swept, " directories that ended sessions left in $TMPDIR");
     Supervisor::prepare_signals();
     if (config.report) session_report().enable_summary();
     if (!options.events_file.empty())

@@ -3,6 +3,7 @@
 #include "tracer/ptrace/spawn.hpp"
 
 #include "wire/messages.hpp"
+#include "base/temp_dir.hpp"
 #include "base/text_file.hpp"
 #include "base/unique_fd.hpp"
 

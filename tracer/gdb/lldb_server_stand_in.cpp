@@ -2,6 +2,7 @@
 
 #include "tracer/ptrace/spawn.hpp"
 #include "base/log.hpp"
+#include "base/temp_dir.hpp"
 #include "base/text_file.hpp"
 
 #include <nlohmann/json.hpp>

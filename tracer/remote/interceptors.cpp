@@ -5,6 +5,7 @@
 
 #include "wire/address.hpp"
 #include "base/log.hpp"
+#include "base/temp_dir.hpp"
 #include "base/text_file.hpp"
 
 #include <sys/un.h>

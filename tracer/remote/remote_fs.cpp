@@ -4,6 +4,7 @@
 #include "tracer/remote/session_report.hpp"
 
 #include "base/log.hpp"
+#include "base/temp_dir.hpp"
 #include "base/text_file.hpp"
 #include "base/unique_fd.hpp"
 
