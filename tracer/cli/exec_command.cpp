@@ -323,8 +323,9 @@ ExitStatus exec_command(const ExecOptions& options) {
             if (supervisor.main_pid()) ::kill(supervisor.main_pid(), SIGKILL);
             else exit_status = 1, io.stop();  // before the program started
         };
-        UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, *debugger, 0)));
-        if (!pidfd || *debugger == 1 || ::getppid() != *debugger) {  // gone already (we were reparented)
+        UniqueFd pidfd;
+        if (::getppid() == *debugger) pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, *debugger, 0)));
+        if (!pidfd || *debugger == 1) {  // gone already: we were reparented (to init or a subreaper)
             asio::post(io, debugger_gone);
         } else {
             debugger_exit.emplace(io, pidfd.release());

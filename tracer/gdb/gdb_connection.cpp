@@ -79,7 +79,7 @@ co::Task<void> Connection::read_loop() {
                 if (!no_ack_) send_raw("-");
             } else {
                 if (!no_ack_) send_raw("+");
-                log::trace("gdb <- ", item->payload.substr(0, 200));
+                log::trace("gdb <- ", std::string_view(item->payload).substr(0, 200));
                 handlers_.on_packet(item->payload);
             }
         }
@@ -88,7 +88,7 @@ co::Task<void> Connection::read_loop() {
 }
 
 void Connection::send_packet(const std::string& payload) {
-    log::trace("gdb -> ", payload.substr(0, 200));
+    log::trace("gdb -> ", std::string_view(payload).substr(0, 200));
     send_raw(frame(payload));
 }
 

@@ -404,10 +404,8 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
     if (interrupt && th.interrupt_outstanding) {
         th.interrupt_outstanding = false;
         if (th.counted) {
-            th.counted = false;
             th.stopped = true;
-            --pending_stops_;
-            maybe_report();
+            counted_stop(th);
         } else if (t->process->frozen) {
             th.stopped = true;  // a late interrupt: the world is stopped anyway
         } else {
@@ -443,10 +441,8 @@ bool GdbServer::on_stop(std::shared_ptr<Tracee> t, const Stop& stop) {
     }
     th.stopped = true;
     if (th.counted) {
-        th.counted = false;
-        --pending_stops_;
         th.pending_signal = sig;  // stopped by something else than our interrupt: report it later
-        maybe_report();
+        counted_stop(th);
         return true;
     }
     if (mode_ == Mode::running) {
@@ -465,17 +461,19 @@ bool GdbServer::on_new_thread(const Tracee& t) {
     // another). Should the interrupt stop it again later, interrupt_outstanding absorbs that.
     auto it = threads_.find(t.tid);
     if (it == threads_.end() || !it->second.counted) return false;
-    it->second.counted = false;
     it->second.stopped = true;
-    --pending_stops_;
-    maybe_report();
+    counted_stop(it->second);
     return true;
 }
 
 void GdbServer::on_syscall(const Tracee& t) {
     auto it = threads_.find(t.tid);
     if (it == threads_.end() || !it->second.counted) return;
-    it->second.counted = false;  // stopped in its handler: stopped enough
+    counted_stop(it->second);  // stopped in its handler: stopped enough
+}
+
+void GdbServer::counted_stop(Thread& th) {
+    th.counted = false;
     --pending_stops_;
     maybe_report();
 }

@@ -79,6 +79,8 @@ private:
     int signal_out(int linux_signal) const;  // in the debugger's numbering
     int signal_in(int number) const;
     void maybe_report();
+    // A thread the world-stop waited for is stopped (or in a syscall handler): one fewer to wait for.
+    void counted_stop(Thread& th);
     void report_stop();
     std::string stop_reply(pid_t tid);
     std::string thread_list(bool with_pcs);
