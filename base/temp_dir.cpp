@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -44,6 +46,8 @@ size_t sweep_stale_temp_dirs(const std::vector<std::string>& names, std::chrono:
         if (std::none_of(names.begin(), names.end(), made_here)) continue;
         std::string path = root + "/" + name;
         int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOTCONN && ::umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0)  // a dead FUSE mount
+            fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) continue;
         struct stat st{};
         bool stale = ::fstat(fd, &st) == 0 && st.st_uid == ::getuid() && now - st.st_mtime >= min_age.count() &&

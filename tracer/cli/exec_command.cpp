@@ -58,6 +58,20 @@ Result<std::string> resolve_program(const std::string& name, const EnvMap& env) 
     return Error::msg(name + ": command not found", ENOENT);
 }
 
+// MIRRORD_FS_BY_RANGE_MB: remote files of at least this many MiB that the program only reads are
+// served by range as it reads them instead of copied whole first (0: always copy whole).
+Result<uint64_t> by_range_size() {
+    constexpr uint64_t kDefaultMiB = 64;
+    const char* given = std::getenv("MIRRORD_FS_BY_RANGE_MB");
+    if (!given || !*given) return kDefaultMiB << 20;
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long mib = std::strtoull(given, &end, 10);
+    if (*end || errno || given[0] == '-' || mib > (1ull << 40))
+        return Error::msg(std::string("MIRRORD_FS_BY_RANGE_MB must be a number of MiB (0: never), not '") + given + "'", EINVAL);
+    return static_cast<uint64_t>(mib) << 20;
+}
+
 std::vector<std::string> local_nameservers() { return parse_resolv_conf(read_file("/etc/resolv.conf").value_or("")).nameservers; }
 
 // Our nsswitch.conf with "hosts: files dns": glibc must not ask a local resolver daemon (nss-resolve,
@@ -137,7 +151,7 @@ ExitStatus exec_command(const ExecOptions& options) {
     }
     // What killed sessions left behind (copies of pod files, sockets) goes now. These are the names
     // local_agent, remote_fs, interceptors and the lldb-server stand-in make their directories with.
-    if (size_t swept = sweep_stale_temp_dirs({"mirrord-agent", "mirrord-files", "mirrord-unix", "mirrord-lldb-server"}))
+    if (size_t swept = sweep_stale_temp_dirs({"mirrord-agent", "mirrord-files", "mirrord-fuse", "mirrord-unix", "mirrord-lldb-server"}))
         log::info("removed ", swept, " directories that ended sessions left in $TMPDIR");
     Supervisor::prepare_signals();
     if (config.report) session_report().enable_summary();
@@ -240,6 +254,9 @@ ExitStatus exec_command(const ExecOptions& options) {
         auto env = merge_environment(config.env, current_environment(), remote_env);
         if (!env) co_return fail(env.error());
 
+        auto by_range = by_range_size();
+        if (!by_range) co_return fail(by_range.error());
+        remote_fs.set_on_demand_size(*by_range);
         if (auto st = remote_fs.create(); !st) co_return fail(st.error());
         OutgoingPolicy::Inputs inputs{config.outgoing, config.dns, {}, local_nameservers(), {}};
         if (config.dns.enabled) {

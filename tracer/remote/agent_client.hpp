@@ -48,6 +48,7 @@ public:
     co::Promise<wire::Message>::Awaiter send_request(wire::Message request);
     void send(wire::Message message);
     wire::ConnectionTable& connections() { return connections_; }
+    asio::io_context& io() { return io_; }
     std::weak_ptr<wire::Outbox> outbox() const { return session_; }
     uint64_t new_connection_id() { return next_conn_++; }
     const wire::HelloOk& hello() const { return hello_; }

@@ -70,9 +70,10 @@ void copy_metadata(int fd, const FileStatInfo& st) {
 }  // namespace
 
 RemoteFs::~RemoteFs() {
-    if (root_.empty()) return;
+    view_.reset();  // unmounted before its directory goes
     std::error_code ignored;
-    fs::remove_all(root_, ignored);
+    if (!view_dir_.empty()) ::rmdir(view_dir_.c_str());
+    if (!root_.empty()) fs::remove_all(root_, ignored);
 }
 
 Status RemoteFs::create() {
@@ -80,10 +81,89 @@ Status RemoteFs::create() {
     if (!dir) return dir.error();
     ::chmod(dir->c_str(), 0755);  // the program may switch users; the copies keep their own modes
     root_ = *dir;
+    if (on_demand_size_ > 0) {
+        auto view_dir = make_temp_dir("mirrord-fuse");
+        if (!view_dir) return view_dir.error();
+        ::chmod(view_dir->c_str(), 0755);
+        view_dir_ = *view_dir;
+    }
     return {};
 }
 
+bool RemoteFs::view_ready() {
+    if (view_ || view_failed_ || view_dir_.empty()) return view_ != nullptr;
+    // Called on the view's thread: hand the read to the event loop, unless the session is over.
+    std::weak_ptr<bool> alive = alive_;
+    auto& io = agent_.io();
+    auto read = [this, alive, &io](uint64_t request, uint64_t node, uint64_t offset, uint32_t size) {
+        asio::post(io, [=, this] {
+            if (alive.lock()) co::spawn(read_range(request, node, offset, size));
+        });
+    };
+    auto gone = [this, alive, &io](uint64_t node) {
+        asio::post(io, [=, this] {
+            if (!alive.lock()) return;
+            auto it = by_range_.find(node);
+            if (it == by_range_.end()) return;
+            agent_.send(Message(FileClose{it->second.handle}));
+            by_range_.erase(it);
+        });
+    };
+    auto view = FuseView::mount(view_dir_, read, gone);
+    if (!view) {
+        view_failed_ = true;
+        log::warn(view.error().message, "; large remote files are copied whole instead of read by range");
+        return false;
+    }
+    view_ = std::move(*view);
+    view_->set_loop_thread(::gettid());
+    return true;
+}
+
+Result<std::string> RemoteFs::serve_by_range(const std::string& path, uint64_t handle, const FileStatInfo& st) {
+    uint64_t node = view_->add(path, st);
+    by_range_[node] = ByRange{path, handle};
+    set_copy(path, Copy{st.size, st.mtime_ns, st.ino, false, std::nullopt, node});
+    log::debug(path, " (", st.size, " bytes) is read by range as ", view_->path_of(node));
+    session_report().record(SessionReport::Kind::fetched, "remote (by range)", path, 0);
+    return view_->path_of(node);
+}
+
+co::Task<void> RemoteFs::read_range(uint64_t request, uint64_t node, uint64_t offset, uint32_t size) {
+    auto it = by_range_.find(node);
+    if (it == by_range_.end() || !view_) {
+        if (view_) view_->fail_read(request, EIO);
+        co_return;
+    }
+    std::string path = it->second.path;
+    log::trace("FUSE read of ", path, ": ", size, " bytes at ", offset);
+    auto data = reply_as<FileData>(co_await agent_.call<FileRead>(it->second.handle, offset, std::min(size, kMaxChunk)));
+    if (!view_) co_return;
+    if (!data) {
+        log::warn("reading ", path, " from the target: ", data.error().message);  // the program sees EIO
+        view_->fail_read(request, EIO);
+        co_return;
+    }
+    view_->answer_read(request, std::span<const char>(reinterpret_cast<const char*>(data->data.data()), data->data.size()));
+}
+
+std::string RemoteFs::where(const std::string& path, const Copy& copy) const {
+    return copy.node ? view_->path_of(*copy.node) : local_path(path);
+}
+
+void RemoteFs::retire(const Copy& copy) {
+    if (copy.node && view_) view_->retire(*copy.node);
+}
+
+void RemoteFs::set_copy(const std::string& path, Copy copy) {
+    auto [it, added] = copies_.try_emplace(path, copy);
+    if (added) return;
+    if (it->second.node != copy.node) retire(it->second);
+    it->second = copy;
+}
+
 std::optional<std::string> RemoteFs::remote_path(const std::string& local) const {
+    if (!view_dir_.empty() && local.compare(0, view_dir_.size(), view_dir_) == 0 && view_) return view_->remote_path(local);
     if (root_.empty() || local.compare(0, root_.size(), root_) != 0) return std::nullopt;
     if (local.size() == root_.size()) return "/";
     if (local[root_.size()] != '/') return std::nullopt;
@@ -149,43 +229,48 @@ void RemoteFs::forget(const std::string& path, bool subtree) {
     for (auto it = stats_.lower_bound({below, false}); it != stats_.end() && inside(it->first.first);) it = stats_.erase(it);
 }
 
-co::Task<Result<std::string>> RemoteFs::fetch(const std::string& path) {
-    // One fetch per path at a time; concurrent callers share its result.
-    if (auto it = inflight_.find(path); it != inflight_.end()) co_return co_await it->second.wait();
+co::Task<Result<std::string>> RemoteFs::fetch(const std::string& path, bool only_read) {
+    // One fetch per path (and use) at a time; concurrent callers share its result.
+    auto key = std::make_pair(path, only_read);
+    if (auto it = inflight_.find(key); it != inflight_.end()) co_return co_await it->second.wait();
     co::Shared<Result<std::string>> done;
-    inflight_.emplace(path, done);
+    inflight_.emplace(key, done);
     // Whatever happens, the entry goes and the callers sharing it resume: a throw (a file system
     // error while placing the copy) is this fetch's failure, not a hang for everyone waiting.
     Result<std::string> result = Error::msg("fetching " + path + " failed", EIO);
     try {
-        result = co_await fetch_now(path);
+        result = co_await fetch_now(path, only_read);
     } catch (const std::exception& e) {
         result = Error::msg("fetching " + path + ": " + e.what(), EIO);
     }
-    inflight_.erase(path);
+    inflight_.erase(key);
     done.set(result);
     co_return result;
 }
 
-co::Task<Result<std::string>> RemoteFs::fetch_now(const std::string& path) {
-    std::string local = local_path(path);
-    if (auto it = copies_.find(path); it != copies_.end()) {
-        if (fresh(it->second)) co_return local;  // watched, and unchanged since: no round trip
+co::Task<Result<std::string>> RemoteFs::fetch_now(const std::string& path, bool only_read) {
+    // A file served by range has no local copy to write: a writer gets a whole copy.
+    auto usable = [&](const Copy& copy) { return only_read || !copy.node; };
+    if (auto it = copies_.find(path); it != copies_.end() && usable(it->second)) {
+        if (fresh(it->second)) co_return where(path, it->second);  // watched, and unchanged since: no round trip
         Asked asked = asking();
         auto st = co_await stat(path, true);
         if (!st) co_return st.error();
-        if (auto again = copies_.find(path); again != copies_.end() && unchanged(again->second, *st)) {
+        if (auto again = copies_.find(path); again != copies_.end() && usable(again->second) && unchanged(again->second, *st)) {
             if (stats_.count({path, true}) && still_current(asked)) again->second.watched_on = asked.link;  // the stat armed it
-            co_return local;
+            co_return where(path, again->second);
         }
     }
     Asked asked = asking();
     auto opened = reply_as<FileOpened>(co_await agent_.call<FileOpen>(path, int32_t{O_RDONLY | O_NONBLOCK}, uint32_t{0}, false, true));
     if (!opened) co_return opened.error();
     Result<std::string> result = Error::msg(path + " is neither a file nor a directory", ENXIO);
-    if (S_ISDIR(opened->stat.mode)) result = co_await fetch_directory(path, opened->handle, opened->stat);
+    bool by_range = only_read && S_ISREG(opened->stat.mode) && on_demand_size_ > 0 &&
+                    static_cast<uint64_t>(opened->stat.size) >= on_demand_size_ && view_ready();
+    if (by_range) result = serve_by_range(path, opened->handle, opened->stat);  // the handle stays open for its reads
+    else if (S_ISDIR(opened->stat.mode)) result = co_await fetch_directory(path, opened->handle, opened->stat);
     else if (S_ISREG(opened->stat.mode)) result = co_await fetch_file(path, opened->handle, opened->stat);
-    co_await agent_.call<FileClose>(opened->handle);
+    if (!by_range) co_await agent_.call<FileClose>(opened->handle);
     if (auto copy = copies_.find(path); result && opened->watched && still_current(asked) && copy != copies_.end())
         copy->second.watched_on = asked.link;
     co_return result;
@@ -242,7 +327,7 @@ co::Task<Result<std::string>> RemoteFs::fetch_file(const std::string& path, uint
     std::error_code ec;
     if (fs::is_directory(local, ec)) fs::remove_all(local, ec);  // it was a directory before
     if (::rename(partial.c_str(), local.c_str()) != 0) co_return Error::from_errno("renaming " + partial);
-    copies_[path] = Copy{st.size, st.mtime_ns, st.ino, false};
+    set_copy(path, Copy{st.size, st.mtime_ns, st.ino, false});
     session_report().record(SessionReport::Kind::fetched, "remote", path, static_cast<uint64_t>(st.size));
     co_return local;
 }
@@ -278,11 +363,14 @@ co::Task<Result<std::string>> RemoteFs::fetch_directory(const std::string& path,
         std::string name = existing.path().filename();
         if (!names.count(name) && name.find(".mirrord-partial") == std::string::npos) {
             fs::remove_all(existing.path(), ec);
-            copies_.erase(path == "/" ? "/" + name : path + "/" + name);
+            if (auto gone = copies_.find(path == "/" ? "/" + name : path + "/" + name); gone != copies_.end()) {
+                retire(gone->second);
+                copies_.erase(gone);
+            }
         }
     }
     ::chmod(local.c_str(), (st.mode & 07777) | 0700);
-    copies_[path] = Copy{st.size, st.mtime_ns, st.ino, true};
+    set_copy(path, Copy{st.size, st.mtime_ns, st.ino, true});
     co_return local;
 }
 
@@ -339,7 +427,7 @@ co::Task<Status> RemoteFs::push(const std::string& path, bool force) {
     // What we wrote is now the remote state: the copy is current.
     forget(path, false);
     forget(parent_of(path), false);  // it may be new there
-    if (auto after = co_await stat(path, true)) copies_[path] = Copy{after->size, after->mtime_ns, after->ino, false};
+    if (auto after = co_await stat(path, true)) set_copy(path, Copy{after->size, after->mtime_ns, after->ino, false});
     co_return Status{};
 }
 
@@ -397,7 +485,10 @@ co::Task<Status> RemoteFs::truncate(const std::string& path, int64_t length) {
     forget(path, false);
     if (st) {
         ::truncate(local_path(path).c_str(), length);
-        copies_.erase(path);  // revalidate on the next open
+        if (auto it = copies_.find(path); it != copies_.end()) {  // revalidate on the next open
+            retire(it->second);
+            copies_.erase(it);
+        }
     }
     co_return st;
 }
@@ -419,7 +510,8 @@ void RemoteFs::renamed(const std::string& from, const std::string& to) {
     std::map<std::string, Copy> moved;
     for (auto it = copies_.begin(); it != copies_.end();) {
         if (it->first == from || it->first.rfind(from + "/", 0) == 0) {
-            moved[to + it->first.substr(from.size())] = it->second;
+            if (it->second.node) retire(it->second);  // its view name says the old path: asked again
+            else moved[to + it->first.substr(from.size())] = it->second;
             it = copies_.erase(it);
         } else {
             ++it;
@@ -433,7 +525,11 @@ void RemoteFs::renamed(const std::string& from, const std::string& to) {
 void RemoteFs::removed(const std::string& path) {
     std::error_code ec;
     fs::remove_all(local_path(path), ec);
-    std::erase_if(copies_, [&](const auto& c) { return c.first == path || c.first.rfind(path + "/", 0) == 0; });
+    std::erase_if(copies_, [&](const auto& c) {
+        bool below = c.first == path || c.first.rfind(path + "/", 0) == 0;
+        if (below) retire(c.second);
+        return below;
+    });
 }
 
 }  // namespace mrd::tracer

@@ -6,10 +6,12 @@
 // the agent, which may have missed changes) a copy is revalidated against the remote size, mtime
 // and inode: one round trip. A remote directory is materialised as placeholder entries of the right
 // types, so getdents() works locally too. Copies opened for writing are pushed back when closed or
-// synced.
+// synced. A file of at least the on-demand size that is only read is not copied: it is served by
+// range through a FUSE view (fuse_view.hpp), each range fetched when the program first reads it.
 #pragma once
 
 #include "tracer/remote/agent_client.hpp"
+#include "tracer/remote/fuse_view.hpp"
 
 #include <sys/types.h>
 
@@ -20,19 +22,22 @@ namespace mrd::tracer {
 
 class RemoteFs {
 public:
-    explicit RemoteFs(AgentClient& agent) : agent_(agent) {}
+    explicit RemoteFs(AgentClient& agent) : agent_(agent), alive_(std::make_shared<bool>(true)) {}
     ~RemoteFs();
     RemoteFs(const RemoteFs&) = delete;
 
-    Status create();  // the private directory, removed again on destruction
+    Status create();  // the private directories, removed again on destruction
+    // Regular files this large or larger, opened only for reading, are served by range (0: never).
+    void set_on_demand_size(uint64_t bytes) { on_demand_size_ = bytes; }
     const std::string& root() const { return root_; }
     std::string local_path(const std::string& remote_path) const { return root_ + remote_path; }
     // The remote path a local path inside the shadow tree stands for.
     std::optional<std::string> remote_path(const std::string& local) const;
 
     // The local copy of the remote path: a file with its content, or a directory with its entries
-    // (as placeholders). The remote errno (ENOENT...) when there is none.
-    co::Task<Result<std::string>> fetch(const std::string& path);
+    // (as placeholders). The remote errno (ENOENT...) when there is none. When the copy is only
+    // read, a large file's path may be in the FUSE view instead (its content fetched as it is read).
+    co::Task<Result<std::string>> fetch(const std::string& path, bool only_read = false);
     // The local copy of the remote directory that would contain path, so a file can be created in
     // it; ENOENT when that directory does not exist remotely.
     co::Task<Result<std::string>> fetch_parent(const std::string& path);
@@ -70,6 +75,12 @@ private:
         uint64_t ino = 0;
         bool directory = false;
         std::optional<uint64_t> watched_on;  // the agent link that watches it; unset: revalidate
+        std::optional<uint64_t> node;        // served by range: its node in the FUSE view, no local copy
+    };
+    // A file the FUSE view serves: the remote file stays open for its reads.
+    struct ByRange {
+        std::string path;
+        uint64_t handle;
     };
     // A watched answer, kept while the link it came on is current and nothing changed.
     struct KnownStat {
@@ -85,7 +96,14 @@ private:
     bool fresh(const Copy& copy) const { return copy.watched_on == agent_.link_generation(); }
     // Drops what is known of path (and below it): after our own changes, and on FileChanged.
     void forget(const std::string& path, bool subtree);
-    co::Task<Result<std::string>> fetch_now(const std::string& path);
+    co::Task<Result<std::string>> fetch_now(const std::string& path, bool only_read);
+    std::string where(const std::string& path, const Copy& copy) const;
+    // A copy entry replaced or dropped: a file served by range stops being handed out.
+    void retire(const Copy& copy);
+    void set_copy(const std::string& path, Copy copy);
+    Result<std::string> serve_by_range(const std::string& path, uint64_t handle, const wire::FileStatInfo& st);
+    bool view_ready();
+    co::Task<void> read_range(uint64_t request, uint64_t node, uint64_t offset, uint32_t size);
     co::Task<Result<std::string>> fetch_file(const std::string& path, uint64_t handle, const wire::FileStatInfo& st);
     co::Task<Result<std::string>> fetch_directory(const std::string& path, uint64_t handle, const wire::FileStatInfo& st);
     Status make_parents(const std::string& local);
@@ -96,7 +114,13 @@ private:
     std::map<std::string, Copy> copies_;
     std::map<std::pair<std::string, bool>, KnownStat> stats_;  // (path, follow)
     uint64_t changes_ = 0;  // FileChanged messages so far
-    std::map<std::string, co::Shared<Result<std::string>>> inflight_;
+    std::map<std::pair<std::string, bool>, co::Shared<Result<std::string>>> inflight_;  // (path, only_read)
+    uint64_t on_demand_size_ = 0;
+    std::string view_dir_;  // made with the shadow tree; the view is mounted on the first large file
+    std::unique_ptr<FuseView> view_;
+    bool view_failed_ = false;
+    std::map<uint64_t, ByRange> by_range_;  // node -> its remote file
+    std::shared_ptr<bool> alive_;  // what the view's thread posts to the event loop checks it
     std::map<std::pair<dev_t, ino_t>, std::string> writable_;
     std::map<std::string, std::pair<int64_t, int64_t>> pushed_;  // path -> local (size, mtime) last pushed
 };

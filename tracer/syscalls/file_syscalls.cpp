@@ -322,7 +322,7 @@ co::Task<Verdict> FileSyscalls::open(Call& call, int dirfd_arg, int path_arg, in
             }
             co_return open_for(call.tid(), local_file(*p), flags, mode);
         case Route::remote_read: {
-            auto local = co_await fs_.fetch(p->remote);
+            auto local = co_await fs_.fetch(p->remote, !write);
             if (!local) co_return Verdict::error(errno_of(local.error()));
             co_return open_for(call.tid(), *local, flags, mode);
         }
