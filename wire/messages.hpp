@@ -5,11 +5,14 @@
 // WindowUpdate, IncomingConnection) carry id 0. A failed request is answered with ErrorReply.
 #pragma once
 
+#include "base/unique_fd.hpp"
+
 #include <msgpack.hpp>
 
 #include <cstdint>
 #include <ctime>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -119,14 +122,19 @@ struct FileOpen {
     // file it replaces), which FileClose{commit} renames over path; path is never half written.
     bool replace = false;
     bool watch = false;  // the client caches what it reads: send FileChanged when path changes
-    MSGPACK_DEFINE(path, flags, mode, replace, watch)
+    // On a link that passes descriptors (a unix socket), a regular file at least this large is
+    // passed to the client itself, opened read-only, instead of kept behind a handle (0: never).
+    uint64_t pass_from_size = 0;
+    MSGPACK_DEFINE(path, flags, mode, replace, watch, pass_from_size)
 };
 struct FileOpened {
     static constexpr Kind kind = Kind::FileOpened;
     uint64_t handle = 0;
     FileStatInfo stat;
     bool watched = false;  // FileChanged will say when path changes (else the client revalidates)
-    MSGPACK_DEFINE(handle, stat, watched)
+    bool passed = false;   // the file rides along with this message (SCM_RIGHTS); there is no handle
+    std::shared_ptr<UniqueFd> fd;  // the passed file: the session moves it, it is not encoded
+    MSGPACK_DEFINE(handle, stat, watched, passed)
 };
 struct FileStat {
     static constexpr Kind kind = Kind::FileStat;

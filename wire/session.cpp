@@ -48,6 +48,11 @@ void Session::on_read(size_t n) {
         auto envelope = decode(**frame);
         if (!envelope) return refuse(envelope.error());
         fault::on_receive(kind_of(envelope->message));
+        if (auto* opened = std::get_if<FileOpened>(&envelope->message); opened && opened->passed) {
+            // Its file came with these bytes or before them, in order (a missing one: an empty fd).
+            auto fd = transport_->take_received_fd();
+            opened->fd = std::make_shared<UniqueFd>(fd ? std::move(*fd) : UniqueFd());
+        }
         if (envelope->id == 0 && std::holds_alternative<ErrorReply>(envelope->message)) {
             farewell_ = std::get<ErrorReply>(envelope->message).message;  // why the peer is closing
             continue;
@@ -61,6 +66,8 @@ void Session::send(uint32_t id, Message message) {
     if (!open_ || cut_) return;
     size_t start = pending_.size();
     Kind kind = kind_of(message);
+    if (auto* opened = std::get_if<FileOpened>(&message); opened && opened->passed && opened->fd && opened->fd->ok())
+        pending_fds_.push_back(std::move(*opened->fd));  // sent with the write that carries this message
     encode(Envelope{id, std::move(message)}, pending_);
     switch (fault::on_send(kind)) {
         case fault::Send::as_is: break;
@@ -106,6 +113,7 @@ void Session::flush() {
         return;
     }
     writing_.swap(pending_);
+    if (!pending_fds_.empty()) transport_->send_with_next_write(std::exchange(pending_fds_, {}));
     writing_active_ = true;
     transport_->write_all(asio::buffer(writing_), [self = shared_from_this()](std::error_code ec, size_t) {
         self->writing_active_ = false;

@@ -39,6 +39,8 @@ public:
     // Flushes what is queued, then closes. Handlers are not called after this.
     void close();
     bool is_open() const { return open_; }
+    // Open files can ride along with messages (FileOpened{passed}): a unix socket.
+    bool passes_fds() const { return transport_->passes_fds(); }
 
 private:
     Session(std::unique_ptr<Transport> transport, Handlers handlers);
@@ -58,6 +60,7 @@ private:
     FrameReader reader_;
     std::vector<char> pending_;  // encoded, not yet handed to the socket
     std::vector<char> writing_;  // being written
+    std::vector<UniqueFd> pending_fds_;  // files passed with messages in pending_
     std::chrono::steady_clock::time_point last_heard_ = std::chrono::steady_clock::now();
     bool reading_ = false;
     bool writing_active_ = false;

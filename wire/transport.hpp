@@ -4,13 +4,17 @@
 
 #include "base/co.hpp"
 #include "base/result.hpp"
+#include "base/unique_fd.hpp"
 #include "wire/tls_identity.hpp"
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
 #include <functional>
+#include <deque>
 #include <memory>
+#include <optional>
+#include <vector>
 
 namespace mrd::wire {
 
@@ -22,6 +26,11 @@ public:
     virtual void read_some(asio::mutable_buffer buffer, Handler done) = 0;
     virtual void write_all(asio::const_buffer buffer, Handler done) = 0;
     virtual void close() = 0;
+    // Open files passed along with the bytes (SCM_RIGHTS): a unix socket only. Those given here go
+    // with the next write; those received come out in the order they were sent.
+    virtual bool passes_fds() const { return false; }
+    virtual void send_with_next_write(std::vector<UniqueFd> fds) {}
+    virtual std::optional<UniqueFd> take_received_fd() { return std::nullopt; }
 };
 
 std::unique_ptr<Transport> plain_transport(Transport::Socket socket);

@@ -1,6 +1,9 @@
 #include "wire/session.hpp"
 #include "wire/transport.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 using namespace mrd;
@@ -152,4 +155,63 @@ TEST_CASE("tls: a recorded session replayed to the agent does not get in") {
     SSL_free(server);
     SSL_free(client);
     SSL_free(replayed);
+}
+
+TEST_CASE("unix link: a passed file rides with its FileOpened, in order, among other messages") {
+    Pair p;
+    std::vector<Message> got;
+    auto a = Session::create(std::move(p.a), {[&](Envelope&& e) { got.push_back(std::move(e.message)); }, {}});
+    auto b = Session::create(std::move(p.b), {});
+    CHECK(a->passes_fds());
+    a->start();
+    b->start();
+    auto passed_file = [](const std::string& content) {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        REQUIRE(::write(fds[1], content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+        ::close(fds[1]);
+        FileOpened opened{0, {}, false, true};
+        opened.fd = std::make_shared<UniqueFd>(fds[0]);
+        return opened;
+    };
+    b->send(1, passed_file("first"));
+    b->send(2, Pong{});
+    b->send(3, FileOpened{7, {}, false, false});
+    b->send(4, passed_file("second"));
+    while (got.size() < 4 && p.io.run_one()) {}
+    REQUIRE(got.size() == 4);
+    auto content = [](const Message& m) {
+        auto& opened = std::get<FileOpened>(m);
+        REQUIRE(opened.fd);
+        REQUIRE(opened.fd->ok());
+        char buffer[16] = {};
+        ssize_t n = ::read(opened.fd->get(), buffer, sizeof buffer);
+        return std::string(buffer, n > 0 ? static_cast<size_t>(n) : 0);
+    };
+    CHECK(content(got[0]) == "first");
+    CHECK_FALSE(std::get<FileOpened>(got[2]).fd);  // nothing passed: no file
+    CHECK(content(got[3]) == "second");
+}
+
+TEST_CASE("tls link: files are not passed (the peer finds none)") {
+    auto agent = TlsIdentity::generate("agent").value(), cli = TlsIdentity::generate("cli").value();
+    Pair p;
+    auto [server, client] = handshake(p, agent, cli.fingerprint, cli, agent.fingerprint);
+    REQUIRE(server.ok());
+    REQUIRE(client.ok());
+    p.io.restart();
+    std::vector<Message> got;
+    auto a = Session::create(std::move(*server), {[&](Envelope&& e) { got.push_back(std::move(e.message)); }, {}});
+    auto b = Session::create(std::move(*client), {});
+    CHECK_FALSE(b->passes_fds());
+    a->start();
+    b->start();
+    FileOpened opened{0, {}, false, true};
+    opened.fd = std::make_shared<UniqueFd>(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    b->send(1, opened);
+    while (got.empty() && p.io.run_one()) {}
+    REQUIRE(got.size() == 1);
+    auto& back = std::get<FileOpened>(got[0]);
+    REQUIRE(back.fd);
+    CHECK_FALSE(back.fd->ok());
 }

@@ -58,12 +58,17 @@ out=$(mirrord_exec -- sh -c 'cat /app/data/record-1.txt; echo v2 > /tmp/v2; cat 
 check_eq "reads see the pod's current content" "changed
 changed" "$out"
 
-# 100 MB, read whole and checked.
+# 100 MB, read whole and checked: served by range (it is above MIRRORD_FS_BY_RANGE_MB), and copied whole.
 want=$(sha256sum "$POD_FILES/big.bin" | cut -d' ' -f1)
 out=$(mirrord_exec -- sha256sum /app/big.bin 2>&1 | cut -d' ' -f1)
 check_eq "a 100 MB pod file reads correctly (sha256sum)" "$want" "$out"
 out=$(mirrord_exec -- "$PROGRAMS/go_files" sha256 /app/big.bin 2>&1)
 check_eq "and from Go" "$want" "$out"
+out=$(MIRRORD_FS_BY_RANGE_MB=0 mirrord_exec -- sha256sum /app/big.bin 2>&1 | cut -d' ' -f1)
+check_eq "and copied whole first (MIRRORD_FS_BY_RANGE_MB=0)" "$want" "$out"
+out=$(MIRRORD_FS_BY_RANGE_MB=lots mirrord_exec -- true 2>&1)
+check_eq "a bad MIRRORD_FS_BY_RANGE_MB: one line, exit 1" "1 1" "$(wc -l <<<"$out") $(MIRRORD_FS_BY_RANGE_MB=lots mirrord_exec -- true >/dev/null 2>&1; echo $?)"
+log "$out"
 
 # Read mode never changes the pod: writes go to this machine.
 before=$(cd "$POD_FILES" && find . -type f | sort | xargs sha256sum)
@@ -122,10 +127,10 @@ out=$(mirrord_exec --fs-mode local -- cat /app/config.yaml 2>&1)
 check_contains "--fs-mode local" "No such file or directory" "$out"
 
 # A large fetch says how far it is, on a terminal only (`script` gives it one), then erases the line.
-out=$(MIRRORD_PROGRESS_AFTER_MS=0 script -qec "$MIRRORD exec --target pid/$POD_PID -- cat /app/big.bin >/dev/null" /dev/null 2>&1)
+out=$(MIRRORD_FS_BY_RANGE_MB=0 MIRRORD_PROGRESS_AFTER_MS=0 script -qec "$MIRRORD exec --target pid/$POD_PID -- cat /app/big.bin >/dev/null" /dev/null 2>&1)
 check_matches "a large fetch shows its progress on a terminal" "fetching /app/big.bin from the target: [0-9.]+ of 100.0 MB" "$out"
 check_contains "... and erases it at the end" $'\r\033[K' "$out"
-out=$(MIRRORD_PROGRESS_AFTER_MS=0 mirrord_exec -- cat /app/big.bin 2>&1 >/dev/null)
+out=$(MIRRORD_FS_BY_RANGE_MB=0 MIRRORD_PROGRESS_AFTER_MS=0 mirrord_exec -- cat /app/big.bin 2>&1 >/dev/null)
 check_eq "... and nothing when stderr is not a terminal" "" "$out"
 
 # What was fetched or looked up is watched in the pod (inotify): re-opening an unchanged file,
@@ -164,4 +169,66 @@ entries=$(in_pod ls -A /app/data | wc -l)
 check_contains "before: the pod's file, no fresh.txt" "changed False $((entries - 1))" "$out"
 check_matches "after a change in the pod (replaced by rename, a file created): seen, within a second" \
     "^record 1 v2 True $entries after [0-9]{1,3} ms$" "$out"
+
+# A large pod file is not fetched whole: 4 KiB at 700 MiB of a 1 GiB file, by read() and by mmap();
+# a change in the pod is seen by the next open. A local agent (a unix link) passes the pod's open
+# file itself; through a TCP link the file is served by range (a FUSE view), in a few reads.
+truncate -s 1G "$POD_FILES/huge.db"
+UNIX_AGENT=$AGENT_ADDR
+SESSION_FP=$("$AGENT" --make-identity "$WORK/session.pem")
+TLS_PORT=$(free_port)
+AGENT_NAME=tls start_agent --log-level info --listen "tcp:127.0.0.1:$TLS_PORT" --client-fingerprint "$SESSION_FP"
+TLS_FP=$(grep -o 'fingerprint=[0-9a-f]*' "$WORK/tls.out" | cut -d= -f2)
+# huge_file_session AGENT_LOG SESSIONS_BEFORE LINK...: sets trips, the agent's count for it (after
+# the summaries of the sessions it had before, which may come late).
+huge_file_session() {
+    local agent_log=$1 before=$2
+    shift 2
+    for _ in $(seq 60); do [ "$(grep -c "round trips" "$agent_log")" -ge "$before" ] && break; sleep 0.05; done
+    printf 'MARKER-AT-700M' | dd of="$POD_FILES/huge.db" bs=1 seek=$((700 << 20)) conv=notrunc status=none
+    rm -f "$WORK/huge-changed" "$WORK/huge-changed.ready"
+    "$MIRRORD" exec "$@" -- python3 -c '
+import mmap, os, sys, time
+at = 700 << 20
+f = open("/app/huge.db", "rb")
+f.seek(at)
+print(f.read(14).decode(), os.fstat(f.fileno()).st_size, os.path.getsize("/app/huge.db"))
+m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+print(m[at + 4:at + 14].decode(), len(m))
+open(sys.argv[1] + ".ready", "w").close()
+while not os.path.exists(sys.argv[1]): time.sleep(0.02)
+t0 = time.time()
+while time.time() - t0 < 5:
+    with open("/app/huge.db", "rb") as g:
+        g.seek(at)
+        now = g.read(14).decode()
+    if now != "MARKER-AT-700M": break
+    time.sleep(0.005)
+print(now)
+' "$WORK/huge-changed" >"$WORK/huge.out" 2>&1 &
+    local reader=$!
+    for _ in $(seq 100); do [ -e "$WORK/huge-changed.ready" ] && break; sleep 0.05; done
+    printf 'CHANGED-AT-700' | dd of="$POD_FILES/huge.db" bs=1 seek=$((700 << 20)) conv=notrunc status=none
+    touch "$WORK/huge-changed"
+    wait_bounded "$reader" 30
+    log "$(cat "$WORK/huge.out")"
+    for _ in $(seq 60); do [ "$(grep -c "round trips" "$agent_log")" -gt "$before" ] && break; sleep 0.05; done
+    trips=$(grep "round trips" "$agent_log" | tail -1)
+    log "$trips"
+}
+HUGE_WANT="MARKER-AT-700M 1073741824 1073741824
+ER-AT-700M 1073741824
+CHANGED-AT-700"
+huge_file_session "$WORK/agent.err" 2 --agent "$UNIX_AGENT"
+check_eq "a 1 GiB pod file through a local agent: read() and mmap() at 700 MiB, its size; a change seen by the next open" \
+    "$HUGE_WANT" "$(cat "$WORK/huge.out")"
+check_matches "... the pod's file itself, passed: no FileRead but start-up's (resolv.conf, hosts)" "^[0-2]$" "$(count FileRead)"
+huge_file_session "$WORK/tls.err" 0 --agent "tcp:127.0.0.1:$TLS_PORT" --agent-identity "$WORK/session.pem" --agent-fingerprint "$TLS_FP"
+check_eq "through a TCP link (served by range)" "$HUGE_WANT" "$(cat "$WORK/huge.out")"
+check_matches "... in a few reads of at most 1 MiB, not a gigabyte's 1024" "^[0-9]{1,2}$" "$(count FileRead)"
+out=$(MIRRORD_FS_BY_RANGE_MB=0 "$MIRRORD" exec --agent "tcp:127.0.0.1:$TLS_PORT" --agent-identity "$WORK/session.pem" \
+    --agent-fingerprint "$TLS_FP" -- sha256sum /app/big.bin 2>&1 | cut -d' ' -f1)
+check_eq "the 100 MB file by range through TCP: its sha256sum" "$want" \
+    "$("$MIRRORD" exec --agent "tcp:127.0.0.1:$TLS_PORT" --agent-identity "$WORK/session.pem" --agent-fingerprint "$TLS_FP" -- sha256sum /app/big.bin 2>&1 | cut -d' ' -f1)"
+check_eq "... and copied whole through TCP" "$want" "$out"
 finish

@@ -53,6 +53,8 @@ public:
     uint64_t new_connection_id() { return next_conn_++; }
     const wire::HelloOk& hello() const { return hello_; }
     bool connected() const { return state_ == State::up && session_ && session_->is_open(); }
+    // The link can carry open files (a unix socket: the agent is on this machine).
+    bool passes_fds() const { return connected() && session_->passes_fds(); }
     // Given up or closed: remote calls fail from now on.
     bool lost() const { return state_ == State::lost || state_ == State::closed; }
     // Which link carries the session (a new one after each reconnect): what the agent promised to

@@ -147,7 +147,21 @@ co::Task<void> RemoteFs::read_range(uint64_t request, uint64_t node, uint64_t of
     view_->answer_read(request, std::span<const char>(reinterpret_cast<const char*>(data->data.data()), data->data.size()));
 }
 
+Result<std::string> RemoteFs::use_passed(const std::string& path, const FileOpened& opened) {
+    if (!opened.fd || !opened.fd->ok()) {
+        Error e = Error::msg("the agent's open " + path + " did not arrive with its reply", EIO);
+        log::error(e.message);
+        return e;
+    }
+    set_copy(path, Copy{opened.stat.size, opened.stat.mtime_ns, opened.stat.ino, false, std::nullopt, std::nullopt, opened.fd});
+    log::debug(path, " (", opened.stat.size, " bytes) is read from the target's file, passed by the agent");
+    session_report().record(SessionReport::Kind::fetched, "remote (passed)", path, 0);
+    return where(path, copies_.at(path));
+}
+
 std::string RemoteFs::where(const std::string& path, const Copy& copy) const {
+    // A passed file is opened again through our descriptor: a new open file for each open, as the kernel gives.
+    if (copy.passed) return "/proc/self/fd/" + std::to_string(copy.passed->get());
     return copy.node ? view_->path_of(*copy.node) : local_path(path);
 }
 
@@ -250,7 +264,7 @@ co::Task<Result<std::string>> RemoteFs::fetch(const std::string& path, bool only
 
 co::Task<Result<std::string>> RemoteFs::fetch_now(const std::string& path, bool only_read) {
     // A file served by range has no local copy to write: a writer gets a whole copy.
-    auto usable = [&](const Copy& copy) { return only_read || !copy.node; };
+    auto usable = [&](const Copy& copy) { return only_read || (!copy.node && !copy.passed); };
     if (auto it = copies_.find(path); it != copies_.end() && usable(it->second)) {
         if (fresh(it->second)) co_return where(path, it->second);  // watched, and unchanged since: no round trip
         Asked asked = asking();
@@ -262,15 +276,18 @@ co::Task<Result<std::string>> RemoteFs::fetch_now(const std::string& path, bool 
         }
     }
     Asked asked = asking();
-    auto opened = reply_as<FileOpened>(co_await agent_.call<FileOpen>(path, int32_t{O_RDONLY | O_NONBLOCK}, uint32_t{0}, false, true));
+    uint64_t pass_from_size = only_read && agent_.passes_fds() ? on_demand_size_ : 0;
+    auto opened = reply_as<FileOpened>(
+        co_await agent_.call<FileOpen>(path, int32_t{O_RDONLY | O_NONBLOCK}, uint32_t{0}, false, true, pass_from_size));
     if (!opened) co_return opened.error();
     Result<std::string> result = Error::msg(path + " is neither a file nor a directory", ENXIO);
-    bool by_range = only_read && S_ISREG(opened->stat.mode) && on_demand_size_ > 0 &&
+    bool by_range = !opened->passed && only_read && S_ISREG(opened->stat.mode) && on_demand_size_ > 0 &&
                     static_cast<uint64_t>(opened->stat.size) >= on_demand_size_ && view_ready();
-    if (by_range) result = serve_by_range(path, opened->handle, opened->stat);  // the handle stays open for its reads
+    if (opened->passed) result = use_passed(path, *opened);
+    else if (by_range) result = serve_by_range(path, opened->handle, opened->stat);  // the handle stays open for its reads
     else if (S_ISDIR(opened->stat.mode)) result = co_await fetch_directory(path, opened->handle, opened->stat);
     else if (S_ISREG(opened->stat.mode)) result = co_await fetch_file(path, opened->handle, opened->stat);
-    if (!by_range) co_await agent_.call<FileClose>(opened->handle);
+    if (!by_range && !opened->passed) co_await agent_.call<FileClose>(opened->handle);
     if (auto copy = copies_.find(path); result && opened->watched && still_current(asked) && copy != copies_.end())
         copy->second.watched_on = asked.link;
     co_return result;

@@ -6,8 +6,10 @@
 // the agent, which may have missed changes) a copy is revalidated against the remote size, mtime
 // and inode: one round trip. A remote directory is materialised as placeholder entries of the right
 // types, so getdents() works locally too. Copies opened for writing are pushed back when closed or
-// synced. A file of at least the on-demand size that is only read is not copied: it is served by
-// range through a FUSE view (fuse_view.hpp), each range fetched when the program first reads it.
+// synced. A file of at least the on-demand size that is only read is not copied: an agent on this
+// machine passes the open file itself (the program reads the target's file at its own speed);
+// through a remote agent it is served by range through a FUSE view (fuse_view.hpp), each range
+// fetched when the program first reads it.
 #pragma once
 
 #include "tracer/remote/agent_client.hpp"
@@ -76,6 +78,7 @@ private:
         bool directory = false;
         std::optional<uint64_t> watched_on;  // the agent link that watches it; unset: revalidate
         std::optional<uint64_t> node;        // served by range: its node in the FUSE view, no local copy
+        std::shared_ptr<UniqueFd> passed;    // the target's file itself, passed by a local agent
     };
     // A file the FUSE view serves: the remote file stays open for its reads.
     struct ByRange {
@@ -101,6 +104,7 @@ private:
     // A copy entry replaced or dropped: a file served by range stops being handed out.
     void retire(const Copy& copy);
     void set_copy(const std::string& path, Copy copy);
+    Result<std::string> use_passed(const std::string& path, const wire::FileOpened& opened);
     Result<std::string> serve_by_range(const std::string& path, uint64_t handle, const wire::FileStatInfo& st);
     bool view_ready();
     co::Task<void> read_range(uint64_t request, uint64_t node, uint64_t offset, uint32_t size);
