@@ -43,6 +43,17 @@ public:
 private:
     static constexpr size_t kMaxFds = 64;  // per message, as the kernel allows up to 253
 
+    // After a call failed with errno: if only because the socket was not ready, again once it is.
+    template <class Again>
+    bool again_when_ready(asio::socket_base::wait_type wait, Handler& done, Again again) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+        socket_.async_wait(wait, [done = std::move(done), again](std::error_code ec) mutable {
+            if (ec) return done(ec, 0);
+            again(std::move(done));
+        });
+        return true;
+    }
+
     // recvmsg, so that files passed along are kept (read() would close them). Tried at once, then
     // after the socket is readable; completions are posted, never run inside this call.
     void receive(asio::mutable_buffer buffer, Handler done) {
@@ -54,13 +65,8 @@ private:
         msg.msg_control = control;
         msg.msg_controllen = sizeof control;
         ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            socket_.async_wait(asio::socket_base::wait_read, [this, buffer, done = std::move(done)](std::error_code ec) mutable {
-                if (ec) return done(ec, 0);
-                receive(buffer, std::move(done));
-            });
+        if (n < 0 && again_when_ready(asio::socket_base::wait_read, done, [this, buffer](Handler d) { receive(buffer, std::move(d)); }))
             return;
-        }
         for (cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c; c = CMSG_NXTHDR(&msg, c)) {
             if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
             size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -95,13 +101,8 @@ private:
             std::memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof fd);
         }
         ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            socket_.async_wait(asio::socket_base::wait_write, [this, buffer, done = std::move(done)](std::error_code ec) mutable {
-                if (ec) return done(ec, 0);
-                write_all(buffer, std::move(done));
-            });
+        if (n < 0 && again_when_ready(asio::socket_base::wait_write, done, [this, buffer](Handler d) { write_all(buffer, std::move(d)); }))
             return;
-        }
         if (n < 0) {
             std::error_code ec(errno, asio::error::get_system_category());
             return asio::post(socket_.get_executor(), [done = std::move(done), ec] { done(ec, 0); });

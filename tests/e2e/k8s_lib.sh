@@ -21,6 +21,8 @@ BACKGROUND_PIDS+=($!)
 wait_for_text "$K/apiserver.out" ready 10
 # Agents the server started go with it, whatever happens to the test.
 on_exit 'xargs -r kill -9 <"$K/record/agents.pid" 2>/dev/null'
+# A failed check may be the stand-in's doing (a traceback): show what it said.
+on_exit '[ "$FAILURES" -gt 0 ] && log "the stand-in API server said: $(tail -30 "$K/apiserver.err")"'
 
 b64() { base64 -w0 "$1"; }
 kubeconfig() {  # kubeconfig FILE USER-YAML [CLUSTER-EXTRA]
