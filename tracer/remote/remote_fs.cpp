@@ -54,6 +54,7 @@ std::string normalize_path(const std::string& path) {
 namespace {
 
 const std::string kSynthesized = "/.synthesized";
+const std::string kPassedPrefix = "/proc/self/fd/";
 
 std::string parent_of(const std::string& path) {
     auto slash = path.rfind('/');
@@ -70,6 +71,7 @@ void copy_metadata(int fd, const FileStatInfo& st) {
 }  // namespace
 
 RemoteFs::~RemoteFs() {
+    view_for_lookups_ = nullptr;
     view_.reset();  // unmounted before its directory goes
     std::error_code ignored;
     if (!view_dir_.empty()) ::rmdir(view_dir_.c_str());
@@ -105,7 +107,8 @@ bool RemoteFs::view_ready() {
             if (!alive.lock()) return;
             auto it = by_range_.find(node);
             if (it == by_range_.end()) return;
-            agent_.send(Message(FileClose{it->second.handle}));
+            co::spawn([](AgentClient& agent, uint64_t handle) -> co::Task<void> { co_await agent.call<FileClose>(handle); }(
+                agent_, it->second.handle));
             by_range_.erase(it);
         });
     };
@@ -117,6 +120,7 @@ bool RemoteFs::view_ready() {
     }
     view_ = std::move(*view);
     view_->set_loop_thread(::gettid());
+    view_for_lookups_ = view_.get();
     return true;
 }
 
@@ -159,9 +163,11 @@ Result<std::string> RemoteFs::use_passed(const std::string& path, const FileOpen
     return where(path, copies_.at(path));
 }
 
+bool RemoteFs::is_passed(const std::string& local) { return local.rfind(kPassedPrefix, 0) == 0; }
+
 std::string RemoteFs::where(const std::string& path, const Copy& copy) const {
     // A passed file is opened again through our descriptor: a new open file for each open, as the kernel gives.
-    if (copy.passed) return "/proc/self/fd/" + std::to_string(copy.passed->get());
+    if (copy.passed) return kPassedPrefix + std::to_string(copy.passed->get());
     return copy.node ? view_->path_of(*copy.node) : local_path(path);
 }
 
@@ -177,7 +183,10 @@ void RemoteFs::set_copy(const std::string& path, Copy copy) {
 }
 
 std::optional<std::string> RemoteFs::remote_path(const std::string& local) const {
-    if (!view_dir_.empty() && local.compare(0, view_dir_.size(), view_dir_) == 0 && view_) return view_->remote_path(local);
+    if (!view_dir_.empty() && local.compare(0, view_dir_.size(), view_dir_) == 0) {
+        FuseView* view = view_for_lookups_.load();
+        return view ? view->remote_path(local) : std::nullopt;
+    }
     if (root_.empty() || local.compare(0, root_.size(), root_) != 0) return std::nullopt;
     if (local.size() == root_.size()) return "/";
     if (local[root_.size()] != '/') return std::nullopt;

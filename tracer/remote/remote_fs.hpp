@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <map>
 #include <string>
 
@@ -33,8 +34,10 @@ public:
     void set_on_demand_size(uint64_t bytes) { on_demand_size_ = bytes; }
     const std::string& root() const { return root_; }
     std::string local_path(const std::string& remote_path) const { return root_ + remote_path; }
-    // The remote path a local path inside the shadow tree stands for.
+    // The remote path a local path inside the shadow tree (or the FUSE view) stands for.
     std::optional<std::string> remote_path(const std::string& local) const;
+    // A path fetch() gave for a file the agent passed: a magic link (opening it with O_NOFOLLOW would fail).
+    static bool is_passed(const std::string& local);
 
     // The local copy of the remote path: a file with its content, or a directory with its entries
     // (as placeholders). The remote errno (ENOENT...) when there is none. When the copy is only
@@ -122,6 +125,7 @@ private:
     uint64_t on_demand_size_ = 0;
     std::string view_dir_;  // made with the shadow tree; the view is mounted on the first large file
     std::unique_ptr<FuseView> view_;
+    std::atomic<FuseView*> view_for_lookups_{nullptr};  // remote_path() runs on the listener's thread too
     bool view_failed_ = false;
     std::map<uint64_t, ByRange> by_range_;  // node -> its remote file
     std::shared_ptr<bool> alive_;  // what the view's thread posts to the event loop checks it

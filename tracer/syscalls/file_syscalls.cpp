@@ -324,6 +324,7 @@ co::Task<Verdict> FileSyscalls::open(Call& call, int dirfd_arg, int path_arg, in
         case Route::remote_read: {
             auto local = co_await fs_.fetch(p->remote, !write);
             if (!local) co_return Verdict::error(errno_of(local.error()));
+            if (RemoteFs::is_passed(*local)) flags &= ~O_NOFOLLOW;  // the agent resolved the path
             co_return open_for(call.tid(), *local, flags, mode);
         }
         case Route::remote_write:
