@@ -29,7 +29,7 @@ public:
     // Open files passed along with the bytes (SCM_RIGHTS): a unix socket only. Those given here go
     // with the next write; those received come out in the order they were sent.
     virtual bool passes_fds() const { return false; }
-    virtual void send_with_next_write(std::vector<UniqueFd> fds) {}
+    virtual void send_with_next_write(std::vector<UniqueFd>) {}  // dropped: the peer finds none
     virtual std::optional<UniqueFd> take_received_fd() { return std::nullopt; }
 };
 
