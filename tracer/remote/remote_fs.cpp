@@ -175,6 +175,13 @@ void RemoteFs::retire(const Copy& copy) {
     if (copy.node && view_) view_->retire(*copy.node);
 }
 
+void RemoteFs::drop_copy(const std::string& path) {
+    auto it = copies_.find(path);
+    if (it == copies_.end()) return;
+    retire(it->second);
+    copies_.erase(it);
+}
+
 void RemoteFs::set_copy(const std::string& path, Copy copy) {
     auto [it, added] = copies_.try_emplace(path, copy);
     if (added) return;
@@ -389,10 +396,7 @@ co::Task<Result<std::string>> RemoteFs::fetch_directory(const std::string& path,
         std::string name = existing.path().filename();
         if (!names.count(name) && name.find(".mirrord-partial") == std::string::npos) {
             fs::remove_all(existing.path(), ec);
-            if (auto gone = copies_.find(path == "/" ? "/" + name : path + "/" + name); gone != copies_.end()) {
-                retire(gone->second);
-                copies_.erase(gone);
-            }
+            drop_copy(path == "/" ? "/" + name : path + "/" + name);
         }
     }
     ::chmod(local.c_str(), (st.mode & 07777) | 0700);
@@ -511,10 +515,7 @@ co::Task<Status> RemoteFs::truncate(const std::string& path, int64_t length) {
     forget(path, false);
     if (st) {
         ::truncate(local_path(path).c_str(), length);
-        if (auto it = copies_.find(path); it != copies_.end()) {  // revalidate on the next open
-            retire(it->second);
-            copies_.erase(it);
-        }
+        drop_copy(path);  // revalidate on the next open
     }
     co_return st;
 }

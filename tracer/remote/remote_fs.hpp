@@ -107,6 +107,7 @@ private:
     // A copy entry replaced or dropped: a file served by range stops being handed out.
     void retire(const Copy& copy);
     void set_copy(const std::string& path, Copy copy);
+    void drop_copy(const std::string& path);
     Result<std::string> use_passed(const std::string& path, const wire::FileOpened& opened);
     Result<std::string> serve_by_range(const std::string& path, uint64_t handle, const wire::FileStatInfo& st);
     bool view_ready();
