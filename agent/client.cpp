@@ -120,8 +120,9 @@ void Client::detach(const std::string& why) {
 }
 
 void Client::adopt(std::shared_ptr<Session> link, uint32_t hello_id, const std::string& peer) {
-    if (!detached_) {  // the old link is half-open and has not noticed yet
-        unbind();
+    if (!detached_) {  // the old link has not noticed its end yet (half-open, or not read so far)
+        Error how = session_->end_now();
+        log::info("client ", peer_, ": ", how.message.empty() ? "the link closed" : how.message, "; replaced by ", peer);
         connections_.close_all(ECONNRESET);
     }
     keep_timer_.cancel();

@@ -3,6 +3,8 @@
 #include "base/log.hpp"
 #include "wire/fault_injection.hpp"
 
+#include <optional>
+
 namespace mrd::wire {
 
 std::shared_ptr<Session> Session::create(Socket socket, Handlers handlers) {
@@ -26,13 +28,7 @@ void Session::read_more() {
     transport_->read_some(asio::buffer(room.data(), room.size()), [self = shared_from_this()](std::error_code ec, size_t n) {
         self->reading_ = false;
         if (!self->open_ || self->closing_) return;
-        if (ec) {
-            if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)
-                self->fail(self->end_of_link());
-            else
-                self->fail(Error{ec.value(), "session read: " + ec.message()});
-            return;
-        }
+        if (ec) return self->fail(self->read_failed(ec));
         self->on_read(n);
     });
 }
@@ -86,6 +82,35 @@ Error Session::end_of_link() const {
     if (!farewell_.empty()) return Error{EPROTO, "the other end closed the link: " + farewell_};
     if (reader_.buffered() > 0) return Error{EPROTO, "the link closed in the middle of a message"};
     return Error{};  // an orderly close
+}
+
+Error Session::read_failed(std::error_code ec) const {
+    if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)
+        return end_of_link();
+    return Error{ec.value(), "session read: " + ec.message()};
+}
+
+Error Session::end_now() {
+    auto self = shared_from_this();
+    std::optional<Error> how;
+    handlers_ = {nullptr, [&how](const Error& error) { how = error; }};
+    while (open_ && !closing_) {
+        auto room = reader_.prepare();
+        std::error_code ec;
+        size_t n = transport_->read_ready(asio::buffer(room.data(), room.size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+        if (ec) {
+            fail(read_failed(ec));
+            break;
+        }
+        on_read(n);
+    }
+    handlers_ = {};
+    // Closed now, even after a refusal: a read still pending must not land in the frame buffer,
+    // which prepare() may have moved.
+    open_ = false;
+    transport_->close();
+    return how.value_or(Error{ENOTCONN, "its end was not seen on it"});
 }
 
 void Session::refuse(const Error& error) {

@@ -38,6 +38,10 @@ public:
     std::chrono::steady_clock::time_point last_heard() const { return last_heard_; }
     // Flushes what is queued, then closes. Handlers are not called after this.
     void close();
+    // Closes at once, after reading what has already arrived (handlers are not called): for a link
+    // that a resumed one replaces, whose end may not have been read yet. Returns how it ended, as
+    // far as those bytes tell (the peer's farewell, a frame cut short), or that nothing said so.
+    Error end_now();
     bool is_open() const { return open_; }
     // Open files can ride along with messages (FileOpened{passed}): a unix socket.
     bool passes_fds() const { return transport_->passes_fds(); }
@@ -51,6 +55,7 @@ private:
     // A malformed frame: the other end is told why, then the link closes.
     void refuse(const Error& error);
     Error end_of_link() const;  // what the peer's close means
+    Error read_failed(std::error_code ec) const;
 
     static constexpr size_t kPauseReadingAbove = 32u << 20;
     static constexpr size_t kResumeReadingBelow = 8u << 20;

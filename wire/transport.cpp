@@ -54,9 +54,28 @@ private:
         return true;
     }
 
+    size_t read_ready(asio::mutable_buffer buffer, std::error_code& ec) override {
+        ssize_t n = unix_ ? receive_now(buffer) : ::recv(socket_.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+        ec = {};
+        if (n < 0) ec = std::error_code(errno, asio::error::get_system_category());
+        else if (n == 0 && buffer.size() > 0) ec = asio::error::eof;
+        return ec ? 0 : static_cast<size_t>(n);
+    }
+
     // recvmsg, so that files passed along are kept (read() would close them). Tried at once, then
     // after the socket is readable; completions are posted, never run inside this call.
     void receive(asio::mutable_buffer buffer, Handler done) {
+        ssize_t n = receive_now(buffer);
+        if (n < 0 && again_when_ready(asio::socket_base::wait_read, done, [this, buffer](Handler d) { receive(buffer, std::move(d)); }))
+            return;
+        std::error_code ec;
+        if (n < 0) ec = std::error_code(errno, asio::error::get_system_category());
+        else if (n == 0 && buffer.size() > 0) ec = asio::error::eof;
+        asio::post(socket_.get_executor(), [done = std::move(done), ec, n] { done(ec, ec ? 0 : static_cast<size_t>(n)); });
+    }
+
+    // One non-blocking recvmsg; the files that came with the bytes are queued.
+    ssize_t receive_now(asio::mutable_buffer buffer) {
         alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
         iovec iov{buffer.data(), buffer.size()};
         msghdr msg{};
@@ -65,8 +84,6 @@ private:
         msg.msg_control = control;
         msg.msg_controllen = sizeof control;
         ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (n < 0 && again_when_ready(asio::socket_base::wait_read, done, [this, buffer](Handler d) { receive(buffer, std::move(d)); }))
-            return;
         for (cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c; c = CMSG_NXTHDR(&msg, c)) {
             if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
             size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -76,10 +93,7 @@ private:
                 incoming_fds_.emplace_back(fd);
             }
         }
-        std::error_code ec;
-        if (n < 0) ec = std::error_code(errno, asio::error::get_system_category());
-        else if (n == 0 && buffer.size() > 0) ec = asio::error::eof;
-        asio::post(socket_.get_executor(), [done = std::move(done), ec, n] { done(ec, ec ? 0 : static_cast<size_t>(n)); });
+        return n;
     }
 
     // The first bytes go with the files (sendmsg), the rest as usual.

@@ -26,6 +26,12 @@ public:
     virtual void read_some(asio::mutable_buffer buffer, Handler done) = 0;
     virtual void write_all(asio::const_buffer buffer, Handler done) = 0;
     virtual void close() = 0;
+    // What can be read at once, without waiting: bytes, or eof, or would_block (always for TLS,
+    // whose records need the event loop).
+    virtual size_t read_ready(asio::mutable_buffer, std::error_code& ec) {
+        ec = asio::error::would_block;
+        return 0;
+    }
     // Open files passed along with the bytes (SCM_RIGHTS): a unix socket only. Those given here go
     // with the next write; those received come out in the order they were sent.
     virtual bool passes_fds() const { return false; }

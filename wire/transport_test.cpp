@@ -2,6 +2,7 @@
 #include "wire/transport.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -202,4 +203,40 @@ TEST_CASE("unix link: a passed file rides with its FileOpened, in order, among o
     CHECK(content(got[0]) == "first");
     CHECK_FALSE(std::get<FileOpened>(got[2]).fd);  // nothing passed: no file
     CHECK(content(got[3]) == "second");
+}
+
+TEST_CASE("a link replaced before its end was read still tells how it ended") {
+    auto ended_with = [](const std::function<void(int fd)>& peer_does) {
+        Pair p;
+        bool closed_called = false;
+        auto a = Session::create(std::move(p.a), {{}, [&](const Error&) { closed_called = true; }});
+        a->start();
+        p.io.poll();  // its read is pending
+        peer_does(p.b.native_handle());
+        Error how = a->end_now();  // before the event loop saw any of it
+        p.io.poll();
+        CHECK_FALSE(closed_called);
+        CHECK_FALSE(a->is_open());
+        return how.message;
+    };
+    SECTION("a frame cut short") {
+        CHECK(ended_with([](int fd) {
+                  auto frame = encode(Envelope{1, Pong{}});
+                  REQUIRE(::write(fd, frame.data(), frame.size() - 1) > 0);
+                  ::shutdown(fd, SHUT_WR);
+              }) == "the link closed in the middle of a message");
+    }
+    SECTION("the peer's farewell") {
+        CHECK(ended_with([](int fd) {
+                  auto frame = encode(Envelope{0, ErrorReply{EPROTO, "it could not read a message"}});
+                  REQUIRE(::write(fd, frame.data(), frame.size()) > 0);
+                  ::shutdown(fd, SHUT_WR);
+              }) == "the other end closed the link: it could not read a message");
+    }
+    SECTION("an orderly close") {
+        CHECK(ended_with([](int fd) { ::shutdown(fd, SHUT_WR); }).empty());
+    }
+    SECTION("nothing yet: a half-open link") {
+        CHECK(ended_with([](int) {}) == "its end was not seen on it");
+    }
 }
