@@ -270,7 +270,7 @@ Status Incoming::subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, co
         }
     }
     std::erase_if(port.subscribers, [&](const Subscriber& s) { return s.client == client; });
-    port.subscribers.push_back(Subscriber{client, std::move(sink), steal, std::move(*matcher)});
+    port.subscribers.push_back(Subscriber{client, std::move(sink), steal, std::move(*matcher), request.pass_family});
     if (!port.listener) {
         auto listener = std::make_shared<tcp::acceptor>(io_);
         std::error_code ec;
@@ -384,20 +384,31 @@ co::Task<void> Incoming::serve(tcp::socket socket) {
     uint16_t port = destination->port();
 
     std::shared_ptr<IncomingSink> thief;
+    int pass_family = 0;
     std::vector<std::pair<std::weak_ptr<IncomingSink>, HttpMatcher>> filters;
     Taps taps;
     for (auto& s : it->second.subscribers) {
         auto sink = s.sink.lock();
         if (!sink) continue;
         if (!s.steal) taps.push_back(std::make_shared<HttpMirrorTap>(io_, sink, port, peer, *destination, s.matcher));
-        else if (s.matcher.empty()) thief = sink;
+        else if (s.matcher.empty()) {
+            thief = sink;
+            pass_family = s.pass_family;
+        }
         else filters.emplace_back(s.sink, s.matcher);
     }
 
     if (thief && !co_await thief->attached()) {
         thief.reset();  // its session ended while this connection waited for its link: the app's now
     }
-    if (thief) {  // the whole connection
+    if (thief && pass_family == socket.local_endpoint(ec).protocol().family() && !ec) {  // the whole connection, its socket itself
+        IncomingConnection handed{thief->new_incoming_id(), port, from_endpoint(peer), from_endpoint(*destination), false, true};
+        handed.fd = std::make_shared<UniqueFd>(::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0));
+        if (auto out = thief->outbox().lock(); out && handed.fd->ok()) out->send(0, std::move(handed));
+        for (auto& t : taps) t->close(0);
+        co_return;  // ours closes; the client's copy keeps the connection
+    }
+    if (thief) {  // the whole connection, relayed
         uint64_t conn = thief->new_incoming_id();
         auto bridge = std::make_shared<StreamBridge>(conn, thief->outbox(), thief->connections());
         thief->connections().add(conn, bridge);

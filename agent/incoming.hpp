@@ -51,6 +51,7 @@ private:
         std::weak_ptr<IncomingSink> sink;
         bool steal;
         HttpMatcher matcher;
+        int pass_family;  // takes a whole stolen connection's socket of this family itself (PortSubscribe)
     };
     struct Port {
         std::shared_ptr<asio::ip::tcp::acceptor> listener;  // shared with its accept loop, which may outlive the port

@@ -333,7 +333,12 @@ struct PortSubscribe {
     uint16_t port = 0;
     std::string mode;  // "mirror" or "steal"
     HttpFilter filter;
-    MSGPACK_DEFINE(port, mode, filter)
+    // On a link that passes descriptors (a unix socket), a whole stolen connection whose socket is
+    // of this address family (the program's listener's: AF_INET6 or AF_INET, as Linux numbers them;
+    // 0: none) comes as that socket itself (IncomingConnection{passed}), for the client to hand to
+    // its program: nothing is relayed.
+    int32_t pass_family = 0;
+    MSGPACK_DEFINE(port, mode, filter, pass_family)
 };
 struct PortSubscribed { static constexpr Kind kind = Kind::PortSubscribed; uint16_t port = 0; MSGPACK_DEFINE(port) };
 struct PortUnsubscribe { static constexpr Kind kind = Kind::PortUnsubscribe; uint16_t port = 0; MSGPACK_DEFINE(port) };
@@ -344,7 +349,9 @@ struct IncomingConnection {
     SocketAddress remote;  // the real peer
     SocketAddress local;   // the address it connected to in the target
     bool mirror = false;   // a copy: what the client writes back is discarded
-    MSGPACK_DEFINE(conn, port, remote, local, mirror)
+    bool passed = false;   // the connection's socket rides along (SCM_RIGHTS): no Data for conn
+    std::shared_ptr<UniqueFd> fd;  // that socket: the session moves it, it is not encoded
+    MSGPACK_DEFINE(conn, port, remote, local, mirror, passed)
 };
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
@@ -397,6 +404,14 @@ inline constexpr uint32_t kInitialWindow = 1 << 20;   // per connection and dire
 const char* kind_name(Kind kind);
 inline Kind kind_of(const Message& m) {
     return std::visit([](const auto& x) { return std::decay_t<decltype(x)>::kind; }, m);
+}
+
+// Where a message that can carry an open descriptor along (passed) keeps it; null for the others,
+// and for those sent without one.
+inline std::shared_ptr<UniqueFd>* passed_fd(Message& m) {
+    if (auto* opened = std::get_if<FileOpened>(&m); opened && opened->passed) return &opened->fd;
+    if (auto* incoming = std::get_if<IncomingConnection>(&m); incoming && incoming->passed) return &incoming->fd;
+    return nullptr;
 }
 
 }  // namespace mrd::wire

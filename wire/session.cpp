@@ -44,10 +44,10 @@ void Session::on_read(size_t n) {
         auto envelope = decode(**frame);
         if (!envelope) return refuse(envelope.error());
         fault::on_receive(kind_of(envelope->message));
-        if (auto* opened = std::get_if<FileOpened>(&envelope->message); opened && opened->passed) {
-            // Its file came with these bytes or before them, in order (a missing one: an empty fd).
-            auto fd = transport_->take_received_fd();
-            opened->fd = std::make_shared<UniqueFd>(fd ? std::move(*fd) : UniqueFd());
+        if (auto* fd = passed_fd(envelope->message)) {
+            // It came with these bytes or before them, in order (a missing one: an empty fd).
+            auto received = transport_->take_received_fd();
+            *fd = std::make_shared<UniqueFd>(received ? std::move(*received) : UniqueFd());
         }
         if (envelope->id == 0 && std::holds_alternative<ErrorReply>(envelope->message)) {
             farewell_ = std::get<ErrorReply>(envelope->message).message;  // why the peer is closing
@@ -62,8 +62,8 @@ void Session::send(uint32_t id, Message message) {
     if (!open_ || cut_) return;
     size_t start = pending_.size();
     Kind kind = kind_of(message);
-    if (auto* opened = std::get_if<FileOpened>(&message); opened && opened->passed && opened->fd && opened->fd->ok())
-        pending_fds_.push_back(std::move(*opened->fd));  // sent with the write that carries this message
+    if (auto* fd = passed_fd(message); fd && *fd && (*fd)->ok())
+        pending_fds_.push_back(std::move(**fd));  // sent with the write that carries this message
     encode(Envelope{id, std::move(message)}, pending_);
     switch (fault::on_send(kind)) {
         case fault::Send::as_is: break;

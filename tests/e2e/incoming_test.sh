@@ -4,6 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 sandbox_up
 start_agent --log-level info
+AGENT_LOG=$WORK/agent.err
 SERVER=$ROOT/tests/programs/named_server.py
 from_cluster() { in_svc curl -sS -m 5 "$@" 2>&1; }   # a client elsewhere in the cluster
 from_pod() { nsenter -t "$POD_PID" -n curl -sS -m 5 "$@" 2>&1; }  # a client inside the pod
@@ -38,6 +39,25 @@ sleep 2
 check_contains "a second unfiltered steal of the port is refused, clearly" "port 80 is already stolen by another mirrord session" "$(cat "$WORK/rival.err")"
 stop "$rival_PID"
 stop "$thief_PID"
+
+# Through a local agent, a whole stolen connection is the target's socket itself, handed to the
+# program by its accept() when the families match (node listens on [::], as the agent does): node
+# accepts without asking for the address, then asks getpeername/getsockname. Nothing is relayed.
+echo 'require("http").createServer((q, r) => r.end(`node saw ${q.url} from ${q.socket.remoteAddress} at ${q.socket.localAddress}:${q.socket.localPort}\n`)).listen(80);' >"$WORK/who.js"
+log_lines=$(wc -l <"$AGENT_LOG")
+"$MIRRORD" exec --agent "$AGENT_ADDR" --steal -- node "$WORK/who.js" >"$WORK/node.out" 2>"$WORK/node.err" &
+node_pid=$!
+BACKGROUND_PIDS+=("$node_pid")
+until_contains "node saw" from_cluster http://10.77.0.2/ || fail "node did not get the stolen traffic: $(cat "$WORK/node.err")"
+check_eq "handed over: node sees the real peer and the address it was reached at" \
+    "node saw /x from ::ffff:10.77.0.10 at ::ffff:10.77.0.2:80" "$(from_cluster http://10.77.0.2/x)"
+check_eq "... keep-alive: two requests on the one connection" "node saw /1 node saw /2" \
+    "$(from_cluster http://10.77.0.2/1 http://10.77.0.2/2 | cut -d' ' -f1-3 | xargs)"
+check_contains "... the program holds the connection in the target's network namespace" '"node"' \
+    "$(in_svc python3 -c 'import socket, subprocess, sys; s = socket.create_connection(("10.77.0.2", 80)); s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"); s.recv(4096); sys.stdout.write(subprocess.run(["nsenter", "-t", sys.argv[1], "-n", "ss", "-tnpH", "state", "established"], capture_output=True, text=True).stdout)' "$POD_PID")"
+stop "$node_pid"
+for _ in $(seq 50); do tail -n +$((log_lines + 1)) "$AGENT_LOG" | grep -q "round trips" && break; sleep 0.1; done
+check_not_contains "... and the agent relayed none of it" "streamed" "$(tail -n +$((log_lines + 1)) "$AGENT_LOG" | grep "round trips")"
 until_contains "pod's own app" from_cluster http://10.77.0.2/ && pass "when the session ends, the pod's app gets its traffic back" || fail "traffic not restored"
 
 # A program that closes its stolen listener gives the port back at once, while it runs on.

@@ -14,6 +14,7 @@
 #include "base/unique_fd.hpp"
 
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -93,8 +94,9 @@ HttpFilter http_filter_for(const HttpFilterConfig& config, uint16_t port) {
 void IncomingTraffic::install(SyscallRouter& router) {
     router.on(SYS_bind, [this](Call& c) { return bind(c); });
     router.on(SYS_listen, [this](Call& c) { return listen(c); });
-    router.on(SYS_accept, [this](Call& c) { return accept(c); }, {arg_nonzero(1)});   // only asking for the peer
-    router.on(SYS_accept4, [this](Call& c) { return accept(c); }, {arg_nonzero(1)});
+    // Every accept: the program must see the real peer, and may be given the stolen socket itself.
+    router.on(SYS_accept, [this](Call& c) { return accept(c); });
+    router.on(SYS_accept4, [this](Call& c) { return accept(c); });
 }
 
 bool IncomingTraffic::ignored(const SocketAddress& requested, uint16_t remote_port) const {
@@ -148,21 +150,24 @@ co::Task<Verdict> IncomingTraffic::listen(Call& call) {
     map_.add_local(*info->local, listener.requested);  // getsockname() shows what the program asked for
     if (subscribed_.count(listener.remote_port)) co_return Verdict::result(0);
     // The program is held until the target's traffic is on its way, so it is ready when listen() returns.
-    if (auto st = co_await subscribe(listener.remote_port, local); !st)
+    if (auto st = co_await subscribe(listener.remote_port, local, true); !st)
         log::error("port ", listener.remote_port, ": ", st.error().message, "; the program gets no traffic from the target on it");
     co_return Verdict::result(0);
 }
 
 co::Task<Status> IncomingTraffic::forward(uint16_t remote_port, const SocketAddress& local) {
     listening_[remote_port] = local;
-    co_return co_await subscribe(remote_port, local);
+    co_return co_await subscribe(remote_port, local, false);
 }
 
-co::Task<Status> IncomingTraffic::subscribe(uint16_t remote_port, const SocketAddress& local) {
+co::Task<Status> IncomingTraffic::subscribe(uint16_t remote_port, const SocketAddress& local, bool program) {
     std::string mode = config_.mode == IncomingConfig::Mode::steal ? "steal" : "mirror";
     // Mirror mode filters too (which requests are copied), as mirrord's http_filter does.
     HttpFilter filter = http_filter_for(config_.http_filter, remote_port);
-    auto reply = reply_as<PortSubscribed>(co_await agent_.call<PortSubscribe>(remote_port, mode, filter));
+    // A program's listener can take stolen connections' own sockets from a local agent (accept()
+    // installs them), of its own address family; a forward to an address without a program relays.
+    int32_t pass_family = !program || !agent_.passes_fds() ? 0 : local.ip.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+    auto reply = reply_as<PortSubscribed>(co_await agent_.call<PortSubscribe>(remote_port, mode, filter, pass_family));
     if (!reply) co_return reply.error();
     subscribed_.insert(remote_port);
     log::info("port ", remote_port, ": ", mode, filter.kind.empty() ? "" : " (HTTP filter)", " -> ", to_string(local));
@@ -202,6 +207,7 @@ co::Task<Verdict> IncomingTraffic::accept(Call& call) {
     auto name = real ? make_sockaddr(*real, peer.ss_family) : std::vector<char>();
     if (name.empty()) name.assign(reinterpret_cast<char*>(&peer), reinterpret_cast<char*>(&peer) + peer_len);
     if (call.arg(1) && !write_sockaddr_result(call.tid(), call.arg(1), call.arg(2), *capacity, name)) co_return Verdict::error(EFAULT);
+    if (seen) take_handover(*seen, accepted, flags);
     co_return Verdict::install(std::move(accepted), (flags & SOCK_CLOEXEC) != 0);
 }
 
@@ -292,6 +298,7 @@ co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_
 co::Task<void> IncomingTraffic::deliver_connection(IncomingConnection message) {
     session_report().record(SessionReport::Kind::incoming, message.mirror ? "mirrored connections" : "stolen connections",
                             "port " + std::to_string(message.port) + " from " + to_string(message.remote));
+    if (message.passed) co_return co_await hand_over(std::move(message));
     // Registered at once: the agent may send data before the local connection is up.
     auto bridge = std::make_shared<StreamBridge>(message.conn, agent_.outbox(), agent_.connections());
     agent_.connections().add(message.conn, bridge);
@@ -301,6 +308,51 @@ co::Task<void> IncomingTraffic::deliver_connection(IncomingConnection message) {
     SocketAddress local = from_endpoint(socket->local_endpoint(ec));
     bridge->on_release([this, local] { map_.remove_peer(local); });
     bridge->attach(std::move(*socket));
+}
+
+struct IncomingTraffic::Handover {
+    tcp::socket knock;  // the supervisor's connection to the program's listener: makes accept() ready
+    UniqueFd stolen;    // the target's connection, installed by accept() in place of knock's peer
+    SocketAddress stolen_local, seen_local;  // its address in the target; the one the program is to see
+};
+
+co::Task<void> IncomingTraffic::hand_over(IncomingConnection message) {
+    if (!message.fd || !message.fd->ok()) {
+        log::warn("stolen connection on port ", message.port, " from ", to_string(message.remote), ": its socket did not come with it");
+        co_return;
+    }
+    auto knock = co_await connect_to_program(message.port, message.remote);
+    if (!knock) co_return;  // the stolen socket closes: its peer sees the connection closed
+    std::error_code ec;
+    auto handover = std::make_shared<Handover>(Handover{std::move(*knock), std::move(*message.fd), {}, message.local});
+    SocketAddress knocking = from_endpoint(handover->knock.local_endpoint(ec));
+    if (auto info = inspect_socket(handover->stolen.get()); info && info->local) handover->stolen_local = *info->local;
+    std::string key = to_string(knocking);
+    handovers_[key] = handover;
+    // Its peer in the program closes once accept() has swapped it (or the listener is gone).
+    handover->knock.async_wait(tcp::socket::wait_read, [this, key, knocking, handover](std::error_code) {
+        map_.remove_peer(knocking);
+        if (auto it = handovers_.find(key); it != handovers_.end() && it->second == handover) handovers_.erase(it);
+    });
+}
+
+void IncomingTraffic::take_handover(const SocketAddress& seen, UniqueFd& accepted, int flags) {
+    auto it = handovers_.find(to_string(seen));
+    if (it == handovers_.end()) return;
+    auto handover = it->second;
+    handovers_.erase(it);
+    UniqueFd stolen = std::move(handover->stolen);
+    // As accept4 would make it: its flags, and the options accepted sockets inherit from their listener.
+    int fl = ::fcntl(stolen.get(), F_GETFL);
+    ::fcntl(stolen.get(), F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+    for (auto [level, name] : {std::pair<int, int>{IPPROTO_TCP, TCP_NODELAY}, {SOL_SOCKET, SO_KEEPALIVE}}) {
+        int value = 0;
+        socklen_t len = sizeof value;
+        if (::getsockopt(accepted.get(), level, name, &value, &len) == 0) ::setsockopt(stolen.get(), level, name, &value, len);
+    }
+    // getsockname() shows the address the peer connected to, not the agent's redirect port.
+    if (!handover->stolen_local.ip.empty()) map_.add_local(handover->stolen_local, handover->seen_local);
+    accepted = std::move(stolen);  // the loopback connection closes: knock sees it
 }
 
 co::Task<void> IncomingTraffic::deliver_request(HttpRequest message) {

@@ -41,6 +41,11 @@ private:
     co::Task<Verdict> listen(Call& call);
     co::Task<Verdict> accept(Call& call);
     co::Task<void> deliver_connection(wire::IncomingConnection message);
+    // A stolen connection whose socket came along (a local agent): the program's accept() of the
+    // loopback connection made for it gets that socket instead, and nothing is relayed.
+    struct Handover;
+    co::Task<void> hand_over(wire::IncomingConnection message);
+    void take_handover(const wire::SocketAddress& seen, UniqueFd& accepted, int flags);
     co::Task<void> deliver_request(wire::HttpRequest message);
     // Copies of one mirrored connection's requests, delivered one after the other in their order.
     co::Task<void> deliver_mirrored(uint64_t conn);
@@ -60,7 +65,7 @@ private:
     void watch_listeners();
     void check_listeners();
     co::Task<void> unsubscribe(uint16_t port);
-    co::Task<Status> subscribe(uint16_t remote_port, const wire::SocketAddress& local);
+    co::Task<Status> subscribe(uint16_t remote_port, const wire::SocketAddress& local, bool program);
 
     asio::io_context& io_;
     AgentClient& agent_;
@@ -70,6 +75,7 @@ private:
     std::map<uint16_t, wire::SocketAddress> listening_;         // target port -> where the program listens
     std::set<uint16_t> subscribed_;
     std::map<uint64_t, std::deque<wire::HttpRequest>> mirrored_;  // copies waiting, by connection
+    std::map<std::string, std::shared_ptr<Handover>> handovers_;  // by the loopback address accept() sees
     std::vector<Watched> watched_;
     asio::steady_timer watch_timer_{io_};
     bool watching_ = false;
