@@ -3,6 +3,7 @@
 #include "wire/address.hpp"
 #include "base/log.hpp"
 
+#include <fcntl.h>
 #include <sys/un.h>
 
 #include <deque>
@@ -54,7 +55,7 @@ struct TcpAttempt : std::enable_shared_from_this<TcpAttempt> {
 
     TcpAttempt(Context& ctx, TcpConnect request, std::weak_ptr<Outbox> outbox, ConnectionTable& table, Reply reply)
         : ctx(ctx), request(std::move(request)), outbox(std::move(outbox)), table(table), reply(std::move(reply)),
-          socket(ctx.io), timer(ctx.io) {}
+          socket(ctx.io), timer(ctx.io), asked(std::chrono::steady_clock::now()) {}
 
     void start(std::vector<std::string> candidates) {
         addresses = std::move(candidates);
@@ -90,9 +91,17 @@ struct TcpAttempt : std::enable_shared_from_this<TcpAttempt> {
         }
         auto endpoint = endpoint_of<tcp::endpoint>(addresses[index++], request.remote.port);
         if (!endpoint) return next();
+        // Made in the family of the socket it is to replace: an IPv6 one reaches IPv4 v4-mapped.
+        bool mapped = map_v4 && endpoint->address().is_v4();
+        if (mapped) *endpoint = tcp::endpoint(asio::ip::make_address_v6(asio::ip::v4_mapped, endpoint->address().to_v4()), endpoint->port());
         std::error_code ignored;
         socket.close(ignored);
-        socket.async_connect(*endpoint, [self = shared_from_this()](std::error_code ec) {
+        socket.async_connect(*endpoint, [self = shared_from_this(), mapped](std::error_code ec) {
+            if (ec == asio::error::address_family_not_supported && mapped) {  // no IPv6 in the target
+                self->map_v4 = false;
+                --self->index;
+                return self->next();
+            }
             if (ec) {
                 self->last_error = ec;
                 return self->next();
@@ -106,6 +115,17 @@ struct TcpAttempt : std::enable_shared_from_this<TcpAttempt> {
         std::error_code e1, e2;
         Connected done{request.conn, from_endpoint(socket.local_endpoint(e1)), from_endpoint(socket.remote_endpoint(e2))};
         if (e1 || e2) return reply(error_reply(e1 ? e1 : e2, "connect " + to_string(request.remote)));
+        auto took = std::chrono::steady_clock::now() - asked;
+        if (request.pass_family == socket.local_endpoint(e1).protocol().family() && !e1 &&
+            took <= std::chrono::milliseconds(request.pass_within_ms)) {
+            // The socket itself: the client's program is its end, nothing is relayed.
+            table.remove(request.conn);
+            done.passed = true;
+            done.fd = std::make_shared<UniqueFd>(::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0));
+            if (done.fd->ok()) return reply(std::move(done));
+            done.passed = false;
+            done.fd.reset();
+        }
         auto bridge = std::make_shared<StreamBridge>(request.conn, outbox, table);
         table.add(request.conn, bridge);
         reply(done);  // Connected goes out before the first Data the bridge may send
@@ -121,6 +141,8 @@ struct TcpAttempt : std::enable_shared_from_this<TcpAttempt> {
     asio::steady_timer timer;
     std::vector<std::string> addresses;
     size_t index = 0;
+    std::chrono::steady_clock::time_point asked;
+    bool map_v4 = request.pass_family == AF_INET6;
     bool timed_out = false;
     bool cancelled = false;
     std::error_code last_error = asio::error::host_not_found;

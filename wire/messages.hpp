@@ -272,7 +272,12 @@ struct TcpConnect {
     uint64_t conn = 0;
     SocketAddress remote;  // ip may also be a host name, resolved in the target
     uint32_t timeout_ms = 0;
-    MSGPACK_DEFINE(conn, remote, timeout_ms)
+    // On a link that passes descriptors (a unix socket): a socket of this address family (the
+    // program's; 0: none) connected within pass_within_ms comes itself with Connected{passed}, for
+    // the client to give its program; one that takes longer is relayed.
+    int32_t pass_family = 0;
+    uint32_t pass_within_ms = 0;
+    MSGPACK_DEFINE(conn, remote, timeout_ms, pass_family, pass_within_ms)
 };
 struct UdpConnect {
     static constexpr Kind kind = Kind::UdpConnect;
@@ -292,7 +297,9 @@ struct Connected {
     uint64_t conn = 0;
     SocketAddress local;   // the target-side socket's own address
     SocketAddress remote;
-    MSGPACK_DEFINE(conn, local, remote)
+    bool passed = false;   // the connected socket rides along (SCM_RIGHTS): no Data for conn
+    std::shared_ptr<UniqueFd> fd;  // that socket: the session moves it, it is not encoded
+    MSGPACK_DEFINE(conn, local, remote, passed)
 };
 // Bytes of a stream, or one datagram of a UDP flow. Counts against the receiver's window.
 struct Data {
@@ -411,6 +418,7 @@ inline Kind kind_of(const Message& m) {
 inline std::shared_ptr<UniqueFd>* passed_fd(Message& m) {
     if (auto* opened = std::get_if<FileOpened>(&m); opened && opened->passed) return &opened->fd;
     if (auto* incoming = std::get_if<IncomingConnection>(&m); incoming && incoming->passed) return &incoming->fd;
+    if (auto* connected = std::get_if<Connected>(&m); connected && connected->passed) return &connected->fd;
     return nullptr;
 }
 

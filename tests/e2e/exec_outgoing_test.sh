@@ -39,6 +39,34 @@ check_contains "getpeername reports the remote address" "peer ('10.77.0.10', 80)
 check_contains "getsockname reports the pod-side address" "local 10.77.0.2" "$out"
 check_contains "a connection refused in the pod is refused here" "refused 111" "$out"
 
+# Through a local agent the program's socket is replaced by the one the agent connected in the pod,
+# nothing relayed: what was set on it before connect() carries over (options, close-on-exec off),
+# and the pod's connection is the program's own.
+mirrord_exec -- python3 - >"$WORK/handover.out" 2>&1 <<'PY' &
+import os, socket, time
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77)
+os.set_inheritable(s.fileno(), True)
+s.connect(("backend", 80))
+print("options", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+      s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), os.get_inheritable(s.fileno()), s.gettimeout())
+s.sendall(b"GET / HTTP/1.0\r\nHost: backend\r\n\r\n")
+print("reply", s.recv(4096).split(b"\r\n\r\n", 1)[1].decode().strip(), flush=True)
+time.sleep(3)
+PY
+handover=$!
+wait_for_text "$WORK/handover.out" "reply" 10
+check_contains "hand-over: the options set before connect() are kept" "options True 1 77 True None" "$(cat "$WORK/handover.out")"
+check_contains "... the program talks to the pod's peer" "reply hello from backend; you are 10.77.0.2" "$(cat "$WORK/handover.out")"
+check_contains "... on the pod's connection, which the program itself holds" '"python3"' \
+    "$(nsenter -t "$POD_PID" -n ss -tnpH dst 10.77.0.10)"
+wait "$handover"
+out=$(mirrord_exec --log-level debug -- node -e 'require("http").get("http://backend/", r => r.on("data", d => process.stdout.write(d)))' 2>&1)
+check_contains "hand-over: node (libuv, a non-blocking connect)" "hello from backend; you are 10.77.0.2" "$out"
+check_contains "... was given the pod's socket" "the program has the target's socket" "$out"
+
 out=$(mirrord_exec -- curl -sS -m 5 http://10.77.0.10:81/ 2>&1 || true)
 check_contains "curl sees the refusal too" "Failed to connect to 10.77.0.10 port 81" "$out"
 

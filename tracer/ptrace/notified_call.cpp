@@ -20,6 +20,13 @@ Verdict Verdict::install(UniqueFd fd, bool cloexec) {
     return v;
 }
 
+Verdict Verdict::replace(UniqueFd fd, int at, bool cloexec, long r) {
+    Verdict v = install(std::move(fd), cloexec);
+    v.at = at;
+    v.value = r;
+    return v;
+}
+
 bool Call::waiting() const { return listener_.valid(id_); }
 
 bool Call::read_bytes(uint64_t addr, void* out, size_t len) const { return read_memory(tid_, addr, out, len).ok(); }

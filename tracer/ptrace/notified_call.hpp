@@ -41,6 +41,7 @@ struct Verdict {
     long value = 0;   // result: >= 0, or -errno
     UniqueFd fd;      // install_fd: placed in the program, its number the syscall's result
     bool cloexec = false;
+    int at = -1;      // install_fd at this number (replacing what it was), the result being value
 
     // The kernel runs the call as the program made it: a decision, never a fallback for a failure.
     static Verdict local() { return {}; }
@@ -48,6 +49,8 @@ struct Verdict {
     static Verdict result(long r);
     static Verdict error(int err) { return result(-err); }
     static Verdict install(UniqueFd fd, bool cloexec);
+    // fd takes the place of the program's descriptor `at` (as dup2 would), and the call returns r.
+    static Verdict replace(UniqueFd fd, int at, bool cloexec, long r);
 };
 
 class Call {

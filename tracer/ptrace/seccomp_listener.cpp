@@ -90,11 +90,18 @@ void SeccompListener::respond(uint64_t id, Verdict verdict) const {
         seccomp_notif_addfd add{};
         add.id = id;
         add.flags = SECCOMP_ADDFD_FLAG_SEND;  // installed and returned as the result, atomically
+        if (verdict.at >= 0) {                // in place of a descriptor, then the result is sent
+            add.flags = SECCOMP_ADDFD_FLAG_SETFD;
+            add.newfd = static_cast<uint32_t>(verdict.at);
+        }
         add.srcfd = static_cast<uint32_t>(verdict.fd.get());
         add.newfd_flags = verdict.cloexec ? O_CLOEXEC : 0;
-        if (::ioctl(fd_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0 || errno == ENOENT) return;
+        int r = ::ioctl(fd_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+        if (r < 0 && errno == ENOENT) return;  // the thread stopped waiting
         // EMFILE and the like are the program's to see, as from the syscall itself.
-        verdict = Verdict::error(errno == EBADF ? EIO : errno);
+        if (r < 0) verdict = Verdict::error(errno == EBADF ? EIO : errno);
+        else if (verdict.at < 0) return;
+        else verdict = Verdict::result(verdict.value);
     }
     seccomp_notif_resp resp{};
     resp.id = id;

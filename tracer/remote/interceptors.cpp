@@ -4,10 +4,12 @@
 #include "tracer/remote/session_report.hpp"
 
 #include "wire/address.hpp"
+#include "base/async.hpp"
 #include "base/log.hpp"
 #include "base/temp_dir.hpp"
 #include "base/text_file.hpp"
 
+#include <fcntl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -99,6 +101,48 @@ void Interceptors::attach_tcp(std::shared_ptr<StreamBridge> bridge, tcp::socket 
         map_.remove_local(program_local);
     });
     bridge->attach(std::move(socket));
+}
+
+namespace {
+
+// Copies from -> to until EOF (then half-closes to) or an error (then closes both); `keep` is
+// released at the end.
+co::Task<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to, [[maybe_unused]] std::shared_ptr<void> keep) {
+    std::vector<char> buffer(64 * 1024);
+    for (;;) {
+        auto r = co_await co::read_some(*from, asio::buffer(buffer));
+        std::error_code ignored;
+        if (r.error == asio::error::eof) co_return (void)to->shutdown(tcp::socket::shutdown_send, ignored);
+        if (!r.error) r.error = (co_await co::write_all(*to, asio::buffer(buffer.data(), r.bytes))).error;
+        if (r.error) {
+            from->close(ignored);
+            to->close(ignored);
+            co_return;
+        }
+    }
+}
+
+}  // namespace
+
+void Interceptors::relay_here(tcp::socket socket, const SocketAddress& peer_seen, const SocketAddress& program_local,
+                              const Connected& connected) {
+    std::error_code ec;
+    auto target = std::make_shared<tcp::socket>(io_);
+    if (connected.fd && connected.fd->ok()) {
+        int fd = ::fcntl(connected.fd->get(), F_DUPFD_CLOEXEC, 0);
+        target->assign(socket.local_endpoint(ec).protocol() == tcp::v6() ? tcp::v6() : tcp::v4(), fd, ec);
+        if (ec) ::close(fd);
+    }
+    auto ours = std::make_shared<tcp::socket>(std::move(socket));
+    if (!target->is_open()) return (void)ours->close(ec);  // the program sees its connection reset
+    map_.add_peer(peer_seen, connected.remote);
+    map_.add_local(program_local, connected.local);
+    std::shared_ptr<void> mapped(nullptr, [this, peer_seen, program_local](void*) {  // until both ways are done
+        map_.remove_peer(peer_seen);
+        map_.remove_local(program_local);
+    });
+    co::spawn(pump(ours, target, mapped));
+    co::spawn(pump(target, ours, mapped));
 }
 
 Interceptors::~Interceptors() {

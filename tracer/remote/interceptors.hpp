@@ -48,6 +48,10 @@ public:
     // program_local as its own address, which getpeername()/getsockname() translate.
     void attach_tcp(std::shared_ptr<wire::StreamBridge> bridge, asio::ip::tcp::socket socket, const wire::SocketAddress& peer_seen,
                     const wire::SocketAddress& program_local, const wire::Connected& connected);
+    // The same for a connection whose target-side socket the agent passed (connected.fd): relayed
+    // here, between that socket and the supervisor's end.
+    void relay_here(asio::ip::tcp::socket socket, const wire::SocketAddress& peer_seen, const wire::SocketAddress& program_local,
+                    const wire::Connected& connected);
     // The same for a unix stream socket the agent connected in the target (conn): the path of a
     // listener in a private directory to point the tracee's connect() at.
     Result<std::string> expect_unix(uint64_t conn);

@@ -7,6 +7,9 @@
 
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <netinet/tcp.h>
+
+#include <fstream>
 
 namespace mrd::tracer {
 
@@ -20,6 +23,10 @@ constexpr uint32_t kAgentConnectTimeoutMs = 130000;
 // How often a pending attempt checks that the program still has its socket.
 constexpr auto kWatchInterval = std::chrono::milliseconds(500);
 constexpr int kTimedOut = -1;
+// A local agent passes the socket it connected within kHandOverWithinMs of the request; the
+// program's connect() waits that long for it (its reply's way back included), blocking or not.
+constexpr uint32_t kHandOverWithinMs = 5;
+constexpr auto kHandOverWait = std::chrono::milliseconds(20);
 
 tcp::endpoint endpoint_of(const SocketAddress& a) {
     return tcp::endpoint(asio::ip::make_address(unmapped(a.ip)), a.port);
@@ -31,6 +38,32 @@ void consume_socket_error(int socket) {
     int ignored = 0;
     socklen_t len = sizeof ignored;
     ::getsockopt(socket, SOL_SOCKET, SO_ERROR, &ignored, &len);
+}
+
+// What a program sets on a socket before connecting it, carried over to the one that replaces it.
+// Buffer sizes are not: reading them cannot tell a set size from the kernel's autotuned default.
+void copy_socket_options(int from, int to) {
+    static constexpr std::pair<int, int> kOptions[] = {
+        {SOL_SOCKET, SO_KEEPALIVE}, {SOL_SOCKET, SO_RCVTIMEO}, {SOL_SOCKET, SO_SNDTIMEO}, {SOL_SOCKET, SO_LINGER},
+        {SOL_SOCKET, SO_PRIORITY},  {SOL_SOCKET, SO_OOBINLINE}, {IPPROTO_TCP, TCP_NODELAY}, {IPPROTO_TCP, TCP_KEEPIDLE},
+        {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT}, {IPPROTO_TCP, TCP_USER_TIMEOUT}};
+    for (auto [level, name] : kOptions) {
+        char value[32];
+        socklen_t len = sizeof value;
+        if (::getsockopt(from, level, name, value, &len) == 0) ::setsockopt(to, level, name, value, len);
+    }
+    int flags = ::fcntl(from, F_GETFL), theirs = ::fcntl(to, F_GETFL);
+    if (flags >= 0 && theirs >= 0) ::fcntl(to, F_SETFL, (theirs & ~O_NONBLOCK) | (flags & O_NONBLOCK));
+}
+
+// Whether the program's descriptor fd is close-on-exec (its /proc fdinfo flags).
+bool close_on_exec(pid_t tid, int fd) {
+    std::ifstream info("/proc/" + std::to_string(tid) + "/fdinfo/" + std::to_string(fd));
+    std::string key;
+    unsigned long flags = 0;
+    while (info >> key)
+        if (key == "flags:" && info >> std::oct >> flags) break;
+    return flags & O_CLOEXEC;
 }
 
 }  // namespace
@@ -48,6 +81,9 @@ struct TcpConnects::Attempt {
     uint64_t conn = 0;
     bool done = false;
     std::vector<co::Promise<int>> waiters;
+    std::optional<Message> answer;  // the agent's, once it came
+    co::Promise<bool> answered;     // set once it came
+    co::Promise<bool> quick;        // true: it came in time for a hand-over; false: too late
 };
 
 co::Task<Verdict> TcpConnects::connect(Call& call, UniqueFd socket, const SocketInfo& info, const SocketAddress& remote) {
@@ -71,6 +107,38 @@ co::Task<Verdict> TcpConnects::connect(Call& call, UniqueFd socket, const Socket
     attempt->fd = call.fd_arg(0);
     attempt->id = id;
     attempt->remote = remote;
+    attempt->conn = agent_.new_connection_id();
+    // A local agent can pass the socket it connects in the target: the program's is replaced by it.
+    int32_t pass_family = agent_.passes_fds() && (info.domain == AF_INET || info.domain == AF_INET6) ? info.domain : 0;
+    co::spawn(ask(attempt, pass_family));
+    if (pass_family) {
+        asio::steady_timer timer(io_, kHandOverWait);
+        timer.async_wait([quick = attempt->quick](std::error_code ec) {
+            if (!ec) quick.set(false);
+        });
+        bool in_time = co_await attempt->quick.wait();
+        timer.cancel();
+        if (in_time) {
+            auto connected = reply_as<Connected>(Message(*attempt->answer));
+            if (!call.waiting()) {  // nobody hears it; a restart asks anew
+                if (connected && !connected->passed) agent_.send(Close{attempt->conn, ECONNABORTED});
+                co_return Verdict::error(EINTR);
+            }
+            // A blocking connect that failed says so; a non-blocking one says EINPROGRESS, and then
+            // SO_ERROR (the sink's way below, with the answer in hand).
+            if (!connected && !nonblocking) {
+                log::debug("connect ", to_string(remote), ": ", connected.error().message);
+                co_return Verdict::error(connected.error().code ? connected.error().code : ECONNREFUSED);
+            }
+            if (connected && connected->passed) co_return hand_over(call, socket.get(), *connected);
+        }
+    }
+    // The sink's way: the program's socket waits in SYN_SENT; what goes wrong before the wait
+    // leaves the agent's attempt behind, cancelled.
+    auto abandon = [&](Verdict verdict) {
+        agent_.send(Close{attempt->conn, ECONNABORTED});
+        return verdict;
+    };
     bool v6 = info.domain == AF_INET6 && remote.ip.find(':') != std::string::npos;
     tcp::endpoint sink_endpoint(v6 ? asio::ip::address(asio::ip::address_v6::loopback()) : asio::ip::address(asio::ip::address_v4::loopback()), 0);
     std::error_code ec;
@@ -86,9 +154,9 @@ co::Task<Verdict> TcpConnects::connect(Call& call, UniqueFd socket, const Socket
     if (!ec) attempt->sink_address = from_endpoint(attempt->sink.local_endpoint(ec));
     if (ec) {
         log::error("connect to ", to_string(remote), ": no loopback listener for it (", ec.message(), "); the call fails");
-        co_return Verdict::error(ENOBUFS);
+        co_return abandon(Verdict::error(ENOBUFS));
     }
-    if (!call.waiting()) co_return Verdict::error(EINTR);  // the thread gave up (nobody hears this): leave its socket alone
+    if (!call.waiting()) co_return abandon(Verdict::error(EINTR));  // the thread gave up (nobody hears this): leave its socket alone
 
     // Into SYN_SENT toward the sink, without blocking here whatever the socket's mode.
     auto sink_sockaddr = make_sockaddr(attempt->sink_address, info.domain);
@@ -99,13 +167,13 @@ co::Task<Verdict> TcpConnects::connect(Call& call, UniqueFd socket, const Socket
     if (r == 0 || error != EINPROGRESS) {
         if (r == 0) error = EIO;
         log::error("connect to ", to_string(remote), ": the program's socket cannot wait on loopback (", std::strerror(error), ")");
-        co_return Verdict::error(error);
+        co_return abandon(Verdict::error(error));
     }
     sockaddr_storage local{};
     socklen_t local_len = sizeof local;
     ::getsockname(socket.get(), reinterpret_cast<sockaddr*>(&local), &local_len);
     auto program_local = from_sockaddr(reinterpret_cast<sockaddr*>(&local), local_len);
-    if (!program_local) co_return Verdict::error(EIO);
+    if (!program_local) co_return abandon(Verdict::error(EIO));
     attempt->program_local = *program_local;
     pending_[id] = attempt;
     co::spawn(run(attempt));
@@ -133,22 +201,41 @@ co::Task<Verdict> TcpConnects::wait(std::shared_ptr<Attempt> attempt, std::optio
     co_return Verdict::error(error);
 }
 
+co::Task<void> TcpConnects::ask(std::shared_ptr<Attempt> attempt, int32_t pass_family) {
+    auto answer = co_await agent_.call<TcpConnect>(attempt->conn, attempt->remote, kAgentConnectTimeoutMs, pass_family, kHandOverWithinMs);
+    attempt->answer = std::move(answer);
+    attempt->quick.set(true);
+    attempt->answered.set(true);
+}
+
+Verdict TcpConnects::hand_over(Call& call, int program_socket, Connected& connected) {
+    UniqueFd socket = connected.fd ? std::move(*connected.fd) : UniqueFd();
+    if (!socket) {
+        log::error("connect to ", to_string(connected.remote), ": the agent's socket did not come with its answer; the call fails");
+        return Verdict::error(EIO);
+    }
+    copy_socket_options(program_socket, socket.get());
+    log::debug("connect to ", to_string(connected.remote), ": the program has the target's socket (", to_string(connected.local), ")");
+    return Verdict::replace(std::move(socket), call.fd_arg(0), close_on_exec(call.tid(), call.fd_arg(0)), 0);
+}
+
 co::Task<void> TcpConnects::run(std::shared_ptr<Attempt> attempt) {
-    attempt->conn = agent_.new_connection_id();
     watch(attempt);
-    auto connected = reply_as<Connected>(co_await agent_.call<TcpConnect>(attempt->conn, attempt->remote, kAgentConnectTimeoutMs));
+    co_await attempt->answered.wait();
+    auto connected = reply_as<Connected>(std::move(*attempt->answer));
     if (!connected) {
         log::debug("connect ", to_string(attempt->remote), ": ", connected.error().message);
         co_return finish(*attempt, connected.error().code ? connected.error().code : ECONNREFUSED);
     }
     // Registered at once: the target's server may speak first.
-    auto bridge = interceptors_.bridge_for(*connected);
+    auto bridge = connected->passed ? nullptr : interceptors_.bridge_for(*connected);
     auto socket = co_await open_simultaneously(*attempt);
     if (!socket) {
-        bridge->abort(ECONNABORTED);
+        if (bridge) bridge->abort(ECONNABORTED);
         co_return finish(*attempt, socket.error().code ? socket.error().code : ECONNABORTED);
     }
-    interceptors_.attach_tcp(bridge, std::move(*socket), attempt->sink_address, attempt->program_local, *connected);
+    if (bridge) interceptors_.attach_tcp(bridge, std::move(*socket), attempt->sink_address, attempt->program_local, *connected);
+    else interceptors_.relay_here(std::move(*socket), attempt->sink_address, attempt->program_local, *connected);  // passed too late
     finish(*attempt, 0);
 }
 

@@ -11,6 +11,13 @@
 //   - The agent failed: the socket is disconnected (connect(AF_UNSPEC)), which wakes its pollers
 //     with an error; getsockopt(SO_ERROR) and a repeated connect then report the target's errno
 //     (ECONNREFUSED, ETIMEDOUT, ENETUNREACH...).
+// A local agent (a unix link) passes the socket it connected, if it connected within a few
+// milliseconds: the program's connect() waits that long, blocking or not, and its socket is then
+// replaced by that one (SECCOMP_ADDFD_FLAG_SETFD; the options it set before connecting carried
+// over): connect() returns 0, and the program talks to the target's peer on the target's own
+// connection, nothing relayed. Programs register a socket with epoll after its connect(), so the
+// swap is unseen. A connect that takes longer goes the sink's way (the passed socket, if it comes
+// late, is relayed by the supervisor itself).
 // A non-blocking connect returns EINPROGRESS at once. A blocking one waits, for SO_SNDTIMEO if set
 // (then EINPROGRESS, the attempt going on); a signal interrupts the wait as it would the kernel's
 // (EINTR, or a restart that resumes waiting for the same attempt). The agent's attempt is cancelled
@@ -42,6 +49,10 @@ public:
 
 private:
     struct Attempt;
+    // The agent's TcpConnect; its answer goes into the attempt.
+    co::Task<void> ask(std::shared_ptr<Attempt> attempt, int32_t pass_family);
+    // The program's socket replaced by the one the agent connected in the target (a local agent).
+    Verdict hand_over(Call& call, int program_socket, wire::Connected& connected);
     co::Task<void> run(std::shared_ptr<Attempt> attempt);
     // Every half second: once the program no longer has the socket, the agent's attempt is cancelled.
     void watch(std::weak_ptr<Attempt> attempt);
