@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <linux/audit.h>
 #include <linux/io_uring.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,4 +100,31 @@ TEST_CASE("the router settles certainly-local calls only for routes that say so"
     n.args[0] = 1;
     n.arch = AUDIT_ARCH_I386;  // 32-bit calls: the event loop warns
     CHECK_FALSE(router.certainly_local(n));
+}
+
+TEST_CASE("a replacing verdict puts a descriptor in place of the program's, then answers the call") {
+    int pipe_fds[2];
+    REQUIRE(::pipe(pipe_fds) == 0);
+    REQUIRE(::write(pipe_fds[1], "swapped", 7) == 7);
+    ::close(pipe_fds[1]);
+    UniqueFd replacement(pipe_fds[0]);
+    SyscallRouter router;
+    router.on(SYS_getppid, [](Call&) -> co::Task<Verdict> { co_return Verdict::local(); });
+    constexpr int kAt = 77;
+    int code = run_filtered(
+        router, false,
+        [&](const Notification&) {
+            int copy = ::fcntl(replacement.get(), F_DUPFD_CLOEXEC, 0);
+            return Verdict::replace(UniqueFd(copy), kAt, true, 5);
+        },
+        [](const Notification&) { return false; },
+        [] {
+            if (::dup2(STDIN_FILENO, kAt) != kAt) return 1;  // what the descriptor was
+            if (::syscall(SYS_getppid) != 5) return 2;
+            char text[8] = {};
+            if (::read(kAt, text, sizeof text) != 7 || std::string(text) != "swapped") return 3;
+            if (!(::fcntl(kAt, F_GETFD) & FD_CLOEXEC)) return 4;
+            return 0;
+        });
+    CHECK(code == 0);
 }
