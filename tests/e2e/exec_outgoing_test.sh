@@ -53,7 +53,9 @@ s.connect(("backend", 80))
 print("options", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
       s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), os.get_inheritable(s.fileno()), s.gettimeout())
 s.sendall(b"GET / HTTP/1.0\r\nHost: backend\r\n\r\n")
-print("reply", s.recv(4096).split(b"\r\n\r\n", 1)[1].decode().strip(), flush=True)
+reply = b""
+while chunk := s.recv(4096): reply += chunk
+print("reply", reply.split(b"\r\n\r\n", 1)[1].decode().strip(), flush=True)
 time.sleep(3)
 PY
 handover=$!
