@@ -279,12 +279,21 @@ co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_
     tcp::endpoint endpoint(asio::ip::make_address(it->second.ip, ec), it->second.port);
     tcp::socket socket(io_);
     socket.open(endpoint.protocol(), ec);
-    // Bound first, so accept() can show the real peer the moment the connection is queued.
+    // The port is picked by connect() by its four-tuple (IP_BIND_ADDRESS_NO_PORT): a bind() to port
+    // 0 for every delivery searched the port range past every TIME_WAIT of the ones before.
+    int one = 1;
+    if (!ec) ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     if (!ec) socket.bind(tcp::endpoint(endpoint.address().is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
                                                                    : asio::ip::address(asio::ip::address_v4::loopback()), 0), ec);
-    SocketAddress local = ec ? SocketAddress{} : from_endpoint(socket.local_endpoint(ec));
-    if (!ec) map_.add_peer(local, peer);
-    if (!ec) ec = co_await co::connect(socket, endpoint);
+    SocketAddress local;
+    if (!ec) {
+        auto connecting = co::connect(socket, endpoint);  // connect() is called here, and picks the port
+        local = from_endpoint(socket.local_endpoint(ec));
+        // Registered before the event loop turns, so accept() shows the real peer however soon it comes.
+        if (!ec) map_.add_peer(local, peer);
+        std::error_code connected = co_await connecting;
+        if (!ec) ec = connected;
+    }
     if (ec) {
         map_.remove_peer(local);
         check_listeners();  // refused: perhaps closed just now, and the port goes back to the target's app
