@@ -12,6 +12,17 @@
 
 namespace mrd {
 
+// What a session keeps in scratch directories, each kind named once: make_temp_dir makes them, and
+// `mirrord exec` sweeps what killed sessions left of all of them.
+namespace scratch {
+inline const std::string kAgentSocket = "mirrord-agent";        // a local agent's unix socket
+inline const std::string kFileCopies = "mirrord-files";         // the shadow tree of pod files
+inline const std::string kFuseView = "mirrord-fuse";            // the FUSE view's mount point
+inline const std::string kUnixInterceptors = "mirrord-unix";    // unix sockets standing for the pod's
+inline const std::string kLldbServer = "mirrord-lldb-server";   // the lldb-server stand-in
+inline const std::vector<std::string> kAll = {kAgentSocket, kFileCopies, kFuseView, kUnixInterceptors, kLldbServer};
+}  // namespace scratch
+
 // A new directory of this user's alone, $TMPDIR/NAME-XXXXXX: its path. Locked until this process exits.
 Result<std::string> make_temp_dir(const std::string& name);
 

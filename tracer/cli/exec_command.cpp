@@ -151,7 +151,7 @@ ExitStatus exec_command(const ExecOptions& options) {
     }
     // What killed sessions left behind (copies of pod files, sockets) goes now. These are the names
     // local_agent, remote_fs, interceptors and the lldb-server stand-in make their directories with.
-    if (size_t swept = sweep_stale_temp_dirs({"mirrord-agent", "mirrord-files", "mirrord-fuse", "mirrord-unix", "mirrord-lldb-server"}))
+    if (size_t swept = sweep_stale_temp_dirs(scratch::kAll))
         log::info("removed ", swept, " directories that ended sessions left in $TMPDIR");
     Supervisor::prepare_signals();
     if (config.report) session_report().enable_summary();

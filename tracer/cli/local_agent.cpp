@@ -50,7 +50,7 @@ Result<pid_t> container_pid(const std::string& name) {
 
 Result<LocalAgent> LocalAgent::start(pid_t target_pid, const std::string& log_level, std::chrono::seconds timeout) {
     LocalAgent agent;
-    auto dir = make_temp_dir("mirrord-agent");
+    auto dir = make_temp_dir(scratch::kAgentSocket);
     if (!dir) return dir.error().context("a directory for the agent's socket");
     agent.dir_ = *dir;
     agent.address_ = "unix:" + agent.dir_ + "/agent.sock";

@@ -41,7 +41,7 @@ int fail(const std::string& message) {
 
 int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, std::vector<std::string> command) {
     auto self = read_link("/proc/self/exe");
-    auto dir = make_temp_dir("mirrord-lldb-server");
+    auto dir = make_temp_dir(scratch::kLldbServer);
     if (!self || !dir) return fail("cannot set up the lldb-server stand-in: " + (self ? dir : self).error().message);
     std::string stand_in = *dir + "/lldb-server";
     if (::symlink(self->c_str(), stand_in.c_str()) != 0) return fail("cannot set up the lldb-server stand-in: " + std::string(std::strerror(errno)));

@@ -156,7 +156,7 @@ bool Interceptors::is_unix_interceptor(const std::string& path) const {
 
 Result<std::string> Interceptors::expect_unix(uint64_t conn) {
     if (unix_dir_.empty()) {
-        auto dir = make_temp_dir("mirrord-unix");
+        auto dir = make_temp_dir(scratch::kUnixInterceptors);
         if (!dir) {
             agent_.send(Close{conn, ECONNABORTED});
             return dir.error().context("unix interceptor directory");

@@ -79,12 +79,12 @@ RemoteFs::~RemoteFs() {
 }
 
 Status RemoteFs::create() {
-    auto dir = make_temp_dir("mirrord-files");
+    auto dir = make_temp_dir(scratch::kFileCopies);
     if (!dir) return dir.error();
     ::chmod(dir->c_str(), 0755);  // the program may switch users; the copies keep their own modes
     root_ = *dir;
     if (on_demand_size_ > 0) {
-        auto view_dir = make_temp_dir("mirrord-fuse");
+        auto view_dir = make_temp_dir(scratch::kFuseView);
         if (!view_dir) return view_dir.error();
         ::chmod(view_dir->c_str(), 0755);
         view_dir_ = *view_dir;
