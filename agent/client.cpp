@@ -225,9 +225,11 @@ void Client::on_message(Envelope&& envelope) {
         return;
     }
     if (id != 0) ++round_trips_[kind];  // a request: one round trip for the client
-    if (auto* open = std::get_if<FileOpen>(&m); open && !session_->passes_fds()) open->pass_from_size = 0;  // a TCP link
-    if (auto* subscribe = std::get_if<PortSubscribe>(&m); subscribe && !session_->passes_fds()) subscribe->pass_family = 0;
-    if (auto* connect = std::get_if<TcpConnect>(&m); connect && !session_->passes_fds()) connect->pass_family = 0;
+    if (!session_->passes_fds()) {  // a TCP link: nothing is passed over it
+        if (auto* open = std::get_if<FileOpen>(&m)) open->pass_from_size = 0;
+        if (auto* subscribe = std::get_if<PortSubscribe>(&m)) subscribe->pass_family = 0;
+        if (auto* connect = std::get_if<TcpConnect>(&m)) connect->pass_family = 0;
+    }
     if (FileService::handles(kind)) return serve_file(id, std::move(m));
 
     auto self = shared_from_this();

@@ -56,10 +56,15 @@ private:
 
     size_t read_ready(asio::mutable_buffer buffer, std::error_code& ec) override {
         ssize_t n = unix_ ? receive_now(buffer) : ::recv(socket_.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
-        ec = {};
-        if (n < 0) ec = std::error_code(errno, asio::error::get_system_category());
-        else if (n == 0 && buffer.size() > 0) ec = asio::error::eof;
+        ec = read_error(n, buffer);
         return ec ? 0 : static_cast<size_t>(n);
+    }
+
+    // What a recv's result n means: errno, the end of the stream (0 bytes into room for some), or none.
+    static std::error_code read_error(ssize_t n, asio::mutable_buffer buffer) {
+        if (n < 0) return std::error_code(errno, asio::error::get_system_category());
+        if (n == 0 && buffer.size() > 0) return asio::error::eof;
+        return {};
     }
 
     // recvmsg, so that files passed along are kept (read() would close them). Tried at once, then
@@ -68,9 +73,7 @@ private:
         ssize_t n = receive_now(buffer);
         if (n < 0 && again_when_ready(asio::socket_base::wait_read, done, [this, buffer](Handler d) { receive(buffer, std::move(d)); }))
             return;
-        std::error_code ec;
-        if (n < 0) ec = std::error_code(errno, asio::error::get_system_category());
-        else if (n == 0 && buffer.size() > 0) ec = asio::error::eof;
+        std::error_code ec = read_error(n, buffer);
         asio::post(socket_.get_executor(), [done = std::move(done), ec, n] { done(ec, ec ? 0 : static_cast<size_t>(n)); });
     }
 

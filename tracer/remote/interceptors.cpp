@@ -130,7 +130,7 @@ void Interceptors::relay_here(tcp::socket socket, const SocketAddress& peer_seen
     auto target = std::make_shared<tcp::socket>(io_);
     if (connected.fd && connected.fd->ok()) {
         int fd = ::fcntl(connected.fd->get(), F_DUPFD_CLOEXEC, 0);
-        target->assign(socket.local_endpoint(ec).protocol() == tcp::v6() ? tcp::v6() : tcp::v4(), fd, ec);
+        target->assign(socket.local_endpoint(ec).protocol(), fd, ec);
         if (ec) ::close(fd);
     }
     auto ours = std::make_shared<tcp::socket>(std::move(socket));

@@ -14,7 +14,6 @@
 #include "base/unique_fd.hpp"
 
 #include <fcntl.h>
-#include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -207,7 +206,7 @@ co::Task<Verdict> IncomingTraffic::accept(Call& call) {
     auto name = real ? make_sockaddr(*real, peer.ss_family) : std::vector<char>();
     if (name.empty()) name.assign(reinterpret_cast<char*>(&peer), reinterpret_cast<char*>(&peer) + peer_len);
     if (call.arg(1) && !write_sockaddr_result(call.tid(), call.arg(1), call.arg(2), *capacity, name)) co_return Verdict::error(EFAULT);
-    if (seen) take_handover(*seen, accepted, flags);
+    if (seen) take_handover(*seen, accepted);
     co_return Verdict::install(std::move(accepted), (flags & SOCK_CLOEXEC) != 0);
 }
 
@@ -345,20 +344,14 @@ co::Task<void> IncomingTraffic::hand_over(IncomingConnection message) {
     });
 }
 
-void IncomingTraffic::take_handover(const SocketAddress& seen, UniqueFd& accepted, int flags) {
+void IncomingTraffic::take_handover(const SocketAddress& seen, UniqueFd& accepted) {
     auto it = handovers_.find(to_string(seen));
     if (it == handovers_.end()) return;
     auto handover = it->second;
     handovers_.erase(it);
     UniqueFd stolen = std::move(handover->stolen);
-    // As accept4 would make it: its flags, and the options accepted sockets inherit from their listener.
-    int fl = ::fcntl(stolen.get(), F_GETFL);
-    ::fcntl(stolen.get(), F_SETFL, (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
-    for (auto [level, name] : {std::pair<int, int>{IPPROTO_TCP, TCP_NODELAY}, {SOL_SOCKET, SO_KEEPALIVE}}) {
-        int value = 0;
-        socklen_t len = sizeof value;
-        if (::getsockopt(accepted.get(), level, name, &value, &len) == 0) ::setsockopt(stolen.get(), level, name, &value, len);
-    }
+    // As accept4 made the loopback one: its O_NONBLOCK, and the options it inherited from the listener.
+    copy_socket_options(accepted.get(), stolen.get());
     // getsockname() shows the address the peer connected to, not the agent's redirect port.
     if (!handover->stolen_local.ip.empty()) map_.add_local(handover->stolen_local, handover->seen_local);
     accepted = std::move(stolen);  // the loopback connection closes: knock sees it

@@ -45,7 +45,7 @@ private:
     // loopback connection made for it gets that socket instead, and nothing is relayed.
     struct Handover;
     co::Task<void> hand_over(wire::IncomingConnection message);
-    void take_handover(const wire::SocketAddress& seen, UniqueFd& accepted, int flags);
+    void take_handover(const wire::SocketAddress& seen, UniqueFd& accepted);
     co::Task<void> deliver_request(wire::HttpRequest message);
     // Copies of one mirrored connection's requests, delivered one after the other in their order.
     co::Task<void> deliver_mirrored(uint64_t conn);

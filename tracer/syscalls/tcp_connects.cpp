@@ -7,7 +7,6 @@
 
 #include <fcntl.h>
 #include <linux/filter.h>
-#include <netinet/tcp.h>
 
 #include <fstream>
 
@@ -38,22 +37,6 @@ void consume_socket_error(int socket) {
     int ignored = 0;
     socklen_t len = sizeof ignored;
     ::getsockopt(socket, SOL_SOCKET, SO_ERROR, &ignored, &len);
-}
-
-// What a program sets on a socket before connecting it, carried over to the one that replaces it.
-// Buffer sizes are not: reading them cannot tell a set size from the kernel's autotuned default.
-void copy_socket_options(int from, int to) {
-    static constexpr std::pair<int, int> kOptions[] = {
-        {SOL_SOCKET, SO_KEEPALIVE}, {SOL_SOCKET, SO_RCVTIMEO}, {SOL_SOCKET, SO_SNDTIMEO}, {SOL_SOCKET, SO_LINGER},
-        {SOL_SOCKET, SO_PRIORITY},  {SOL_SOCKET, SO_OOBINLINE}, {IPPROTO_TCP, TCP_NODELAY}, {IPPROTO_TCP, TCP_KEEPIDLE},
-        {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT}, {IPPROTO_TCP, TCP_USER_TIMEOUT}};
-    for (auto [level, name] : kOptions) {
-        char value[32];
-        socklen_t len = sizeof value;
-        if (::getsockopt(from, level, name, value, &len) == 0) ::setsockopt(to, level, name, value, len);
-    }
-    int flags = ::fcntl(from, F_GETFL), theirs = ::fcntl(to, F_GETFL);
-    if (flags >= 0 && theirs >= 0) ::fcntl(to, F_SETFL, (theirs & ~O_NONBLOCK) | (flags & O_NONBLOCK));
 }
 
 // Whether the program's descriptor fd is close-on-exec (its /proc fdinfo flags).

@@ -4,7 +4,9 @@
 #include "wire/address.hpp"
 #include "base/unique_fd.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -84,6 +86,20 @@ std::vector<char> make_sockaddr(const SocketAddress& address, int family) {
     socklen_t len = wire::to_sockaddr(a, ss);
     const char* p = reinterpret_cast<const char*>(&ss);
     return std::vector<char>(p, p + len);
+}
+
+void copy_socket_options(int from, int to) {
+    static constexpr std::pair<int, int> kOptions[] = {
+        {SOL_SOCKET, SO_KEEPALIVE}, {SOL_SOCKET, SO_RCVTIMEO}, {SOL_SOCKET, SO_SNDTIMEO}, {SOL_SOCKET, SO_LINGER},
+        {SOL_SOCKET, SO_PRIORITY},  {SOL_SOCKET, SO_OOBINLINE}, {IPPROTO_TCP, TCP_NODELAY}, {IPPROTO_TCP, TCP_KEEPIDLE},
+        {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT}, {IPPROTO_TCP, TCP_USER_TIMEOUT}};
+    for (auto [level, name] : kOptions) {
+        char value[32];
+        socklen_t len = sizeof value;
+        if (::getsockopt(from, level, name, value, &len) == 0) ::setsockopt(to, level, name, value, len);
+    }
+    int flags = ::fcntl(from, F_GETFL), theirs = ::fcntl(to, F_GETFL);
+    if (flags >= 0 && theirs >= 0) ::fcntl(to, F_SETFL, (theirs & ~O_NONBLOCK) | (flags & O_NONBLOCK));
 }
 
 Status write_sockaddr_result(pid_t tid, uint64_t addr, uint64_t len_addr, uint32_t capacity, const std::vector<char>& sockaddr) {

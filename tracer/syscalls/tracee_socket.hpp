@@ -43,6 +43,10 @@ std::optional<std::string> read_unix_path(pid_t tid, uint64_t addr, uint64_t len
 std::vector<char> make_unix_sockaddr(const std::string& path);
 // Bytes of a sockaddr of the given family for address (IPv4 in an AF_INET6 sockaddr becomes v4-mapped).
 std::vector<char> make_sockaddr(const wire::SocketAddress& address, int family);
+// What a program set on socket `from` (or its listener, for an accepted one), carried over to `to`,
+// which takes its place: options, and O_NONBLOCK. Buffer sizes are not: reading them cannot tell a
+// set size from the kernel's autotuned default.
+void copy_socket_options(int from, int to);
 // Writes a sockaddr the way the kernel returns one: truncated to the caller's buffer, with the full
 // length stored at len_addr.
 Status write_sockaddr_result(pid_t tid, uint64_t addr, uint64_t len_addr, uint32_t capacity, const std::vector<char>& sockaddr);
