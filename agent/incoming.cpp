@@ -338,7 +338,9 @@ Status Incoming::update_rules() {
 
 void Incoming::flush(uint16_t port) {
     // Connections established before the steal bypass the new redirect; dropping their conntrack
-    // entries makes their next packet go through it (mirrord's flush_connections).
+    // entries makes their next packet go through it (mirrord's flush_connections). Only those whose
+    // replies come from the port itself: a redirected one (already the agent's, perhaps accepted
+    // before this runs) would lose its address translation and be reset.
     // Not waited for on the event loop: a grandchild runs it (an argv, no shell), the child exits at once.
     std::string port_text = std::to_string(port);
     pid_t child = ::fork();
@@ -347,7 +349,8 @@ void Incoming::flush(uint16_t port) {
             int null = ::open("/dev/null", O_RDWR);
             ::dup2(null, STDOUT_FILENO);
             ::dup2(null, STDERR_FILENO);
-            ::execlp("conntrack", "conntrack", "-D", "-p", "tcp", "--orig-port-dst", port_text.c_str(), static_cast<char*>(nullptr));
+            ::execlp("conntrack", "conntrack", "-D", "-p", "tcp", "--orig-port-dst", port_text.c_str(), "--reply-port-src", port_text.c_str(),
+                     static_cast<char*>(nullptr));
             ::_exit(127);
         }
         ::_exit(0);

@@ -108,6 +108,73 @@ sleep 2
 check_contains "an unfiltered steal over filtered ones is refused" "already stolen" "$(cat "$WORK/eve.err")"
 stop "$eve_PID"; stop "$alice_PID"; stop "$bob_PID"
 
+# A steal flushes the port's connections that bypass the redirect (mirrord's flush_connections),
+# never those already redirected: a second filtered steal comes while a stolen connection is open.
+nsenter -t "$POD_PID" -n python3 "$SERVER" podkeep 8082 >/dev/null 2>&1 &
+BACKGROUND_PIDS+=($!)
+cat >"$WORK/held.py" <<'PY'
+import os, socket, sys, time
+def answer(s):
+    reply = b""
+    while b"\n" not in reply.partition(b"\r\n\r\n")[2]:
+        more = s.recv(4096)
+        if not more: return "closed"
+        reply += more
+    return reply.partition(b"\r\n\r\n")[2].decode().strip()
+def ask(s, path="/"):
+    try:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n")
+        return answer(s)
+    except OSError as e:
+        return type(e).__name__
+before = socket.create_connection(("10.77.0.2", 8082))
+print("before a steal:", ask(before), flush=True)
+while not os.path.exists(sys.argv[1] + "/first.up"): time.sleep(0.05)
+stolen = socket.create_connection(("10.77.0.2", 8082))
+stolen.settimeout(10)
+print("stolen, answered after another steal:", ask(stolen, "/later"), flush=True)
+print("the one from before:", ask(before), flush=True)
+PY
+# The first thief answers /later once the second steal has flushed the port: its answer is the
+# first packet of the stolen connection after the flush.
+cat >"$WORK/later.py" <<'PY'
+import http.server, os, sys, time
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.path == "/later": open(sys.argv[1] + "/later.asked", "w").close()
+        while self.path == "/later" and not os.path.exists(sys.argv[1] + "/second.up"): time.sleep(0.05)
+        body = f"first saw {self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(("0.0.0.0", 8082), Handler).serve_forever()
+PY
+until_contains "podkeep saw" from_cluster http://10.77.0.2:8082/ || fail "the pod's keep-alive app did not start"
+in_svc python3 "$WORK/held.py" "$WORK" >"$WORK/held.out" 2>&1 &
+held_PID=$!
+BACKGROUND_PIDS+=($held_PID)
+wait_for_text "$WORK/held.out" "before a steal:" 5
+echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"header_filter": "^X-User: alice$", "ports": [8082]}}}}}' >"$WORK/first.json"
+echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"header_filter": "^X-User: bob$", "ports": [8082]}}}}}' >"$WORK/second.json"
+"$MIRRORD" exec --agent "$AGENT_ADDR" -f "$WORK/first.json" -- python3 "$WORK/later.py" "$WORK" >"$WORK/first.out" 2>"$WORK/first.err" &
+first_PID=$!
+BACKGROUND_PIDS+=($first_PID)
+until_contains "first saw" from_cluster -H "X-User: alice" http://10.77.0.2:8082/ || fail "first: $(cat "$WORK/first.err")"
+touch "$WORK/first.up"
+for _ in $(seq 50); do [ -e "$WORK/later.asked" ] && break; sleep 0.1; done
+session second 8082 -f "$WORK/second.json"
+until_contains "second saw" from_cluster -H "X-User: bob" http://10.77.0.2:8082/ || fail "second: $(cat "$WORK/second.err")"
+sleep 0.5  # the flush runs beside the agent's event loop, not waited for
+touch "$WORK/second.up"
+wait_bounded "$held_PID" 15
+check_eq "a steal cuts the port's connections from before it, not those already stolen" \
+"before a steal: podkeep saw GET / from 10.77.0.10 user=alice
+stolen, answered after another steal: first saw /later
+the one from before: ConnectionResetError" "$(cat "$WORK/held.out")"
+stop "$first_PID"; stop "$second_PID"
+
 # Mirror (the default): the pod's app answers; the local program gets a copy.
 session mirror 80
 sleep 1.5
