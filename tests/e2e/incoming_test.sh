@@ -53,6 +53,9 @@ check_eq "handed over: node sees the real peer and the address it was reached at
     "node saw /x from ::ffff:10.77.0.10 at ::ffff:10.77.0.2:80" "$(from_cluster http://10.77.0.2/x)"
 check_eq "... keep-alive: two requests on the one connection" "node saw /1 node saw /2" \
     "$(from_cluster http://10.77.0.2/1 http://10.77.0.2/2 | cut -d' ' -f1-3 | xargs)"
+answered=$(for i in $(seq 20); do from_cluster -o /dev/null -w "%{http_code} " "http://10.77.0.2/n$i"; done)
+check_eq "... every one of 20 connections in a row (the program's accept() may come before the hand-over's knock completes)" \
+    "$(printf '200 %.0s' $(seq 20))" "$answered"
 check_contains "... the program holds the connection in the target's network namespace" '"node"' \
     "$(in_svc python3 -c 'import socket, subprocess, sys; s = socket.create_connection(("10.77.0.2", 80)); s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"); s.recv(4096); sys.stdout.write(subprocess.run(["nsenter", "-t", sys.argv[1], "-n", "ss", "-tnpH", "state", "established"], capture_output=True, text=True).stdout)' "$POD_PID")"
 stop "$node_pid"

@@ -28,7 +28,7 @@ cleanup() {
     for pid in "${BACKGROUND_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ -n "$SANDBOX_NAME" ] && "$SANDBOX" down "$SANDBOX_NAME" 2>/dev/null || true
-    rm -rf "$WORK"
+    [ -n "${MRD_KEEP_WORK:-}" ] && cp -r "$WORK" "$MRD_KEEP_WORK"; rm -rf "$WORK"
     exit "$rc"
 }
 trap cleanup EXIT

@@ -271,7 +271,8 @@ co::Task<void> IncomingTraffic::deliver_mirrored(uint64_t conn) {
     }
 }
 
-co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_t port, const SocketAddress& peer) {
+co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_t port, const SocketAddress& peer,
+                                                                         std::function<void(const SocketAddress&)> called) {
     auto it = listening_.find(port);
     if (it == listening_.end()) co_return std::nullopt;
     std::error_code ec;
@@ -290,6 +291,7 @@ co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_
         local = from_endpoint(socket.local_endpoint(ec));
         // Registered before the event loop turns, so accept() shows the real peer however soon it comes.
         if (!ec) map_.add_peer(local, peer);
+        if (!ec && called) called(local);
         std::error_code connected = co_await connecting;
         if (!ec) ec = connected;
     }
@@ -319,7 +321,7 @@ co::Task<void> IncomingTraffic::deliver_connection(IncomingConnection message) {
 }
 
 struct IncomingTraffic::Handover {
-    tcp::socket knock;  // the supervisor's connection to the program's listener: makes accept() ready
+    std::optional<tcp::socket> knock;  // the supervisor's connection to the program's listener: makes accept() ready
     UniqueFd stolen;    // the target's connection, installed by accept() in place of knock's peer
     SocketAddress stolen_local, seen_local;  // its address in the target; the one the program is to see
 };
@@ -329,16 +331,23 @@ co::Task<void> IncomingTraffic::hand_over(IncomingConnection message) {
         log::warn("stolen connection on port ", message.port, " from ", to_string(message.remote), ": its socket did not come with it");
         co_return;
     }
-    auto knock = co_await connect_to_program(message.port, message.remote);
-    if (!knock) co_return;  // the stolen socket closes: its peer sees the connection closed
-    std::error_code ec;
-    auto handover = std::make_shared<Handover>(Handover{std::move(*knock), std::move(*message.fd), {}, message.local});
-    SocketAddress knocking = from_endpoint(handover->knock.local_endpoint(ec));
+    auto handover = std::make_shared<Handover>(Handover{std::nullopt, std::move(*message.fd), {}, message.local});
     if (auto info = inspect_socket(handover->stolen.get()); info && info->local) handover->stolen_local = *info->local;
+    // Registered as soon as connect() is called: the program's accept() may take the connection
+    // before its completion comes round here.
+    SocketAddress knocking;
+    auto knock = co_await connect_to_program(message.port, message.remote, [this, handover, &knocking](const SocketAddress& local) {
+        knocking = local;
+        handovers_[to_string(local)] = handover;
+    });
     std::string key = to_string(knocking);
-    handovers_[key] = handover;
+    if (!knock) {  // the stolen socket closes: its peer sees the connection closed
+        if (auto it = handovers_.find(key); it != handovers_.end() && it->second == handover) handovers_.erase(it);
+        co_return;
+    }
+    handover->knock = std::move(*knock);
     // Its peer in the program closes once accept() has swapped it (or the listener is gone).
-    handover->knock.async_wait(tcp::socket::wait_read, [this, key, knocking, handover](std::error_code) {
+    handover->knock->async_wait(tcp::socket::wait_read, [this, key, knocking, handover](std::error_code) {
         map_.remove_peer(knocking);
         if (auto it = handovers_.find(key); it != handovers_.end() && it->second == handover) handovers_.erase(it);
     });

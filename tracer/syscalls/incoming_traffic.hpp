@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <vector>
@@ -52,7 +53,10 @@ private:
     co::Task<void> deliver_h2_request(wire::HttpRequest message);
     // A connection to the program's listener for the target's port, its local address registered as
     // standing for peer.
-    co::Task<std::optional<asio::ip::tcp::socket>> connect_to_program(uint16_t port, const wire::SocketAddress& peer);
+    // called: told the connection's local address as soon as connect() is called, before the
+    // program can accept it.
+    co::Task<std::optional<asio::ip::tcp::socket>> connect_to_program(uint16_t port, const wire::SocketAddress& peer,
+                                                                       std::function<void(const wire::SocketAddress&)> called = {});
     bool ignored(const wire::SocketAddress& requested, uint16_t remote_port) const;
     // A listener the target's traffic goes to, checked every second: once the program has closed
     // it, the port is given back to the target's app (as mirrord unsubscribes on close).
