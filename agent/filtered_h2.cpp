@@ -25,8 +25,8 @@ constexpr size_t kMaxStolenBody = 8u << 20;
 
 class FilteredH2 : public std::enable_shared_from_this<FilteredH2> {
 public:
-    FilteredH2(asio::io_context& io, std::shared_ptr<tcp::socket> peer, tcp::endpoint destination, FilterList filters, Taps taps)
-        : io_(io), peer_(std::move(peer)), destination_(destination), filters_(std::move(filters)), taps_(std::move(taps)) {
+    FilteredH2(asio::io_context& io, std::shared_ptr<tcp::socket> peer, tcp::endpoint destination, FilterList filters)
+        : io_(io), peer_(std::move(peer)), destination_(destination), filters_(std::move(filters)) {
         std::error_code ec;
         remote_ = peer_->remote_endpoint(ec);
         peer_out_ = std::make_shared<co::WriteQueue<tcp::socket>>(peer_);
@@ -42,14 +42,12 @@ public:
             co::spawn(read_app(self));
         }
         peer_h2_ = std::make_unique<H2Session>(H2Session::Role::server, peer_handlers());
-        for (auto& t : taps_) t->copy(initial.data(), initial.size());
         bool ok = peer_h2_->receive(initial.data(), initial.size()).ok();
         flush();
         std::vector<char> buffer(64 * 1024);
         while (ok) {
             auto r = co_await co::read_some(*peer_, asio::buffer(buffer));
             if (r.error) break;
-            for (auto& t : taps_) t->copy(buffer.data(), r.bytes);
             ok = peer_h2_->receive(buffer.data(), r.bytes).ok();
             flush();
         }
@@ -109,7 +107,6 @@ private:
         std::error_code ignored;
         peer_->close(ignored);
         if (app_) app_->close(ignored);
-        for (auto& t : taps_) t->finish();
     }
 
     H2Session::Handlers peer_handlers() {
@@ -255,7 +252,6 @@ private:
     std::shared_ptr<co::WriteQueue<tcp::socket>> peer_out_, app_out_;
     tcp::endpoint destination_, remote_;
     FilterList filters_;
-    Taps taps_;
     std::unique_ptr<H2Session> peer_h2_, app_h2_;
     std::map<int32_t, Stream> streams_;
     std::map<int32_t, int32_t> peer_of_app_;
@@ -267,8 +263,8 @@ private:
 }  // namespace
 
 co::Task<void> serve_filtered_h2(asio::io_context& io, std::shared_ptr<tcp::socket> peer, tcp::endpoint destination,
-                                 FilterList filters, Taps taps, std::vector<char> initial) {
-    auto connection = std::make_shared<FilteredH2>(io, std::move(peer), destination, std::move(filters), std::move(taps));
+                                 FilterList filters, std::vector<char> initial) {
+    auto connection = std::make_shared<FilteredH2>(io, std::move(peer), destination, std::move(filters));
     co_await connection->run(std::move(initial));
 }
 

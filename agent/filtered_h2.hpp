@@ -14,6 +14,6 @@ bool starts_like_h2(const std::vector<char>& bytes);  // the client preface, or 
 
 // initial: the bytes read from the peer so far (the preface at least).
 co::Task<void> serve_filtered_h2(asio::io_context& io, std::shared_ptr<asio::ip::tcp::socket> peer,
-                                 asio::ip::tcp::endpoint destination, FilterList filters, Taps taps, std::vector<char> initial);
+                                 asio::ip::tcp::endpoint destination, FilterList filters, std::vector<char> initial);
 
 }  // namespace mrd::agent

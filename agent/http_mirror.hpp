@@ -7,7 +7,8 @@
 #pragma once
 
 #include "agent/http_filter.hpp"
-#include "agent/incoming_relay.hpp"
+#include "agent/incoming.hpp"
+#include "agent/mirror_tap.hpp"
 #include "http/http1.hpp"
 
 namespace mrd::agent {

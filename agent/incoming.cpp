@@ -3,6 +3,7 @@
 #include "agent/filtered_h2.hpp"
 #include "agent/http_mirror.hpp"
 #include "agent/incoming_relay.hpp"
+#include "agent/packet_capture.hpp"
 
 #include "wire/address.hpp"
 #include "base/async.hpp"
@@ -45,9 +46,9 @@ bool response_keeps_alive(const Bytes& response) {
 // One connection on a port with HTTP filters: request by request, to a client or to the application.
 class FilteredConnection {
 public:
-    FilteredConnection(asio::io_context& io, tcp::socket peer, tcp::endpoint destination, std::vector<std::pair<std::weak_ptr<IncomingSink>, HttpMatcher>> filters, Taps taps)
+    FilteredConnection(asio::io_context& io, tcp::socket peer, tcp::endpoint destination, std::vector<std::pair<std::weak_ptr<IncomingSink>, HttpMatcher>> filters)
         : io_(io), peer_(std::make_shared<tcp::socket>(std::move(peer))), destination_(destination),
-          filters_(std::move(filters)), taps_(std::move(taps)), buffer_(64 * 1024) {
+          filters_(std::move(filters)), buffer_(64 * 1024) {
         std::error_code ec;
         remote_ = peer_->remote_endpoint(ec);
     }
@@ -58,7 +59,7 @@ public:
         while (starts_like_h2(pending_) && pending_.size() < sizeof kH2Preface - 1)
             if (!co_await read_peer()) co_return finish();
         if (starts_like_h2(pending_)) {
-            co_await serve_filtered_h2(io_, peer_, destination_, filters_, taps_, std::move(pending_));
+            co_await serve_filtered_h2(io_, peer_, destination_, filters_, std::move(pending_));
             co_return;
         }
         for (uint64_t sequence = 0;; ++sequence) {
@@ -115,7 +116,6 @@ public:
 private:
     void take(size_t n) {
         message_.insert(message_.end(), pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-        for (auto& t : taps_) t->copy(pending_.data(), n);
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
     }
 
@@ -187,7 +187,7 @@ private:
                 if (step.error) {  // not HTTP back: relay the rest as it is
                     auto w = co_await co::write_all(*peer_, asio::buffer(buffer.data() + used, r.bytes - used));
                     if (w.error) co_return false;
-                    co_await relay(peer_, app_, taps_, std::move(pending_));
+                    co_await relay(peer_, app_, std::move(pending_));
                     upgraded_ = true;
                     co_return false;
                 }
@@ -200,7 +200,7 @@ private:
                             auto rest = co_await co::write_all(*peer_, asio::buffer(buffer.data() + used, r.bytes - used));
                             if (rest.error) co_return false;
                         }
-                        co_await relay(peer_, app_, taps_, std::move(pending_));
+                        co_await relay(peer_, app_, std::move(pending_));
                         upgraded_ = true;
                         co_return false;
                     }
@@ -211,7 +211,7 @@ private:
     }
 
     co::Task<bool> upgrade() {
-        co_await relay(peer_, app_, taps_, std::move(pending_));
+        co_await relay(peer_, app_, std::move(pending_));
         upgraded_ = true;
         co_return false;
     }
@@ -225,10 +225,9 @@ private:
     co::Task<void> pass_through(std::string why) {
         log::debug("incoming: ", why, "; passing the connection through");
         if (!co_await ensure_app()) co_return finish();
-        for (auto& t : taps_) t->copy(pending_.data(), pending_.size());
         std::vector<char> all = message_;
         all.insert(all.end(), pending_.begin(), pending_.end());
-        co_await relay(peer_, app_, taps_, std::move(all), true);
+        co_await relay(peer_, app_, std::move(all));
         finish();
     }
 
@@ -236,14 +235,12 @@ private:
         std::error_code ignored;
         peer_->close(ignored);
         if (app_) app_->close(ignored);
-        for (auto& t : taps_) t->finish();
     }
 
     asio::io_context& io_;
     std::shared_ptr<tcp::socket> peer_, app_;
     tcp::endpoint destination_, remote_;
     FilterList filters_;
-    Taps taps_;
     Http1Parser request_{Http1Parser::Kind::request};
     std::vector<char> buffer_, pending_, message_;
     uint64_t conn_ = 0;
@@ -251,6 +248,14 @@ private:
 };
 
 }  // namespace
+
+Incoming::Incoming(asio::io_context& io, std::unique_ptr<RedirectRules> rules, std::unique_ptr<PacketCapture> capture,
+                   bool flush_connections)
+    : io_(io), rules_(std::move(rules)), capture_(std::move(capture)),
+      flows_([this](const tcp::endpoint& peer, const tcp::endpoint& local) { return open_taps(peer, local); }), idle_flows_(io),
+      flush_connections_(flush_connections) {}
+
+Incoming::~Incoming() = default;
 
 Status Incoming::subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, const PortSubscribe& request) {
     if (!rules_) return Error::msg("this agent has no target, so no incoming traffic", ENOTSUP);
@@ -269,47 +274,72 @@ Status Incoming::subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, co
                                   (matcher->empty() ? "" : " without a filter"), EADDRINUSE);
         }
     }
+    if (!steal && !capture_) {
+        if (port.subscribers.empty()) ports_.erase(request.port);
+        return Error::msg("this agent cannot capture packets (CAP_NET_RAW), so it cannot mirror", EPERM);
+    }
+    auto before = port.subscribers;
     std::erase_if(port.subscribers, [&](const Subscriber& s) { return s.client == client; });
     port.subscribers.push_back(Subscriber{client, std::move(sink), steal, std::move(*matcher), request.pass_family});
-    if (!port.listener) {
-        auto listener = std::make_shared<tcp::acceptor>(io_);
-        std::error_code ec;
-        listener->open(tcp::v6(), ec);
-        if (!ec) listener->set_option(asio::ip::v6_only(false), ec);
-        if (!ec) listener->bind(tcp::endpoint(tcp::v6(), 0), ec);
-        if (ec) {  // no IPv6 in the target
-            listener = std::make_shared<tcp::acceptor>(io_);
-            ec.clear();
-            listener->open(tcp::v4(), ec);
-            if (!ec) listener->bind(tcp::endpoint(tcp::v4(), 0), ec);
-        }
-        if (!ec) listener->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            ports_.erase(request.port);
-            return Error{ec.value(), "incoming listener: " + ec.message()};
-        }
-        port.listener = std::move(listener);
-        co::spawn(accept_loop(request.port, port.listener));
-        if (auto st = update_rules(); !st) {
-            ports_.erase(request.port);
-            (void)update_rules();
-            return st;
-        }
+    Status st = port.stolen() && !port.listener ? listen(port, request.port) : Status{};
+    if (st) st = update_capture();
+    if (!st) {
+        port.subscribers = std::move(before);
+        if (port.subscribers.empty()) ports_.erase(request.port);
+        (void)update_capture();
+        return st;
     }
     if (steal && flush_connections_) flush(request.port);
     log::info("port ", request.port, ": ", request.mode, request.filter.kind.empty() ? "" : " (filtered)", " for client ", client);
     return {};
 }
 
-void Incoming::unsubscribe(uint64_t client, uint16_t port) {
-    auto it = ports_.find(port);
+Status Incoming::listen(Port& port, uint16_t number) {
+    auto listener = std::make_shared<tcp::acceptor>(io_);
+    std::error_code ec;
+    listener->open(tcp::v6(), ec);
+    if (!ec) listener->set_option(asio::ip::v6_only(false), ec);
+    if (!ec) listener->bind(tcp::endpoint(tcp::v6(), 0), ec);
+    if (ec) {  // no IPv6 in the target
+        listener = std::make_shared<tcp::acceptor>(io_);
+        ec.clear();
+        listener->open(tcp::v4(), ec);
+        if (!ec) listener->bind(tcp::endpoint(tcp::v4(), 0), ec);
+    }
+    if (!ec) listener->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error{ec.value(), "incoming listener: " + ec.message()};
+    port.listener = std::move(listener);
+    co::spawn(accept_loop(number, port.listener));
+    if (auto st = update_rules(); !st) {
+        port.listener->close(ec);
+        port.listener.reset();
+        (void)update_rules();
+        return st;
+    }
+    return {};
+}
+
+bool Incoming::Port::stolen() const {
+    return std::any_of(subscribers.begin(), subscribers.end(), [](const Subscriber& s) { return s.steal; });
+}
+
+bool Incoming::Port::mirrored() const {
+    return std::any_of(subscribers.begin(), subscribers.end(), [](const Subscriber& s) { return !s.steal; });
+}
+
+void Incoming::unsubscribe(uint64_t client, uint16_t number) {
+    auto it = ports_.find(number);
     if (it == ports_.end()) return;
-    std::erase_if(it->second.subscribers, [&](const Subscriber& s) { return s.client == client; });
-    if (!it->second.subscribers.empty()) return;
-    std::error_code ignored;
-    it->second.listener->close(ignored);
-    ports_.erase(it);
-    if (auto st = update_rules(); !st) log::error(st.error().message);
+    Port& port = it->second;
+    std::erase_if(port.subscribers, [&](const Subscriber& s) { return s.client == client; });
+    if (port.listener && !port.stolen()) {
+        std::error_code ignored;
+        port.listener->close(ignored);
+        port.listener.reset();
+        if (auto st = update_rules(); !st) log::error(st.error().message);
+    }
+    if (port.subscribers.empty()) ports_.erase(it);
+    if (auto st = update_capture(); !st) log::error(st.error().message);
 }
 
 void Incoming::client_gone(uint64_t client) {
@@ -321,19 +351,57 @@ void Incoming::client_gone(uint64_t client) {
 void Incoming::shutdown() {
     for (auto& [port, p] : ports_) {
         std::error_code ignored;
-        p.listener->close(ignored);
+        if (p.listener) p.listener->close(ignored);
     }
     ports_.clear();
+    (void)update_capture();
+    flows_.clear(0);
+    idle_flows_.cancel();
     rules_.reset();  // deletes the table
 }
 
 Status Incoming::update_rules() {
     std::map<uint16_t, uint16_t> redirects;
     for (auto& [port, p] : ports_) {
+        if (!p.listener) continue;
         std::error_code ec;
         redirects[port] = p.listener->local_endpoint(ec).port();
     }
     return rules_->apply(redirects);
+}
+
+Status Incoming::update_capture() {
+    if (!capture_) return {};
+    std::set<uint16_t> mirrored;
+    for (auto& [port, p] : ports_)
+        if (p.mirrored()) mirrored.insert(port);
+    if (mirrored.empty()) flows_.clear(0);  // nobody wants their copies any more
+    else forget_idle_flows();
+    return capture_->watch(mirrored, [this](const TcpSegment& segment) { flows_.on_segment(segment); });
+}
+
+Taps Incoming::open_taps(const tcp::endpoint& peer, const tcp::endpoint& local) {
+    Taps taps;
+    auto it = ports_.find(local.port());
+    if (it == ports_.end()) return taps;
+    for (auto& s : it->second.subscribers) {
+        auto sink = s.sink.lock();
+        if (sink && !s.steal) taps.push_back(std::make_shared<HttpMirrorTap>(io_, sink, local.port(), peer, local, s.matcher));
+    }
+    return taps;
+}
+
+void Incoming::forget_idle_flows() {
+    // A connection whose end was never seen (its peer vanished; a packet lost to the capture) is
+    // forgotten after a while of silence.
+    constexpr auto kIdle = std::chrono::minutes(10);
+    if (idle_flows_.expiry() > std::chrono::steady_clock::now()) return;  // already due
+    idle_flows_.expires_after(std::chrono::minutes(1));
+    idle_flows_.async_wait([this, kIdle](std::error_code ec) {
+        if (ec) return;
+        flows_.forget_idle(SniffedFlows::Clock::now() - kIdle);
+        if (std::any_of(ports_.begin(), ports_.end(), [](auto& p) { return p.second.mirrored(); })) forget_idle_flows();
+    });
 }
 
 void Incoming::flush(uint16_t port) {
@@ -389,12 +457,10 @@ co::Task<void> Incoming::serve(tcp::socket socket) {
     std::shared_ptr<IncomingSink> thief;
     int pass_family = 0;
     std::vector<std::pair<std::weak_ptr<IncomingSink>, HttpMatcher>> filters;
-    Taps taps;
     for (auto& s : it->second.subscribers) {
         auto sink = s.sink.lock();
-        if (!sink) continue;
-        if (!s.steal) taps.push_back(std::make_shared<HttpMirrorTap>(io_, sink, port, peer, *destination, s.matcher));
-        else if (s.matcher.empty()) {
+        if (!sink || !s.steal) continue;
+        if (s.matcher.empty()) {
             thief = sink;
             pass_family = s.pass_family;
         }
@@ -408,7 +474,6 @@ co::Task<void> Incoming::serve(tcp::socket socket) {
         IncomingConnection handed{thief->new_incoming_id(), port, from_endpoint(peer), from_endpoint(*destination), false, true};
         handed.fd = std::make_shared<UniqueFd>(::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0));
         if (auto out = thief->outbox().lock(); out && handed.fd->ok()) out->send(0, std::move(handed));
-        for (auto& t : taps) t->close(0);
         co_return;  // ours closes; the client's copy keeps the connection
     }
     if (thief) {  // the whole connection, relayed
@@ -418,20 +483,16 @@ co::Task<void> Incoming::serve(tcp::socket socket) {
         if (auto out = thief->outbox().lock())
             out->send(0, IncomingConnection{conn, port, from_endpoint(peer), from_endpoint(*destination), false});
         bridge->attach(std::move(socket));
-        for (auto& t : taps) t->close(0);
         co_return;
     }
     if (!filters.empty()) {
-        auto connection = std::make_shared<FilteredConnection>(io_, std::move(socket), *destination, std::move(filters), std::move(taps));
+        auto connection = std::make_shared<FilteredConnection>(io_, std::move(socket), *destination, std::move(filters));
         co_await connection->run();
         co_return;
     }
     auto app = co_await connect_upstream(io_, *destination);
-    if (!app) {
-        for (auto& t : taps) t->close(ECONNREFUSED);
-        co_return;  // the peer sees its connection closed, as with no application listening
-    }
-    co_await relay(std::make_shared<tcp::socket>(std::move(socket)), std::make_shared<tcp::socket>(std::move(*app)), std::move(taps), {});
+    if (!app) co_return;  // the peer sees its connection closed, as with no application listening
+    co_await relay(std::make_shared<tcp::socket>(std::move(socket)), std::make_shared<tcp::socket>(std::move(*app)), {});
 }
 
 }  // namespace mrd::agent

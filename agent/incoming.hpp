@@ -1,16 +1,18 @@
 // The target's incoming traffic, shared out among the agent's clients.
 //
-// A subscribed port is redirected (RedirectRules) to a listener of the agent inside the target's
+// A stolen port is redirected (RedirectRules) to a listener of the agent inside the target's
 // network namespace. For each connection, by the subscriptions on its original port:
 //   steal, no filter     the whole connection goes to that client (one such client per port);
 //   steal with filters   each HTTP/1 request goes to the first client whose filter matches, the rest
-//                        to the target's own application, in order, on the same connection;
-//   mirror               the connection goes on to the target's application, and each mirroring
-//                        client gets a copy of what the peer sent (its own replies are dropped).
+//                        to the target's own application, in order, on the same connection.
+// A mirrored port is not redirected: its connections stay the application's, and PacketCapture
+// copies what their peers send as it arrives; each mirroring client gets a copy of every new
+// connection's requests (SniffedFlows, HttpMirrorTap), whose answers it drops.
 #pragma once
 
 #include "agent/http_filter.hpp"
 #include "agent/redirect_rules.hpp"
+#include "agent/sniffed_flows.hpp"
 #include "base/co.hpp"
 #include "wire/connections.hpp"
 
@@ -20,6 +22,8 @@
 #include <vector>
 
 namespace mrd::agent {
+
+class PacketCapture;
 
 // What Incoming needs of a client session.
 class IncomingSink {
@@ -36,8 +40,10 @@ public:
 
 class Incoming {
 public:
-    Incoming(asio::io_context& io, std::unique_ptr<RedirectRules> rules, bool flush_connections)
-        : io_(io), rules_(std::move(rules)), flush_connections_(flush_connections) {}
+    // capture: null when the agent cannot capture packets (then mirroring is refused).
+    Incoming(asio::io_context& io, std::unique_ptr<RedirectRules> rules, std::unique_ptr<PacketCapture> capture,
+             bool flush_connections);
+    ~Incoming();
 
     // client: a stable id for the session; conflicting steals are refused with EADDRINUSE.
     Status subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, const wire::PortSubscribe& request);
@@ -54,17 +60,26 @@ private:
         int pass_family;  // takes a whole stolen connection's socket of this family itself (PortSubscribe)
     };
     struct Port {
-        std::shared_ptr<asio::ip::tcp::acceptor> listener;  // shared with its accept loop, which may outlive the port
+        std::shared_ptr<asio::ip::tcp::acceptor> listener;  // while stolen; shared with its accept loop, which may outlive the port
         std::vector<Subscriber> subscribers;
+        bool stolen() const;
+        bool mirrored() const;
     };
 
+    Status listen(Port& port, uint16_t number);
     Status update_rules();
+    Status update_capture();
+    Taps open_taps(const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local);
+    void forget_idle_flows();
     void flush(uint16_t port);
     co::Task<void> accept_loop(uint16_t port, std::shared_ptr<asio::ip::tcp::acceptor> listener);
     co::Task<void> serve(asio::ip::tcp::socket socket);
 
     asio::io_context& io_;
     std::unique_ptr<RedirectRules> rules_;
+    std::unique_ptr<PacketCapture> capture_;
+    SniffedFlows flows_;
+    asio::steady_timer idle_flows_;
     bool flush_connections_;
     std::map<uint16_t, Port> ports_;
 };

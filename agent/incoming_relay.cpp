@@ -47,57 +47,7 @@ co::Task<std::optional<tcp::socket>> connect_upstream(asio::io_context& io, tcp:
     co_return std::move(socket);
 }
 
-MirrorTap::MirrorTap(asio::io_context& io, std::shared_ptr<IncomingSink> sink, uint64_t conn)
-    : sink_(sink), outbox_(sink->outbox()), conn_(conn), linger_(io) {}
-
-std::shared_ptr<MirrorTap> MirrorTap::open(asio::io_context& io, const std::shared_ptr<IncomingSink>& sink, uint16_t port,
-                                           const tcp::endpoint& peer, const tcp::endpoint& local) {
-    auto tap = std::make_shared<MirrorTap>(io, sink, sink->new_incoming_id());
-    sink->connections().add(tap->conn_, tap);
-    if (auto out = tap->outbox_.lock()) out->send(0, IncomingConnection{tap->conn_, port, from_endpoint(peer), from_endpoint(local), true});
-    return tap;
-}
-
-void MirrorTap::copy(const char* data, size_t n) {
-    if (closed_ || n == 0) return;
-    if (n > credit_) return close(ENOBUFS);
-    credit_ -= n;
-    if (auto out = outbox_.lock()) out->send(0, Data{conn_, Bytes(data, data + n)});
-}
-
-void MirrorTap::eof() {
-    if (closed_ || eof_sent_) return;
-    eof_sent_ = true;
-    if (auto out = outbox_.lock()) out->send(0, Eof{conn_});
-}
-
-void MirrorTap::finish() {
-    eof();
-    if (closed_) return;
-    linger_.expires_after(std::chrono::seconds(10));
-    linger_.async_wait([self = shared_from_this()](std::error_code ec) {
-        if (!ec) self->close(0);
-    });
-}
-
-void MirrorTap::close(int code) {
-    if (closed_) return;
-    if (auto out = outbox_.lock()) out->send(0, Close{conn_, code});
-    release();
-}
-
-void MirrorTap::on_eof() {
-    if (eof_sent_) release();  // both sides done
-}
-
-void MirrorTap::release() {
-    if (closed_) return;
-    closed_ = true;
-    linger_.cancel();
-    if (auto sink = sink_.lock()) sink->connections().remove(conn_);
-}
-
-co::Task<void> pump(tcp::socket& from, tcp::socket& to, Taps* taps) {
+co::Task<void> pump(tcp::socket& from, tcp::socket& to) {
     std::vector<char> buffer(64 * 1024);
     for (;;) {
         auto r = co_await co::read_some(from, asio::buffer(buffer));
@@ -105,42 +55,35 @@ co::Task<void> pump(tcp::socket& from, tcp::socket& to, Taps* taps) {
             std::error_code ignored;
             if (r.error == asio::error::eof) {
                 to.shutdown(tcp::socket::shutdown_send, ignored);
-                if (taps) for (auto& t : *taps) t->eof();
             } else {
                 from.close(ignored);
                 to.close(ignored);
-                if (taps) for (auto& t : *taps) t->close(r.error.value());
             }
             co_return;
         }
-        if (taps) for (auto& t : *taps) t->copy(buffer.data(), r.bytes);
         auto w = co_await co::write_all(to, asio::buffer(buffer.data(), r.bytes));
         if (w.error) {
             std::error_code ignored;
             from.close(ignored);
             to.close(ignored);
-            if (taps) for (auto& t : *taps) t->close(w.error.value());
             co_return;
         }
     }
 }
 
-co::Task<void> relay(std::shared_ptr<tcp::socket> peer, std::shared_ptr<tcp::socket> app, Taps taps, std::vector<char> pending,
-                     bool tapped) {
+co::Task<void> relay(std::shared_ptr<tcp::socket> peer, std::shared_ptr<tcp::socket> app, std::vector<char> pending) {
     if (!pending.empty()) {
-        if (!tapped) for (auto& t : taps) t->copy(pending.data(), pending.size());
         auto w = co_await co::write_all(*app, asio::buffer(pending));
         if (w.error) co_return;
     }
     co::Promise<bool> other_done;
     auto back = [](std::shared_ptr<tcp::socket> app, std::shared_ptr<tcp::socket> peer, co::Promise<bool> done) -> co::Task<void> {
-        co_await pump(*app, *peer, nullptr);
+        co_await pump(*app, *peer);
         done.set(true);
     };
     co::spawn(back(app, peer, other_done));
-    co_await pump(*peer, *app, &taps);
+    co_await pump(*peer, *app);
     co_await other_done.wait();
-    for (auto& t : taps) t->finish();
 }
 
 }  // namespace mrd::agent

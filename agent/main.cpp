@@ -1,6 +1,7 @@
 // mirrord-agent: serves a target's files, environment, DNS and network to mirrord clients.
 #include "agent/guard.hpp"
 #include "agent/incoming.hpp"
+#include "agent/packet_capture.hpp"
 #include "agent/privileges.hpp"
 #include "agent/server.hpp"
 #include "base/log.hpp"
@@ -128,7 +129,12 @@ int main(int argc, char** argv) {
     if (target->pid()) {
         if (auto st = agent::start_guard(::getpid()); !st) log::warn(st.error().message);
         auto rules = agent::RedirectRules::create(::getpid());
-        if (rules) incoming = std::make_unique<agent::Incoming>(io, std::move(*rules), !args.count("no-flush-connections"));
+        // Mirroring captures packets: the socket is made now, while the agent may.
+        auto capture = agent::PacketCapture::open(io);
+        if (!capture) log::warn("mirroring unavailable: ", capture.error().message);
+        if (rules)
+            incoming = std::make_unique<agent::Incoming>(io, std::move(*rules), capture ? std::move(*capture) : nullptr,
+                                                         !args.count("no-flush-connections"));
         else log::warn("incoming traffic unavailable: ", rules.error().message);
     }
     // Inside the target now, with the redirect rules' table made: only what serving needs from here on.

@@ -203,6 +203,13 @@ check_eq "mirror, HTTP/1.1 keep-alive: the pod's app answers every request" "/?k
 wait_for_text "$WORK/mirror10.err" "GET /?k3" 5
 check_eq "... and a local server that closes after each response gets a copy of each" "/?k1 /?k2 /?k3" \
     "$(grep -o 'GET /?k[0-9]' "$WORK/mirror10.err" | cut -c5- | tr '\n' ' ' | sed 's/ $//')"
+check_contains "... the pod's app keeps the connection: it sees the real peer" "podapp saw GET /?k1 from 10.77.0.10" "$out"
+check_not_contains "... and the port is not redirected" "redirect" "$(nsenter -t "$POD_PID" -n nft list ruleset 2>&1)"
+check_contains "... a client in the pod (lo) is mirrored too" "podapp saw GET /?lo" "$(from_pod http://127.0.0.1:8081/?lo)"
+wait_for_text "$WORK/mirror10.err" "GET /?lo" 5 && pass "... and its copy arrives" || fail "no copy of the pod's own client: $(cat "$WORK/mirror10.err")"
+head -c 200000 /dev/zero | tr '\0' 'x' >"$WORK/big.body"
+from_cluster -X POST --data-binary "@$WORK/big.body" -o /dev/null http://10.77.0.2:8081/?big
+wait_for_text "$WORK/mirror10.err" "POST /?big" 5 && pass "... a 200 kB request, in many segments, is copied whole" || fail "no copy of the large POST: $(tail -3 "$WORK/mirror10.err")"
 stop "$mirror10_PID"
 echo '{"feature": {"network": {"incoming": {"mode": "mirror", "http_filter": {"header_filter": "^X-User: mia$", "ports": [8081]}}}}}' >"$WORK/mirror-filter.json"
 "$MIRRORD" exec --agent "$AGENT_ADDR" -f "$WORK/mirror-filter.json" -- python3 -m http.server 8081 --directory "$WORK/www-mirror" >/dev/null 2>"$WORK/mirror11.err" &

@@ -250,6 +250,13 @@ void IncomingTraffic::on_agent_message(Message& message) {
     if (auto* m = std::get_if<IncomingConnection>(&message)) co::spawn(deliver_connection(std::move(*m)));
     else if (auto* r = std::get_if<HttpRequest>(&message)) {
         if (!r->mirrored) return co::spawn(deliver_request(std::move(*r)));  // the agent waits for each answer
+        if (copies_waiting_ >= kMaxWaitingCopies) {
+            if (copies_dropped_++ % kMaxWaitingCopies == 0)
+                log::warn("mirror: the program is ", kMaxWaitingCopies, " requests behind the target's traffic; copies are dropped (",
+                          copies_dropped_, " so far)");
+            return;
+        }
+        ++copies_waiting_;
         auto& waiting = mirrored_[r->conn];
         waiting.push_back(std::move(*r));
         if (waiting.size() == 1) co::spawn(deliver_mirrored(waiting.front().conn));
@@ -262,6 +269,7 @@ co::Task<void> IncomingTraffic::deliver_mirrored(uint64_t conn) {
         if (it == mirrored_.end() || it->second.empty()) co_return;
         HttpRequest next = std::move(it->second.front());  // its husk stays queued: later copies wait behind it
         co_await deliver_request(std::move(next));
+        --copies_waiting_;
         it = mirrored_.find(conn);
         it->second.pop_front();
         if (it->second.empty()) {

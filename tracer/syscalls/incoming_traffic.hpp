@@ -79,6 +79,11 @@ private:
     std::map<uint16_t, wire::SocketAddress> listening_;         // target port -> where the program listens
     std::set<uint16_t> subscribed_;
     std::map<uint64_t, std::deque<wire::HttpRequest>> mirrored_;  // copies waiting, by connection
+    // Copies wait for the program at most this many at once: past it, new ones are dropped (a
+    // mirror is a copy of what passes; a program slower than the target's traffic sees part of it).
+    static constexpr size_t kMaxWaitingCopies = 10000;
+    size_t copies_waiting_ = 0;
+    uint64_t copies_dropped_ = 0;
     std::map<std::string, std::shared_ptr<Handover>> handovers_;  // by the loopback address accept() sees
     std::vector<Watched> watched_;
     asio::steady_timer watch_timer_{io_};
