@@ -42,14 +42,21 @@ out=$(cat "$WORK/ticking.gdb")
 check_not_contains "signals during a step: not stopped in the handler" "tick (sig=" "$out"
 check_contains "signals during a step: next reaches the next line" "\$1 = 7" "$out"
 
-# Hardware breakpoints and watchpoints (debug registers), also in a thread started after the watch.
+# Hardware breakpoints and watchpoints (debug registers), also in a thread started after the watch;
+# where this machine gives none (some VMs: gdb's own hbreak is never hit), only that the program ends.
+if gdb -batch -ex "hbreak watch_ready" -ex run --args "$C_PROGRAM" --watch 2>&1 | grep -q "Breakpoint 1, watch_ready"; then
+    hardware=yes
+else
+    hardware=""
+    log "skipped: hits of hardware breakpoints and watchpoints (this machine's gdb gets none without mirrord)"
+fi
 debug watch "$C_PROGRAM" --watch -- -ex "hbreak watch_ready" -ex continue -ex "watch watched" -ex continue -ex "info threads" -ex continue
 out=$(cat "$WORK/watch.gdb")
 check_contains "hbreak: a hardware breakpoint (Z1)" "Hardware assisted breakpoint 1 at" "$out"
-check_contains "... is hit" "Breakpoint 1, watch_ready" "$out"
+[ -n "$hardware" ] && check_contains "... is hit" "Breakpoint 1, watch_ready" "$out"
 check_contains "watch: a hardware watchpoint" "Hardware watchpoint 2: watched" "$out"
-check_contains "... fires in the new thread, with the new value" "New value = 42" "$out"
-check_contains "... stopped in the writer" "writer (arg=" "$out"
+[ -n "$hardware" ] && check_contains "... fires in the new thread, with the new value" "New value = 42" "$out"
+[ -n "$hardware" ] && check_contains "... stopped in the writer" "writer (arg=" "$out"
 check_contains "... and the program ends" "exited with code 052" "$out"
 
 debug http "$C_PROGRAM" --http backend 80 -- -ex "break paused" -ex continue -ex "shell sleep 5" -ex continue
