@@ -102,6 +102,10 @@ check_eq "one keep-alive connection, requests routed one by one, in order" "alic
 hello from the pod's own app
 bob saw GET /3 from 10.77.0.10 user=bob
 alice saw GET /4 from 10.77.0.10 user=alice" "$out"
+before=$(grep -c "alice: connection" "$WORK/alice.err")
+from_cluster -H "X-User: alice" http://10.77.0.2/k1 --next -H "X-User: alice" http://10.77.0.2/k2 --next -H "X-User: alice" http://10.77.0.2/k3 >/dev/null
+check_eq "... the requests of one kept-alive connection reach the program on one connection of its own" "1" \
+    "$(( $(grep -c "alice: connection" "$WORK/alice.err") - before ))"
 out=$(from_cluster -H "X-User: alice" -H "Transfer-Encoding: chunked" --data-binary "chunked-body" http://10.77.0.2/post)
 check_eq "a chunked POST arrives whole" "alice got chunked-body" "$out"
 out=$(from_cluster -X POST -H "X-User: carol" --data-binary "x" http://10.77.0.2/ -o /dev/null -w '%{http_code}')
@@ -110,6 +114,22 @@ session eve 80 --steal
 sleep 2
 check_contains "an unfiltered steal over filtered ones is refused" "already stolen" "$(cat "$WORK/eve.err")"
 stop "$eve_PID"; stop "$alice_PID"; stop "$bob_PID"
+
+# A program that closes a kept connection while idle: the next request goes on a new one.
+"$MIRRORD" exec --agent "$AGENT_ADDR" -f "$WORK/alice.json" -- python3 "$SERVER" brief 80 0.3 >/dev/null 2>"$WORK/brief.err" &
+brief_PID=$!
+BACKGROUND_PIDS+=($brief_PID)
+until_contains "brief saw" from_cluster -H "X-User: alice" http://10.77.0.2/ || fail "brief: $(cat "$WORK/brief.err")"
+out=$(in_svc python3 -c '
+import socket, time
+s = socket.create_connection(("10.77.0.2", 80))
+for path in ("/a", "/b"):
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n")
+    print(s.recv(4096).decode().split("\r\n\r\n", 1)[-1].strip())
+    time.sleep(1)')
+check_eq "... a program that closes idle connections still gets every request" "brief saw GET /a from 10.77.0.10 user=alice
+brief saw GET /b from 10.77.0.10 user=alice" "$out"
+stop "$brief_PID"
 
 # A steal flushes the port's connections that bypass the redirect (mirrord's flush_connections),
 # never those already redirected: a second filtered steal comes while a stolen connection is open.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A local HTTP/1.1 server that says who it is and what it saw: named_server.py NAME PORT
+"""A local HTTP/1.1 server that says who it is and what it saw: named_server.py NAME PORT [IDLE-TIMEOUT]
 GET  -> "NAME saw GET /path from PEER-IP user=X-User"
 POST -> "NAME got BODY" """
 import http.server
@@ -35,6 +35,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.reply(f"{name} got {data.decode()}\n")
+
+    def setup(self):
+        super().setup()
+        self.connection.settimeout(float(sys.argv[3]) if len(sys.argv) > 3 else None)  # idle timeout
+        sys.stderr.write(f"{name}: connection from {self.client_address[0]}\n")
+        sys.stderr.flush()
 
     def log_message(self, fmt, *args):
         sys.stderr.write(f"{name}: {self.client_address[0]} {fmt % args}\n")

@@ -378,41 +378,106 @@ co::Task<void> IncomingTraffic::deliver_request(HttpRequest message) {
     session_report().record(SessionReport::Kind::incoming, message.mirrored ? "mirrored requests" : "stolen requests",
                             "port " + std::to_string(message.port) + " from " + message.remote.ip);
     if (message.version == 2) co_return co_await deliver_h2_request(std::move(message));
+    bool head = std::string_view(message.bytes.data(), message.bytes.size()).substr(0, 5) == "HEAD ";
+    // The connection to the program that the peer's connection kept alive, as the peer's own would
+    // be; one the program has closed meanwhile is replaced once (nothing of the answer came yet).
     std::string response;
-    auto socket = co_await connect_to_program(message.port, message.remote);
-    if (socket) {
-        std::error_code ec;
-        SocketAddress local = from_endpoint(socket->local_endpoint(ec));
-        auto w = co_await co::write_all(*socket, asio::buffer(message.bytes));
-        Http1Parser parser(Http1Parser::Kind::response);
-        if (std::string_view(message.bytes.data(), message.bytes.size()).substr(0, 5) == "HEAD ") parser.expect_no_body();
-        std::vector<char> buffer(64 * 1024);
-        bool done = false;
-        while (!w.error && !done) {
-            auto r = co_await co::read_some(*socket, asio::buffer(buffer));
-            if (r.error) {
-                done = parser.finish().message_done;
-                break;
-            }
-            for (size_t used = 0; used < r.bytes && !done;) {
-                auto step = parser.feed(buffer.data() + used, r.bytes - used);
-                if (step.error) {
-                    response.clear();
-                    done = true;
-                    break;
-                }
-                response.append(buffer.data() + used, step.consumed);
-                used += step.consumed;
-                done = step.message_done;
-            }
+    bool keep = false;
+    std::optional<ProgramConnection> program = take_kept(message.conn);
+    for (bool kept = program.has_value();; kept = false) {
+        if (!program) {
+            auto socket = co_await connect_to_program(message.port, message.remote);
+            if (!socket) break;
+            std::error_code ec;
+            SocketAddress local = from_endpoint(socket->local_endpoint(ec));
+            program.emplace(ProgramConnection{std::move(*socket), local});
         }
-        if (!done) response.clear();
-        socket->close(ec);
-        map_.remove_peer(local);
+        bool answered = co_await exchange(program->socket, message.bytes, head, response, keep);
+        if (answered || !kept || !response.empty()) break;
+        drop(std::move(*program));
+        program.reset();
+    }
+    if (program) {
+        if (keep && !response.empty()) keep_for(message.conn, std::move(*program));
+        else drop(std::move(*program));
     }
     if (message.mirrored) co_return;  // a copy: the target's own application has answered the peer
     if (response.empty()) response = simple_http_response(502, "Bad Gateway", "mirrord: the local program did not answer\n");
     agent_.send(HttpResponse{message.conn, message.request, Bytes(response.begin(), response.end())});
+}
+
+co::Task<bool> IncomingTraffic::exchange(tcp::socket& socket, const wire::Bytes& request, bool head, std::string& response,
+                                         bool& keep) {
+    response.clear();
+    keep = false;
+    auto w = co_await co::write_all(socket, asio::buffer(request));
+    if (w.error) co_return false;
+    Http1Parser parser(Http1Parser::Kind::response);
+    if (head) parser.expect_no_body();
+    std::vector<char> buffer(64 * 1024);
+    for (bool got = false;; got = true) {
+        auto r = co_await co::read_some(socket, asio::buffer(buffer));
+        if (r.error) {
+            if (!got || !parser.finish().message_done) response.clear();
+            co_return got;
+        }
+        for (size_t used = 0; used < r.bytes;) {
+            auto step = parser.feed(buffer.data() + used, r.bytes - used);
+            if (step.error) {
+                response.clear();  // answered, badly: 502, not asked again
+                co_return true;
+            }
+            response.append(buffer.data() + used, step.consumed);
+            used += step.consumed;
+            if (step.message_done) {
+                keep = parser.keep_alive() && used == r.bytes;  // nothing unasked for after it
+                co_return true;
+            }
+        }
+    }
+}
+
+std::optional<IncomingTraffic::ProgramConnection> IncomingTraffic::take_kept(uint64_t conn) {
+    auto it = kept_.find(conn);
+    if (it == kept_.end()) return std::nullopt;
+    ProgramConnection program = std::move(it->second.program);
+    kept_.erase(it);
+    return program;
+}
+
+void IncomingTraffic::keep_for(uint64_t conn, ProgramConnection program) {
+    if (kept_.size() >= kMaxKept) {  // the longest idle goes
+        auto oldest = std::min_element(kept_.begin(), kept_.end(), [](auto& a, auto& b) { return a.second.since < b.second.since; });
+        drop(std::move(oldest->second.program));
+        kept_.erase(oldest);
+    }
+    kept_.insert_or_assign(conn, Kept{std::move(program), std::chrono::steady_clock::now()});
+    if (!sweeping_kept_) sweep_kept();
+}
+
+void IncomingTraffic::sweep_kept() {
+    sweeping_kept_ = true;
+    kept_timer_.expires_after(kKeptIdle);
+    kept_timer_.async_wait([this](std::error_code ec) {
+        sweeping_kept_ = false;
+        if (ec) return;
+        auto idle_since = std::chrono::steady_clock::now() - kKeptIdle;
+        for (auto it = kept_.begin(); it != kept_.end();) {
+            if (it->second.since > idle_since) {
+                ++it;
+                continue;
+            }
+            drop(std::move(it->second.program));
+            it = kept_.erase(it);
+        }
+        if (!kept_.empty()) sweep_kept();
+    });
+}
+
+void IncomingTraffic::drop(ProgramConnection program) {
+    std::error_code ignored;
+    program.socket.close(ignored);
+    map_.remove_peer(program.local);
 }
 
 }  // namespace mrd::tracer

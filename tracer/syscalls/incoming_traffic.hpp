@@ -11,9 +11,11 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -48,6 +50,18 @@ private:
     co::Task<void> hand_over(wire::IncomingConnection message);
     void take_handover(const wire::SocketAddress& seen, UniqueFd& accepted);
     co::Task<void> deliver_request(wire::HttpRequest message);
+    // A connection to the program for requests of one of the target's connections, kept between them.
+    struct ProgramConnection {
+        asio::ip::tcp::socket socket;
+        wire::SocketAddress local;  // registered as standing for the peer
+    };
+    // Writes request, reads the response (whole, or empty); false if the connection ended first
+    // with nothing read. keep: the connection may carry the next one.
+    co::Task<bool> exchange(asio::ip::tcp::socket& socket, const wire::Bytes& request, bool head, std::string& response, bool& keep);
+    std::optional<ProgramConnection> take_kept(uint64_t conn);
+    void keep_for(uint64_t conn, ProgramConnection program);
+    void sweep_kept();
+    void drop(ProgramConnection program);
     // Copies of one mirrored connection's requests, delivered one after the other in their order.
     co::Task<void> deliver_mirrored(uint64_t conn);
     co::Task<void> deliver_h2_request(wire::HttpRequest message);
@@ -85,6 +99,15 @@ private:
     size_t copies_waiting_ = 0;
     uint64_t copies_dropped_ = 0;
     std::map<std::string, std::shared_ptr<Handover>> handovers_;  // by the loopback address accept() sees
+    struct Kept {
+        ProgramConnection program;
+        std::chrono::steady_clock::time_point since;
+    };
+    static constexpr size_t kMaxKept = 256;
+    static constexpr auto kKeptIdle = std::chrono::seconds(2);  // under servers' own idle timeouts
+    std::map<uint64_t, Kept> kept_;  // idle, by the target's connection
+    asio::steady_timer kept_timer_{io_};
+    bool sweeping_kept_ = false;
     std::vector<Watched> watched_;
     asio::steady_timer watch_timer_{io_};
     bool watching_ = false;
