@@ -409,7 +409,8 @@ void Incoming::flush(uint16_t port) {
     // entries makes their next packet go through it (mirrord's flush_connections). Only those whose
     // replies come from the port itself: a redirected one (already the agent's, perhaps accepted
     // before this runs) would lose its address translation and be reset.
-    // Not waited for on the event loop: a grandchild runs it (an argv, no shell), the child exits at once.
+    // Not waited for on the event loop: grandchildren run it (an argv, no shell; IPv4, then IPv6,
+    // conntrack's default being IPv4 only), the child exits at once.
     std::string port_text = std::to_string(port);
     pid_t child = ::fork();
     if (child == 0) {
@@ -417,9 +418,16 @@ void Incoming::flush(uint16_t port) {
             int null = ::open("/dev/null", O_RDWR);
             ::dup2(null, STDOUT_FILENO);
             ::dup2(null, STDERR_FILENO);
-            ::execlp("conntrack", "conntrack", "-D", "-p", "tcp", "--orig-port-dst", port_text.c_str(), "--reply-port-src", port_text.c_str(),
-                     static_cast<char*>(nullptr));
-            ::_exit(127);
+            for (const char* family : {"ipv4", "ipv6"}) {
+                pid_t one = ::fork();
+                if (one == 0) {
+                    ::execlp("conntrack", "conntrack", "-D", "-f", family, "-p", "tcp", "--orig-port-dst", port_text.c_str(),
+                             "--reply-port-src", port_text.c_str(), static_cast<char*>(nullptr));
+                    ::_exit(127);
+                }
+                if (one > 0) ::waitpid(one, nullptr, 0);
+            }
+            ::_exit(0);
         }
         ::_exit(0);
     }
