@@ -94,8 +94,8 @@ Status PacketCapture::watch(const std::set<uint16_t>& ports, Handler handler) {
 void PacketCapture::read() {
     reading_ = true;
     socket_.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
+        if (ec) return;  // closed (this may be gone): nothing more to read
         reading_ = false;
-        if (ec) return;
         for (int i = 0; i < 256; ++i) {  // then others get the event loop
             sockaddr_ll from{};
             socklen_t from_len = sizeof from;
