@@ -400,6 +400,8 @@ void Incoming::forget_idle_flows() {
     idle_flows_.async_wait([this, kIdle](std::error_code ec) {
         if (ec) return;
         flows_.forget_idle(SniffedFlows::Clock::now() - kIdle);
+        if (unsigned dropped = capture_ ? capture_->dropped() : 0)
+            log::warn("mirror: the packet capture lost ", dropped, " packets in the last minute (the agent was busy); copies of their connections ended");
         if (std::any_of(ports_.begin(), ports_.end(), [](auto& p) { return p.second.mirrored(); })) forget_idle_flows();
     });
 }

@@ -91,6 +91,13 @@ Status PacketCapture::watch(const std::set<uint16_t>& ports, Handler handler) {
     return {};
 }
 
+unsigned PacketCapture::dropped() {
+    tpacket_stats stats{};
+    socklen_t len = sizeof stats;
+    if (::getsockopt(socket_.native_handle(), SOL_PACKET, PACKET_STATISTICS, &stats, &len) != 0) return 0;
+    return stats.tp_drops;
+}
+
 void PacketCapture::read() {
     reading_ = true;
     socket_.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {

@@ -29,6 +29,9 @@ public:
     // Captures segments to these ports from now on (none: nothing), each given to handler.
     Status watch(const std::set<uint16_t>& ports, Handler handler);
 
+    // Packets the kernel dropped for want of room since the last call (PACKET_STATISTICS).
+    unsigned dropped();
+
     // The filter's program, for SOCK_DGRAM packet sockets (the network header first). Public for tests.
     static std::vector<sock_filter> program(const std::set<uint16_t>& ports, uint32_t ignored_mark);
     // A captured IPv4 or IPv6 packet as a TCP segment (false if it is not one).

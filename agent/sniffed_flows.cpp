@@ -33,7 +33,7 @@ void SniffedFlows::on_segment(const TcpSegment& segment, Clock::time_point now) 
         }
         Taps taps = open_(segment.peer, segment.local);
         if (taps.empty()) return;
-        it = flows_.emplace(key, Flow{std::move(taps), segment.seq + 1, {}, 0, {}, now}).first;
+        it = flows_.emplace(key, Flow{std::move(taps), segment.seq + 1, {}, 0, {}, {}, now}).first;
         if (segment.size) deliver(it->second, segment.seq + 1, segment.data, segment.size);  // TCP Fast Open
         return;
     }
@@ -46,8 +46,10 @@ void SniffedFlows::on_segment(const TcpSegment& segment, Clock::time_point now) 
         return;
     }
     if (segment.size) deliver(flow, segment.seq, segment.data, segment.size);
-    if (flow.held > kMaxHeldBack) {
-        log::debug("mirror: a gap in ", segment.peer, "'s connection did not fill; its copies end");
+    if (flow.early.empty()) flow.gap_since.reset();
+    else if (!flow.gap_since) flow.gap_since = now;
+    if (flow.held > kMaxHeldBack || (flow.gap_since && now - *flow.gap_since > kMaxGap)) {
+        log::debug("mirror: a gap in the bytes of ", segment.peer, "'s connection did not fill; its copies end");
         end(flow.taps, ENOBUFS);
         flows_.erase(it);
         return;
@@ -91,13 +93,14 @@ bool SniffedFlows::maybe_end(std::map<Key, Flow>::iterator it) {
     return true;
 }
 
-void SniffedFlows::forget_idle(Clock::time_point idle_since) {
+void SniffedFlows::forget_idle(Clock::time_point idle_since, Clock::time_point now) {
     for (auto it = flows_.begin(); it != flows_.end();) {
-        if (it->second.last >= idle_since) {
+        bool stuck = it->second.gap_since && now - *it->second.gap_since > kMaxGap;
+        if (it->second.last >= idle_since && !stuck) {
             ++it;
             continue;
         }
-        end(it->second.taps, 0);
+        end(it->second.taps, stuck ? ENOBUFS : 0);
         it = flows_.erase(it);
     }
 }

@@ -91,9 +91,17 @@ TEST_CASE("sniffed flows: RST, a SYN again, port reuse, a gap that never fills, 
     CHECK(f.opened[2]->events == "close " + std::to_string(ENOBUFS) + " ");
 
     auto start = SniffedFlows::Clock::now();
+    f.flows.on_segment(syn(5008, 1), start);
+    f.flows.on_segment(data(5008, 10, "after a lost segment"), start);
+    f.flows.on_segment(data(5008, 40, "still waiting"), start + std::chrono::milliseconds(500));
+    CHECK(f.opened[3]->events.empty());
+    f.flows.on_segment(data(5008, 60, "given up"), start + std::chrono::milliseconds(1600));
+    CHECK(f.opened[3]->events == "close " + std::to_string(ENOBUFS) + " ");
+    f.opened.erase(f.opened.begin() + 3);
+
     f.flows.on_segment(syn(5006, 1), start);
     f.flows.on_segment(syn(5007, 1), start + std::chrono::minutes(9));
-    f.flows.forget_idle(start + std::chrono::minutes(5));
+    f.flows.forget_idle(start + std::chrono::minutes(5), start + std::chrono::minutes(9));
     CHECK(f.opened[3]->events == "eof finish ");
     CHECK(f.opened[4]->events.empty());
     f.flows.clear(0);
