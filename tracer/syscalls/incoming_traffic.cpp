@@ -344,10 +344,12 @@ co::Task<void> IncomingTraffic::hand_over(IncomingConnection message) {
     // Registered as soon as connect() is called: the program's accept() may take the connection
     // before its completion comes round here.
     SocketAddress knocking;
-    auto knock = co_await connect_to_program(message.port, message.remote, [this, handover, &knocking](const SocketAddress& local) {
+    // Named, not a temporary of the co_await expression (GCC 12 destroys such a lambda twice).
+    std::function<void(const SocketAddress&)> registered = [this, handover, &knocking](const SocketAddress& local) {
         knocking = local;
         handovers_[to_string(local)] = handover;
-    });
+    };
+    auto knock = co_await connect_to_program(message.port, message.remote, registered);
     std::string key = to_string(knocking);
     if (!knock) {  // the stolen socket closes: its peer sees the connection closed
         if (auto it = handovers_.find(key); it != handovers_.end() && it->second == handover) handovers_.erase(it);
