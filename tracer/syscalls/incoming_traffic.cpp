@@ -280,7 +280,7 @@ co::Task<void> IncomingTraffic::deliver_mirrored(uint64_t conn) {
 }
 
 co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_t port, const SocketAddress& peer,
-                                                                         std::function<void(const SocketAddress&)> called) {
+                                                                         const std::function<void(const SocketAddress&)>* called) {
     auto it = listening_.find(port);
     if (it == listening_.end()) co_return std::nullopt;
     std::error_code ec;
@@ -299,7 +299,7 @@ co::Task<std::optional<tcp::socket>> IncomingTraffic::connect_to_program(uint16_
         local = from_endpoint(socket.local_endpoint(ec));
         // Registered before the event loop turns, so accept() shows the real peer however soon it comes.
         if (!ec) map_.add_peer(local, peer);
-        if (!ec && called) called(local);
+        if (!ec && called) (*called)(local);
         std::error_code connected = co_await connecting;
         if (!ec) ec = connected;
     }
@@ -349,7 +349,7 @@ co::Task<void> IncomingTraffic::hand_over(IncomingConnection message) {
         knocking = local;
         handovers_[to_string(local)] = handover;
     };
-    auto knock = co_await connect_to_program(message.port, message.remote, registered);
+    auto knock = co_await connect_to_program(message.port, message.remote, &registered);
     std::string key = to_string(knocking);
     if (!knock) {  // the stolen socket closes: its peer sees the connection closed
         if (auto it = handovers_.find(key); it != handovers_.end() && it->second == handover) handovers_.erase(it);

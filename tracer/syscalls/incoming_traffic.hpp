@@ -68,9 +68,9 @@ private:
     // A connection to the program's listener for the target's port, its local address registered as
     // standing for peer.
     // called: told the connection's local address as soon as connect() is called, before the
-    // program can accept it.
+    // program can accept it (a pointer: no temporary with a destructor in callers' co_await).
     co::Task<std::optional<asio::ip::tcp::socket>> connect_to_program(uint16_t port, const wire::SocketAddress& peer,
-                                                                       std::function<void(const wire::SocketAddress&)> called = {});
+                                                                       const std::function<void(const wire::SocketAddress&)>* called = nullptr);
     bool ignored(const wire::SocketAddress& requested, uint16_t remote_port) const;
     // A listener the target's traffic goes to, checked every second: once the program has closed
     // it, the port is given back to the target's app (as mirrord unsubscribes on close).
