@@ -1,5 +1,6 @@
 # Shared helpers for the end-to-end tests. Each test sources this, calls `sandbox_up` for a private
 # sandbox pod (unique namespace names), and everything is torn down on exit, whatever happens.
+# MRD_KEEP_WORK=DIR keeps a copy of the test's work directory (its programs' and agent's logs).
 set -uo pipefail  # no -e: a failing command is a failed check, not an aborted test
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
