@@ -354,8 +354,7 @@ void Incoming::shutdown() {
         if (p.listener) p.listener->close(ignored);
     }
     ports_.clear();
-    (void)update_capture();
-    flows_.clear(0);
+    (void)update_capture();  // which ends every copy, nothing being mirrored
     idle_flows_.cancel();
     rules_.reset();  // deletes the table
 }

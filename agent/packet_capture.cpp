@@ -28,6 +28,12 @@ Result<std::unique_ptr<PacketCapture>> PacketCapture::open(asio::io_context& io)
     // Protocol 0: no packet comes until bind() names one, which watch() does once a filter is set.
     int fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Error::from_errno("packet capture socket");
+    int one = 1;
+    // Each packet once: lo shows it going out and coming in.
+    if (::setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0)
+        log::debug("packet capture: PACKET_IGNORE_OUTGOING: ", std::strerror(errno), "; outgoing packets are skipped when read");
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBuffer, sizeof kReceiveBuffer) != 0)
+        (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer, sizeof kReceiveBuffer);
     return std::unique_ptr<PacketCapture>(new PacketCapture(io, fd));
 }
 
@@ -68,18 +74,16 @@ std::vector<sock_filter> PacketCapture::program(const std::set<uint16_t>& ports,
 
 Status PacketCapture::watch(const std::set<uint16_t>& ports, Handler handler) {
     if (ports.size() > kMaxPorts) return Error::msg("mirroring more than " + std::to_string(kMaxPorts) + " ports at once", E2BIG);
+    handler_ = std::move(handler);
+    // Not bound until a port is mirrored: till then the kernel hands it no packet, and the target's
+    // traffic runs no filter for it. Once bound, it stays (binding to protocol 0 keeps the last
+    // one); with no ports, the filter rejects every packet.
+    if (!bound_ && ports.empty()) return {};
+    int fd = socket_.native_handle();
     auto code = program(ports, RedirectRules::kBypassMark);
     sock_fprog fprog{static_cast<unsigned short>(code.size()), code.data()};
-    int fd = socket_.native_handle();
     if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) != 0) return Error::from_errno("packet capture filter");
-    handler_ = std::move(handler);
     if (!bound_) {
-        int one = 1;
-        // Each packet once: lo shows it going out and coming in.
-        if (::setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0)
-            log::debug("packet capture: PACKET_IGNORE_OUTGOING: ", std::strerror(errno), "; outgoing packets are skipped when read");
-        if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBuffer, sizeof kReceiveBuffer) != 0)
-            (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer, sizeof kReceiveBuffer);
         sockaddr_ll all{};
         all.sll_family = AF_PACKET;
         all.sll_protocol = htons(ETH_P_ALL);

@@ -48,7 +48,7 @@ void SniffedFlows::on_segment(const TcpSegment& segment, Clock::time_point now) 
     if (segment.size) deliver(flow, segment.seq, segment.data, segment.size);
     if (flow.early.empty()) flow.gap_since.reset();
     else if (!flow.gap_since) flow.gap_since = now;
-    if (flow.held > kMaxHeldBack || (flow.gap_since && now - *flow.gap_since > kMaxGap)) {
+    if (flow.stuck(now)) {
         log::debug("mirror: a gap in the bytes of ", segment.peer, "'s connection did not fill; its copies end");
         end(flow.taps, ENOBUFS);
         flows_.erase(it);
@@ -86,16 +86,15 @@ void SniffedFlows::deliver(Flow& flow, uint32_t seq, const char* data, size_t si
     }
 }
 
-bool SniffedFlows::maybe_end(std::map<Key, Flow>::iterator it) {
-    if (!it->second.fin || *it->second.fin != it->second.next) return false;
+void SniffedFlows::maybe_end(std::map<Key, Flow>::iterator it) {
+    if (!it->second.fin || *it->second.fin != it->second.next) return;
     end(it->second.taps, 0);
     flows_.erase(it);
-    return true;
 }
 
 void SniffedFlows::forget_idle(Clock::time_point idle_since, Clock::time_point now) {
     for (auto it = flows_.begin(); it != flows_.end();) {
-        bool stuck = it->second.gap_since && now - *it->second.gap_since > kMaxGap;
+        bool stuck = it->second.stuck(now);
         if (it->second.last >= idle_since && !stuck) {
             ++it;
             continue;

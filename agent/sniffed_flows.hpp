@@ -58,10 +58,12 @@ private:
         std::optional<Clock::time_point> gap_since;  // while segments wait for a gap
         std::optional<uint32_t> fin;               // the FIN's sequence number, once seen
         Clock::time_point last;
+        // A gap open too long (a segment the capture dropped never comes), or too much behind it.
+        bool stuck(Clock::time_point now) const { return held > kMaxHeldBack || (gap_since && now - *gap_since > kMaxGap); }
     };
     void deliver(Flow& flow, uint32_t seq, const char* data, size_t size);
-    // Ends the flow if its FIN is reached (true then).
-    bool maybe_end(std::map<Key, Flow>::iterator it);
+    // Ends the flow if its FIN is reached.
+    void maybe_end(std::map<Key, Flow>::iterator it);
 
     Opener open_;
     std::map<Key, Flow> flows_;
