@@ -91,9 +91,19 @@ void StreamBridge::write_more() {
                           if (self->released_) return;
                           if (ec) return self->abort(ec.value());
                           self->write_queue_.pop_front();
-                          self->send(WindowUpdate{self->conn_, static_cast<uint32_t>(n)});
+                          self->acknowledge(n);
                           self->write_more();
                       });
+}
+
+void StreamBridge::acknowledge(size_t written) {
+    // Credit goes back a quarter of the window at a time: an update per write would wake the other
+    // side once more for every request and answer. The sender, out of credit, has a whole window
+    // here, so the quarter always comes.
+    unacknowledged_ += written;
+    if (unacknowledged_ < kInitialWindow / 4) return;
+    send(WindowUpdate{conn_, static_cast<uint32_t>(unacknowledged_)});
+    unacknowledged_ = 0;
 }
 
 void StreamBridge::on_data(Bytes bytes) {

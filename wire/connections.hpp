@@ -60,6 +60,7 @@ private:
     void finish_if_done();
     void release();
     void send(Message message);
+    void acknowledge(size_t written);  // returns credit to the sender, in batches
 
     uint64_t conn_;
     std::weak_ptr<Outbox> outbox_;
@@ -69,6 +70,7 @@ private:
     std::vector<char> read_buffer_;
     std::deque<Bytes> write_queue_;
     uint64_t send_credit_ = kInitialWindow;
+    uint64_t unacknowledged_ = 0;  // written here since credit last went back
     bool reading_ = false, writing_ = false;
     bool sent_eof_ = false, peer_eof_ = false, released_ = false;
     std::function<void()> on_release_;
