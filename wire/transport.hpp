@@ -41,7 +41,7 @@ public:
 
 std::unique_ptr<Transport> plain_transport(Transport::Socket socket);
 
-// Completes a TLS 1.3 handshake on socket within `timeout`; the peer's certificate must be the one
+// Completes a TLS 1.3 handshake on socket within `timeout` (wire/tls_transport.cpp); the peer's certificate must be the one
 // `context` pins (pinned_tls_context).
 co::Task<Result<std::unique_ptr<Transport>>> tls_transport(Transport::Socket socket, std::shared_ptr<asio::ssl::context> context,
                                                            bool server, std::chrono::milliseconds timeout);
