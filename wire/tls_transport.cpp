@@ -23,8 +23,6 @@ struct TlsState {
         in = BIO_new(BIO_s_mem());
         out = BIO_new(BIO_s_mem());
         SSL_set_bio(ssl, in, out);  // owned by ssl from here
-        std::error_code ignored;
-        socket.non_blocking(true, ignored);  // for the read after a wait (drained)
     }
     ~TlsState() { SSL_free(ssl); }
     TlsState(const TlsState&) = delete;
@@ -36,7 +34,6 @@ struct TlsState {
     BIO* in = nullptr;   // ciphertext read, not yet decrypted
     BIO* out = nullptr;  // ciphertext made, not yet taken for writing
     std::vector<char> cipher_in;
-    bool drained = false;  // the last read emptied the socket: wait before the next (no read to fail)
     std::vector<char> sending;
     bool sending_active = false;
     std::error_code send_failed;
@@ -109,25 +106,12 @@ void send_output(const std::shared_ptr<TlsState>& s) {
     });
 }
 
-// Ciphertext from the socket into `in`. After a read that emptied the socket, readiness is awaited
-// first: a read tried at once would only fail with EAGAIN.
+// Ciphertext from the socket into `in`. (After a read that emptied the socket, Asio waits for
+// readiness before the next instead of trying it at once.)
 void read_ciphertext(const std::shared_ptr<TlsState>& s, std::function<void(std::error_code)> then) {
-    auto got = [s, then](std::error_code ec, size_t n) {
-        if (!ec) {
-            s->drained = n < s->cipher_in.size();
-            s->take_ciphertext(n);
-        }
+    s->socket.async_read_some(asio::buffer(s->cipher_in), [s, then = std::move(then)](std::error_code ec, size_t n) {
+        if (!ec) s->take_ciphertext(n);
         then(ec);
-    };
-    if (!s->drained) return s->socket.async_read_some(asio::buffer(s->cipher_in), got);
-    s->socket.async_wait(asio::socket_base::wait_read, [s, got, then](std::error_code ec) {
-        if (ec) return then(ec);
-        size_t n = s->socket.read_some(asio::buffer(s->cipher_in), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-            s->drained = true;
-            return read_ciphertext(s, then);
-        }
-        got(ec, n);
     });
 }
 
