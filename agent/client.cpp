@@ -59,7 +59,51 @@ void Client::release_incoming() {
     auto pending = std::move(pending_http_);
     pending_http_.clear();
     for (auto& [key, promise] : pending) promise.set(std::nullopt);
+    fail_pending_programs();
+    program_ports_.clear();
     release_held(false);
+}
+
+co::Promise<std::optional<IncomingSink::ProgramSocket>>::Awaiter Client::connect_program(uint16_t port, const SocketAddress& remote) {
+    co::Promise<std::optional<ProgramSocket>> connected;
+    if (!linked() || !program_ports_.count(port) || !session_->passes_fds()) {
+        connected.set(std::nullopt);
+    } else {
+        uint64_t conn = new_incoming_id();
+        pending_program_.emplace(conn, connected);
+        session_->send(0, ProgramConnect{conn, port, remote});
+    }
+    return connected.wait();
+}
+
+void Client::program_connected(ProgramConnected& reply) {
+    auto it = pending_program_.find(reply.conn);
+    if (it == pending_program_.end()) return;
+    auto promise = std::move(it->second);
+    pending_program_.erase(it);
+    UniqueFd fd = reply.fd ? std::move(*reply.fd) : UniqueFd();
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (reply.error || !fd.ok() || ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        if (!reply.error) log::warn("client ", peer_, ": the connection to its program did not come with its answer");
+        return promise.set(std::nullopt);
+    }
+    asio::ip::tcp::socket socket(ctx_.io);
+    std::error_code ec;
+    socket.assign(address.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd.get(), ec);
+    if (ec) return promise.set(std::nullopt);
+    (void)fd.release();  // the socket's now
+    promise.set(ProgramSocket{reply.conn, std::move(socket)});
+}
+
+void Client::release_program(uint64_t conn) {
+    if (linked()) session_->send(0, Close{conn, 0});
+}
+
+void Client::fail_pending_programs() {
+    auto pending = std::move(pending_program_);
+    pending_program_.clear();
+    for (auto& [conn, promise] : pending) promise.set(std::nullopt);
 }
 
 co::Promise<std::optional<HttpResponse>>::Awaiter Client::http(HttpRequest&& request) {
@@ -98,6 +142,7 @@ void Client::detach(const std::string& why) {
     log::info("client ", peer_, ": ", why, "; keeping its session for ", keep_for_.count(), " ms to be resumed");
     // Connections cannot survive their link: both ends see them reset.
     connections_.close_all(ECONNRESET);
+    fail_pending_programs();  // their answers went with the link
     keep_timer_.expires_after(keep_for_);
     std::weak_ptr<Client> weak = weak_from_this();
     // A blip is bridged: stolen traffic waits for the link a few seconds. A client that is gone for
@@ -261,11 +306,16 @@ void Client::on_message(Envelope&& envelope) {
             } else if constexpr (std::is_same_v<T, PortSubscribe>) {
                 Status st = ctx_.incoming ? ctx_.incoming->subscribe(id_, weak_from_this(), msg)
                                           : Status(Error::msg("a targetless agent has no incoming traffic", ENOTSUP));
+                if (st && msg.pass_family) program_ports_.insert(msg.port);
+                else if (st) program_ports_.erase(msg.port);
                 if (st) reply(id, PortSubscribed{msg.port});
                 else reply(id, ErrorReply{st.error().code, st.error().message});
             } else if constexpr (std::is_same_v<T, PortUnsubscribe>) {
                 if (ctx_.incoming) ctx_.incoming->unsubscribe(id_, msg.port);
+                program_ports_.erase(msg.port);
                 reply(id, Ok{});
+            } else if constexpr (std::is_same_v<T, ProgramConnected>) {
+                program_connected(msg);
             } else if constexpr (std::is_same_v<T, HttpResponse>) {
                 auto it = pending_http_.find({msg.conn, msg.request});
                 if (it != pending_http_.end()) {

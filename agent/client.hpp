@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 
 namespace mrd::agent {
 
@@ -47,6 +48,8 @@ public:
     wire::ConnectionTable& connections() override { return connections_; }
     co::Promise<std::optional<wire::HttpResponse>>::Awaiter http(wire::HttpRequest&& request) override;
     co::Promise<bool>::Awaiter attached() override;
+    co::Promise<std::optional<ProgramSocket>>::Awaiter connect_program(uint16_t port, const wire::SocketAddress& remote) override;
+    void release_program(uint64_t conn) override;
 
 private:
     void on_message(wire::Envelope&& envelope);
@@ -90,6 +93,10 @@ private:
     std::map<wire::Kind, uint64_t> round_trips_;  // requests answered, by kind
     std::map<wire::Kind, uint64_t> streamed_;     // stream messages from the client (a UDP datagram each Data)
     std::map<std::pair<uint64_t, uint64_t>, co::Promise<std::optional<wire::HttpResponse>>> pending_http_;
+    std::set<uint16_t> program_ports_;  // subscribed with pass_family on a link that passes descriptors
+    std::map<uint64_t, co::Promise<std::optional<ProgramSocket>>> pending_program_;
+    void program_connected(wire::ProgramConnected& reply);
+    void fail_pending_programs();
 };
 
 }  // namespace mrd::agent

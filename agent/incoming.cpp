@@ -52,6 +52,7 @@ public:
         std::error_code ec;
         remote_ = peer_->remote_endpoint(ec);
     }
+    ~FilteredConnection() { drop_program(); }
 
     co::Task<void> run() {
         // HTTP/2 with prior knowledge starts with its preface; anything else is taken for HTTP/1.
@@ -92,21 +93,25 @@ public:
                     co_await write_peer(simple_http_response(413, "Payload Too Large", "mirrord: request too large to steal\n"));
                     co_return finish();
                 }
-                bool request_keep = request_.keep_alive();
-                if (!conn_) conn_ = client->new_incoming_id();
-                HttpRequest request{conn_, sequence, destination_.port(), from_endpoint(remote_), Bytes(message_.begin(), message_.end())};
-                auto response = co_await client->http(std::move(request));
-                if (!response) {
-                    log::warn("incoming: the client that matched a request is gone; it goes to the application");
-                    keep = co_await to_application(h.method == "HEAD");
+                if (auto direct = co_await to_program(client, h.method == "HEAD")) {
+                    keep = *direct;
                 } else {
-                    if (!co_await write_peer(std::string(response->bytes.begin(), response->bytes.end()))) co_return finish();
-                    keep = request_keep && response_keeps_alive(response->bytes);
+                    bool request_keep = request_.keep_alive();
+                    if (!conn_) conn_ = client->new_incoming_id();
+                    HttpRequest request{conn_, sequence, destination_.port(), from_endpoint(remote_), Bytes(message_.begin(), message_.end())};
+                    auto response = co_await client->http(std::move(request));
+                    if (!response) {
+                        log::warn("incoming: the client that matched a request is gone; it goes to the application");
+                        keep = co_await to_application(h.method == "HEAD");
+                    } else {
+                        if (!co_await write_peer(std::string(response->bytes.begin(), response->bytes.end()))) co_return finish();
+                        keep = request_keep && response_keeps_alive(response->bytes);
+                    }
                 }
             } else {
                 keep = co_await to_application(h.method == "HEAD");
-                if (upgraded_) co_return;
             }
+            if (upgraded_) co_return drop_program();
             if (!keep) co_return finish();
             request_.next_message();
             request_done_ = false;
@@ -170,48 +175,82 @@ private:
             request_done_ = step.message_done;
             if (!co_await write_app(message_)) co_return false;
         }
-        if (request_.upgrade()) co_return co_await upgrade();
-        Http1Parser response(Http1Parser::Kind::response);
-        if (head_request) response.expect_no_body();
-        std::vector<char> buffer(64 * 1024);
-        for (;;) {
-            auto r = co_await co::read_some(*app_, asio::buffer(buffer));
-            if (r.error) {
-                (void)response.finish();
-                app_.reset();
-                co_return false;  // the application closed: so does this connection
+        if (request_.upgrade()) co_return co_await upgrade(app_);
+        auto answered = co_await answer(app_, head_request);
+        co_return answered.value_or(false);  // nothing back: the application closed, and so does this connection
+    }
+
+    // The current request, read whole (message_), to the program of the client whose filter it
+    // matched, on a connection of the client's (IncomingSink::connect_program) kept for the next
+    // ones. nullopt when the client gives none: the request goes as a message.
+    co::Task<std::optional<bool>> to_program(const std::shared_ptr<IncomingSink>& client, bool head_request) {
+        if (program_ && program_sink_.lock() != client) drop_program();
+        for (bool kept = program_ != nullptr;; kept = false) {
+            if (!program_) {
+                auto connected = co_await client->connect_program(destination_.port(), from_endpoint(remote_));
+                if (!connected) co_return std::nullopt;
+                program_ = std::make_shared<tcp::socket>(std::move(connected->socket));
+                program_conn_ = connected->conn;
+                program_sink_ = client;
+                std::error_code ignored;
+                program_->set_option(tcp::no_delay(true), ignored);
             }
-            size_t used = 0;
-            while (used < r.bytes) {
-                auto step = response.feed(buffer.data() + used, r.bytes - used);
-                if (step.error) {  // not HTTP back: relay the rest as it is
-                    auto w = co_await co::write_all(*peer_, asio::buffer(buffer.data() + used, r.bytes - used));
-                    if (w.error) co_return false;
-                    co_await relay(peer_, app_, std::move(pending_));
-                    upgraded_ = true;
-                    co_return false;
-                }
-                auto w = co_await co::write_all(*peer_, asio::buffer(buffer.data() + used, step.consumed));
-                if (w.error) co_return false;
-                used += step.consumed;
-                if (step.message_done) {
-                    if (response.head().status == 101) {  // switched protocols: raw from here on
-                        if (used < r.bytes) {
-                            auto rest = co_await co::write_all(*peer_, asio::buffer(buffer.data() + used, r.bytes - used));
-                            if (rest.error) co_return false;
-                        }
-                        co_await relay(peer_, app_, std::move(pending_));
-                        upgraded_ = true;
-                        co_return false;
-                    }
-                    co_return response.keep_alive() && request_.keep_alive();
-                }
-            }
+            std::optional<bool> answered;
+            auto w = co_await co::write_all(*program_, asio::buffer(message_));
+            if (!w.error) answered = co_await answer(program_, head_request);
+            if (!program_ || !answered) drop_program();
+            // A kept connection the program closed meanwhile, before any of the answer: once more
+            // on a new one.
+            if (!answered && kept) continue;
+            if (!answered) co_await write_peer(simple_http_response(502, "Bad Gateway", "mirrord: the local program did not answer\n"));
+            co_return answered.value_or(false);
         }
     }
 
-    co::Task<bool> upgrade() {
-        co_await relay(peer_, app_, std::move(pending_));
+    void drop_program() {
+        if (!program_ && !program_conn_) return;
+        std::error_code ignored;
+        if (program_) program_->close(ignored);
+        program_.reset();
+        if (auto sink = program_sink_.lock()) sink->release_program(program_conn_);
+        program_conn_ = 0;
+        program_sink_.reset();
+    }
+
+    // The response to the current request from `from`, relayed to the peer as it comes. Whether the
+    // connection carries on; nullopt if `from` ended before any of it (then reset, as on any
+    // error). A switch of protocols, or an answer that is not HTTP, relays both ways raw to the end.
+    co::Task<std::optional<bool>> answer(std::shared_ptr<tcp::socket>& from, bool head_request) {
+        Http1Parser response(Http1Parser::Kind::response);
+        if (head_request) response.expect_no_body();
+        for (bool got = false;; got = true) {
+            auto r = co_await co::read_some(*from, asio::buffer(buffer_));
+            if (r.error) {
+                (void)response.finish();
+                from.reset();
+                if (!got) co_return std::nullopt;
+                co_return false;
+            }
+            // Parsed through to the response's end, or the chunk's; then written at once.
+            size_t used = 0;
+            bool raw = false, done = false;
+            while (used < r.bytes && !raw && !done) {
+                auto step = response.feed(buffer_.data() + used, r.bytes - used);
+                if (step.error) raw = true;  // not HTTP back: the rest as it is
+                used += step.consumed;
+                done = step.message_done;
+            }
+            // After a switch of protocols (or a non-HTTP answer), the rest of the chunk goes too.
+            raw = raw || (done && response.head().status == 101);
+            auto w = co_await co::write_all(*peer_, asio::buffer(buffer_.data(), raw ? r.bytes : used));
+            if (w.error) co_return false;
+            if (raw) co_return co_await upgrade(from);
+            if (done) co_return response.keep_alive() && request_.keep_alive();
+        }
+    }
+
+    co::Task<bool> upgrade(std::shared_ptr<tcp::socket> other) {
+        co_await relay(peer_, std::move(other), std::move(pending_));
         upgraded_ = true;
         co_return false;
     }
@@ -235,10 +274,14 @@ private:
         std::error_code ignored;
         peer_->close(ignored);
         if (app_) app_->close(ignored);
+        drop_program();
     }
 
     asio::io_context& io_;
     std::shared_ptr<tcp::socket> peer_, app_;
+    std::shared_ptr<tcp::socket> program_;  // to the program of program_sink_, whose connection program_conn_ it is
+    std::weak_ptr<IncomingSink> program_sink_;
+    uint64_t program_conn_ = 0;
     tcp::endpoint destination_, remote_;
     FilterList filters_;
     Http1Parser request_{Http1Parser::Kind::request};
@@ -481,9 +524,9 @@ co::Task<void> Incoming::serve(tcp::socket socket) {
     }
     if (thief && pass_family == socket.local_endpoint(ec).protocol().family() && !ec) {  // the whole connection, its socket itself
         IncomingConnection handed{thief->new_incoming_id(), port, from_endpoint(peer), from_endpoint(*destination), false, true};
-        handed.fd = std::make_shared<UniqueFd>(::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0));
+        handed.fd = std::make_shared<UniqueFd>(co::release_socket(socket));
         if (auto out = thief->outbox().lock(); out && handed.fd->ok()) out->send(0, std::move(handed));
-        co_return;  // ours closes; the client's copy keeps the connection
+        co_return;  // the client's now
     }
     if (thief) {  // the whole connection, relayed
         uint64_t conn = thief->new_incoming_id();

@@ -4,7 +4,9 @@
 // network namespace. For each connection, by the subscriptions on its original port:
 //   steal, no filter     the whole connection goes to that client (one such client per port);
 //   steal with filters   each HTTP/1 request goes to the first client whose filter matches, the rest
-//                        to the target's own application, in order, on the same connection.
+//                        to the target's own application, in order, on the same connection; a
+//                        local client's program gets them on a connection of its own, which the
+//                        client passes (connect_program), else each goes as a message.
 // A mirrored port is not redirected: its connections stay the application's, and PacketCapture
 // copies what their peers send as it arrives; each mirroring client gets a copy of every new
 // connection's requests (SniffedFlows, HttpMirrorTap), whose answers it drops.
@@ -36,6 +38,16 @@ public:
     virtual co::Promise<std::optional<wire::HttpResponse>>::Awaiter http(wire::HttpRequest&& request) = 0;
     // True once the client's link is up (at once unless it is reconnecting); false if it ends first.
     virtual co::Promise<bool>::Awaiter attached() = 0;
+    // A connection to the client's own program listening for `port`, for requests that matched its
+    // filter (wire::ProgramConnect); nullopt when the client cannot give one (it is not local, or
+    // not linked, or its program does not accept): then requests go as messages.
+    struct ProgramSocket {
+        uint64_t conn;
+        asio::ip::tcp::socket socket;
+    };
+    virtual co::Promise<std::optional<ProgramSocket>>::Awaiter connect_program(uint16_t port, const wire::SocketAddress& remote) = 0;
+    // Done with connect_program's connection `conn` (closed here): the client forgets it.
+    virtual void release_program(uint64_t conn) = 0;
 };
 
 class Incoming {

@@ -1,6 +1,7 @@
 #include "agent/outgoing.hpp"
 
 #include "wire/address.hpp"
+#include "base/async.hpp"
 #include "base/log.hpp"
 
 #include <fcntl.h>
@@ -121,7 +122,7 @@ struct TcpAttempt : std::enable_shared_from_this<TcpAttempt> {
             // The socket itself: the client's program is its end, nothing is relayed.
             table.remove(request.conn);
             done.passed = true;
-            done.fd = std::make_shared<UniqueFd>(::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0));
+            done.fd = std::make_shared<UniqueFd>(co::release_socket(socket));
             if (done.fd->ok()) return reply(std::move(done));
             done.passed = false;
             done.fd.reset();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "base/co.hpp"
+#include "base/unique_fd.hpp"
 
 #include <asio.hpp>
 
@@ -47,6 +48,16 @@ typename Promise<std::pair<std::error_code, Socket>>::Awaiter accept(Acceptor& a
     Promise<std::pair<std::error_code, Socket>> accepted;
     acceptor.async_accept([accepted](std::error_code ec, Socket s) { accepted.set({ec, std::move(s)}); });
     return accepted.wait();
+}
+
+// A socket's descriptor taken from Asio to be passed on (SCM_RIGHTS). Released, so that Asio takes
+// it out of its epoll set: closing a duplicate instead leaves the registration alive for as long as
+// the receiver keeps the connection, and every packet on it wakes this process for nothing.
+template <class Socket>
+UniqueFd release_socket(Socket& socket) {
+    std::error_code ec;
+    int fd = socket.release(ec);
+    return UniqueFd(ec ? -1 : fd);
 }
 
 // After the loop stopped: lets the waits that closing cancelled (timers, sockets) complete, so their

@@ -140,6 +140,7 @@ const char* kind_name(Kind kind) {
         MRD_KIND(TcpConnect) MRD_KIND(UdpConnect) MRD_KIND(Connected) MRD_KIND(Data) MRD_KIND(WindowUpdate)
         MRD_KIND(Eof) MRD_KIND(Close) MRD_KIND(UnixConnect) MRD_KIND(PortSubscribe) MRD_KIND(PortSubscribed)
         MRD_KIND(PortUnsubscribe) MRD_KIND(IncomingConnection) MRD_KIND(HttpRequest) MRD_KIND(HttpResponse)
+        MRD_KIND(ProgramConnect) MRD_KIND(ProgramConnected)
 #undef MRD_KIND
     }
     return "unknown";

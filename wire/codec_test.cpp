@@ -28,6 +28,7 @@ std::vector<Message> samples() {
         IncomingConnection{kAgentConnBit | 1, 80, {"10.0.0.9", 5555}, {"10.0.0.2", 80}, true},
         HttpRequest{kAgentConnBit | 1, 0, 80, {"10.0.0.9", 5555}, Bytes{'G', 'E', 'T'}, 2, {{":method", "POST"}}, Bytes{'x'}},
         HttpResponse{kAgentConnBit | 1, 0, Bytes{'H', 'o', 'k'}, {{":status", "200"}}, Bytes{'b'}, {{"grpc-status", "0"}}},
+        ProgramConnect{kAgentConnBit | 2, 80, {"10.0.0.9", 5555}}, ProgramConnected{kAgentConnBit | 2, ECONNREFUSED, false, nullptr},
     };
 }
 

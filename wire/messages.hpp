@@ -21,7 +21,7 @@
 namespace mrd::wire {
 
 // Bumped on any incompatible change; the agent refuses a client with another major version.
-inline constexpr uint32_t kProtocolVersion = 4;
+inline constexpr uint32_t kProtocolVersion = 5;
 // What the agent prints on stdout once it listens, followed by its addresses and fingerprint;
 // launchers (the local agent's parent, the Job's log reader) wait for it.
 inline constexpr const char* kAgentReadyLine = "mirrord-agent ready:";
@@ -58,6 +58,7 @@ enum class Kind : uint16_t {
     TcpConnect = 70, UdpConnect, Connected, Data, WindowUpdate, Eof, Close,
     UnixConnect = 80,
     PortSubscribe = 90, PortSubscribed, PortUnsubscribe, IncomingConnection, HttpRequest, HttpResponse,
+    ProgramConnect, ProgramConnected,
 };
 
 struct SocketAddress {
@@ -389,6 +390,27 @@ struct HttpResponse {
     MSGPACK_DEFINE(conn, request, bytes, headers, body, trailers)
 };
 
+// Requests that matched a client's filter, given to its program with no message each: on a link
+// that passes descriptors, to a client that subscribed with pass_family, the agent asks for a
+// connection to the program listening for `port` (made as for a stolen connection from `remote`).
+// Its socket comes back in ProgramConnected{passed}; the agent writes such requests into it and
+// reads the answers itself, and sends Close{conn} once it is done with it.
+struct ProgramConnect {
+    static constexpr Kind kind = Kind::ProgramConnect;
+    uint64_t conn = 0;
+    uint16_t port = 0;
+    SocketAddress remote;
+    MSGPACK_DEFINE(conn, port, remote)
+};
+struct ProgramConnected {
+    static constexpr Kind kind = Kind::ProgramConnected;
+    uint64_t conn = 0;
+    int32_t error = 0;    // errno when there is no connection (the program does not accept)
+    bool passed = false;  // the socket rides along (SCM_RIGHTS)
+    std::shared_ptr<UniqueFd> fd;  // that socket: the session moves it, it is not encoded
+    MSGPACK_DEFINE(conn, error, passed)
+};
+
 using Message = std::variant<
     Hello, HelloOk, Ping, Pong, ErrorReply, Ok, Goodbye,
     FileOpen, FileOpened, FileStat, FileFstat, FileStatReply, FileRead, FileData, FileWrite, FileWritten,
@@ -397,7 +419,8 @@ using Message = std::variant<
     EnvGet, EnvReply,
     DnsLookup, DnsReply,
     TcpConnect, UdpConnect, Connected, Data, WindowUpdate, Eof, Close, UnixConnect,
-    PortSubscribe, PortSubscribed, PortUnsubscribe, IncomingConnection, HttpRequest, HttpResponse>;
+    PortSubscribe, PortSubscribed, PortUnsubscribe, IncomingConnection, HttpRequest, HttpResponse,
+    ProgramConnect, ProgramConnected>;
 
 struct Envelope {
     uint32_t id = 0;  // request id; 0 for stream messages
@@ -419,6 +442,7 @@ inline std::shared_ptr<UniqueFd>* passed_fd(Message& m) {
     if (auto* opened = std::get_if<FileOpened>(&m); opened && opened->passed) return &opened->fd;
     if (auto* incoming = std::get_if<IncomingConnection>(&m); incoming && incoming->passed) return &incoming->fd;
     if (auto* connected = std::get_if<Connected>(&m); connected && connected->passed) return &connected->fd;
+    if (auto* program = std::get_if<ProgramConnected>(&m); program && program->passed) return &program->fd;
     return nullptr;
 }
 

@@ -90,7 +90,7 @@ stop "$closer_PID"
 # Two sessions with different header filters at once.
 echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"header_filter": "^X-User: alice$"}}}}}' >"$WORK/alice.json"
 echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"header_filter": "^X-User: bob$"}}}}}' >"$WORK/bob.json"
-session alice 80 -f "$WORK/alice.json"
+session alice 80 -f "$WORK/alice.json" --events "$WORK/alice.events"
 session bob 80 -f "$WORK/bob.json"
 until_contains "alice saw" from_cluster -H "X-User: alice" http://10.77.0.2/ && pass "filter: alice's session is up" || fail "alice: $(cat "$WORK/alice.err")"
 until_contains "bob saw" from_cluster -H "X-User: bob" http://10.77.0.2/ && pass "filter: bob's session is up" || fail "bob: $(cat "$WORK/bob.err")"
@@ -106,6 +106,10 @@ before=$(grep -c "alice: connection" "$WORK/alice.err")
 from_cluster -H "X-User: alice" http://10.77.0.2/k1 --next -H "X-User: alice" http://10.77.0.2/k2 --next -H "X-User: alice" http://10.77.0.2/k3 >/dev/null
 check_eq "... the requests of one kept-alive connection reach the program on one connection of its own" "1" \
     "$(( $(grep -c "alice: connection" "$WORK/alice.err") - before ))"
+# A local agent is given connections to the program and writes the matching requests into them
+# itself: none comes through the supervisor as a message.
+check_eq "... through connections the local agent was given, not as messages" "yes 0" \
+    "$(grep -q "stolen requests' connections" "$WORK/alice.events" && echo yes) $(grep -c '"stolen requests"' "$WORK/alice.events")"
 out=$(from_cluster -H "X-User: alice" -H "Transfer-Encoding: chunked" --data-binary "chunked-body" http://10.77.0.2/post)
 check_eq "a chunked POST arrives whole" "alice got chunked-body" "$out"
 out=$(from_cluster -X POST -H "X-User: carol" --data-binary "x" http://10.77.0.2/ -o /dev/null -w '%{http_code}')
@@ -121,11 +125,11 @@ brief_PID=$!
 BACKGROUND_PIDS+=($brief_PID)
 until_contains "brief saw" from_cluster -H "X-User: alice" http://10.77.0.2/ || fail "brief: $(cat "$WORK/brief.err")"
 out=$(in_svc python3 -c '
-import socket, time
-s = socket.create_connection(("10.77.0.2", 80))
+import http.client, time
+c = http.client.HTTPConnection("10.77.0.2", 80, timeout=5)  # one connection, kept alive
 for path in ("/a", "/b"):
-    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nX-User: alice\r\n\r\n")
-    print(s.recv(4096).decode().split("\r\n\r\n", 1)[-1].strip())
+    c.request("GET", path, headers={"X-User": "alice"})
+    print(c.getresponse().read().decode().strip())
     time.sleep(1)')
 check_eq "... a program that closes idle connections still gets every request" "brief saw GET /a from 10.77.0.10 user=alice
 brief saw GET /b from 10.77.0.10 user=alice" "$out"

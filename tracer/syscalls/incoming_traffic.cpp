@@ -248,6 +248,7 @@ co::Task<void> IncomingTraffic::unsubscribe(uint16_t port) {
 
 void IncomingTraffic::on_agent_message(Message& message) {
     if (auto* m = std::get_if<IncomingConnection>(&message)) co::spawn(deliver_connection(std::move(*m)));
+    else if (auto* p = std::get_if<ProgramConnect>(&message)) co::spawn(give_program_connection(std::move(*p)));
     else if (auto* r = std::get_if<HttpRequest>(&message)) {
         if (!r->mirrored) return co::spawn(deliver_request(std::move(*r)));  // the agent waits for each answer
         if (copies_waiting_ >= kMaxWaitingCopies) {
@@ -406,6 +407,47 @@ co::Task<void> IncomingTraffic::deliver_request(HttpRequest message) {
     if (message.mirrored) co_return;  // a copy: the target's own application has answered the peer
     if (response.empty()) response = simple_http_response(502, "Bad Gateway", "mirrord: the local program did not answer\n");
     agent_.send(HttpResponse{message.conn, message.request, Bytes(response.begin(), response.end())});
+}
+
+namespace {
+
+// A connection given to the agent: nothing flows through here; its end (Close) lets go of its peer.
+class GivenConnection : public Endpoint {
+public:
+    explicit GivenConnection(std::function<void()> ended) : ended_(std::move(ended)) {}
+    void on_data(Bytes) override {}
+    void on_window(uint32_t) override {}
+    void on_eof() override {}
+    void on_close(int) override {
+        if (auto ended = std::exchange(ended_, nullptr)) ended();
+    }
+
+private:
+    std::function<void()> ended_;
+};
+
+}  // namespace
+
+co::Task<void> IncomingTraffic::give_program_connection(ProgramConnect request) {
+    session_report().record(SessionReport::Kind::incoming, "stolen requests' connections",
+                            "port " + std::to_string(request.port) + " from " + request.remote.ip);
+    ProgramConnected reply{request.conn, 0, false, nullptr};
+    auto socket = co_await connect_to_program(request.port, request.remote);
+    if (!socket) {
+        reply.error = ECONNREFUSED;
+        agent_.send(std::move(reply));
+        co_return;
+    }
+    std::error_code ec;
+    SocketAddress local = from_endpoint(socket->local_endpoint(ec));
+    reply.passed = true;
+    reply.fd = std::make_shared<UniqueFd>(co::release_socket(*socket));
+    uint64_t conn = request.conn;
+    agent_.connections().add(conn, std::make_shared<GivenConnection>([this, local, conn] {
+        map_.remove_peer(local);
+        agent_.connections().remove(conn);
+    }));
+    agent_.send(std::move(reply));
 }
 
 co::Task<bool> IncomingTraffic::exchange(tcp::socket& socket, const wire::Bytes& request, bool head, std::string& response,

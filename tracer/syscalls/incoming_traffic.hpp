@@ -50,6 +50,10 @@ private:
     co::Task<void> hand_over(wire::IncomingConnection message);
     void take_handover(const wire::SocketAddress& seen, UniqueFd& accepted);
     co::Task<void> deliver_request(wire::HttpRequest message);
+    // A connection to the program, its socket given to a local agent for the requests that match
+    // (ProgramConnect): the agent writes them and reads the answers itself. The peer it stands for
+    // stays registered until the agent is done with it (Close) or the link ends.
+    co::Task<void> give_program_connection(wire::ProgramConnect request);
     // A connection to the program for requests of one of the target's connections, kept between them.
     struct ProgramConnection {
         asio::ip::tcp::socket socket;
