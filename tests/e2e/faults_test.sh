@@ -90,10 +90,11 @@ check_contains "... mirrord says which file" "writing /app/data/record-1.txt in 
 check_eq "... the pod's file is the old version, whole" "$before" "$(in_pod cat /app/data/record-1.txt)"
 check_eq "... and nothing else is left in its directory" "nested record-1.txt record-2.txt record-3.txt" "$(in_pod ls -A /app/data | sort | xargs)"
 
-# Incoming: the agent dies while relaying a stolen request's reply (filtered: a whole stolen
-# connection's socket is handed over by a local agent, not relayed). The client sees its
+# Incoming: the agent dies while a stolen request is on its way to the program (filtered: a whole
+# stolen connection's socket is handed over by a local agent, not relayed; a filtered one's
+# requests go through a connection to the program that the agent is given). The client sees its
 # connection end; the redirect goes with the agent and the pod's app answers again.
-fault_agent "kill-on-receive:HttpResponse"
+fault_agent "kill-on-receive:ProgramConnected"
 echo '{"feature": {"network": {"incoming": {"mode": "steal", "http_filter": {"header_filter": "^Host: "}}}}}' >"$WORK/every-request.json"
 "$MIRRORD" exec "${LINK[@]}" "${GIVE_UP[@]}" -f "$WORK/every-request.json" -- python3 "$ROOT/tests/programs/named_server.py" local 80 \
     >"$WORK/steal.out" 2>"$WORK/steal.err" &
