@@ -230,7 +230,7 @@ private:
         if (client) {
             if (!self->conn_) self->conn_ = client->new_incoming_id();
             HttpRequest request{self->conn_, static_cast<uint64_t>(id), self->destination_.port(), from_endpoint(self->remote_),
-                                {}, 2, s.headers, Bytes(s.body.begin(), s.body.end())};
+                                {}, 2, s.headers, bytes_of(s.body)};
             response = co_await client->http(std::move(request));
         }
         if (self->closed_) co_return;

@@ -84,7 +84,7 @@ void HttpMirrorTap::dispatch() {
     if (wanted)
         if (auto sink = sink_.lock()) {
             if (!conn_) conn_ = sink->new_incoming_id();
-            HttpRequest copy{conn_, sequence, port_, from_endpoint(peer_), Bytes(request_.begin(), request_.end())};
+            HttpRequest copy{conn_, sequence, port_, from_endpoint(peer_), bytes_of(request_)};
             copy.mirrored = true;
             if (auto out = sink->outbox().lock()) out->send(0, std::move(copy));
         }

@@ -98,7 +98,7 @@ public:
                 } else {
                     bool request_keep = request_.keep_alive();
                     if (!conn_) conn_ = client->new_incoming_id();
-                    HttpRequest request{conn_, sequence, destination_.port(), from_endpoint(remote_), Bytes(message_.begin(), message_.end())};
+                    HttpRequest request{conn_, sequence, destination_.port(), from_endpoint(remote_), bytes_of(message_)};
                     auto response = co_await client->http(std::move(request));
                     if (!response) {
                         log::warn("incoming: the client that matched a request is gone; it goes to the application");

@@ -173,7 +173,7 @@ private:
             if (ec == asio::error::connection_refused) return self->receive();  // ICMP from an earlier send
             if (ec) return self->fail(ec.value());
             if (auto outbox = self->outbox_.lock())
-                outbox->send(0, Data{self->conn_, Bytes(self->buffer_.begin(), self->buffer_.begin() + n)});
+                outbox->send(0, Data{self->conn_, bytes_of(self->buffer_.data(), n)});
             self->receive();
         });
     }

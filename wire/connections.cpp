@@ -68,8 +68,7 @@ void StreamBridge::read_more() {
                                  }
                                  if (ec) return self->abort(ec.value());
                                  self->send_credit_ -= n;
-                                 self->send(Data{self->conn_, Bytes(self->read_buffer_.begin(),
-                                                                     self->read_buffer_.begin() + n)});
+                                 self->send(Data{self->conn_, bytes_of(self->read_buffer_.data(), n)});
                                  self->read_more();
                              });
 }

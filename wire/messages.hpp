@@ -10,6 +10,7 @@
 #include <msgpack.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -47,6 +48,15 @@ struct UninitializedAllocator : std::allocator<T> {
     }
 };
 using Bytes = std::vector<char, UninitializedAllocator<char>>;  // packed as msgpack bin
+// A copy of n bytes at data, by memcpy: with this allocator, the vector's range constructor copies
+// byte by byte (5% of the agent's time in a download).
+inline Bytes bytes_of(const char* data, size_t n) {
+    Bytes bytes(n);
+    if (n) std::memcpy(bytes.data(), data, n);
+    return bytes;
+}
+template <class Container>
+Bytes bytes_of(const Container& c) { return bytes_of(c.data(), c.size()); }
 
 enum class Kind : uint16_t {
     Hello = 1, HelloOk, Ping, Pong, ErrorReply, Ok, Goodbye,

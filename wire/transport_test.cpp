@@ -39,6 +39,16 @@ std::pair<Result<std::unique_ptr<Transport>>, Result<std::unique_ptr<Transport>>
     return {std::move(*s), std::move(*c)};
 }
 
+// Both ends of a link whose handshake succeeded: the agent's, the session's.
+std::pair<std::unique_ptr<Transport>, std::unique_ptr<Transport>> tls_link(Pair& p) {
+    auto agent = TlsIdentity::generate("agent").value(), cli = TlsIdentity::generate("cli").value();
+    auto [server, client] = handshake(p, agent, cli.fingerprint, cli, agent.fingerprint);
+    REQUIRE(server.ok());
+    REQUIRE(client.ok());
+    p.io.restart();
+    return {std::move(*server), std::move(*client)};
+}
+
 }  // namespace
 
 TEST_CASE("tls: identities are fresh and fingerprinted") {
@@ -49,15 +59,11 @@ TEST_CASE("tls: identities are fresh and fingerprinted") {
 }
 
 TEST_CASE("tls: both pins right, a session runs over it") {
-    auto agent = TlsIdentity::generate("agent").value(), cli = TlsIdentity::generate("cli").value();
     Pair p;
-    auto [server, client] = handshake(p, agent, cli.fingerprint, cli, agent.fingerprint);
-    REQUIRE(server.ok());
-    REQUIRE(client.ok());
-    p.io.restart();
+    auto [server, client] = tls_link(p);
     std::vector<Message> got;
-    auto a = Session::create(std::move(*server), {[&](Envelope&& e) { got.push_back(std::move(e.message)); }, {}});
-    auto b = Session::create(std::move(*client), {});
+    auto a = Session::create(std::move(server), {[&](Envelope&& e) { got.push_back(std::move(e.message)); }, {}});
+    auto b = Session::create(std::move(client), {});
     a->start();
     b->start();
     b->send(1, Hello{kProtocolVersion, "over tls"});
@@ -78,15 +84,11 @@ TEST_CASE("tls: both pins right, a session runs over it") {
 }
 
 TEST_CASE("tls: large messages both ways, many at once, and a farewell read by end_now") {
-    auto agent = TlsIdentity::generate("agent").value(), cli = TlsIdentity::generate("cli").value();
     Pair p;
-    auto [server, client] = handshake(p, agent, cli.fingerprint, cli, agent.fingerprint);
-    REQUIRE(server.ok());
-    REQUIRE(client.ok());
-    p.io.restart();
+    auto [server, client] = tls_link(p);
     std::vector<Message> at_a, at_b;
-    auto a = Session::create(std::move(*server), {[&](Envelope&& e) { at_a.push_back(std::move(e.message)); }, {}});
-    auto b = Session::create(std::move(*client), {[&](Envelope&& e) { at_b.push_back(std::move(e.message)); }, {}});
+    auto a = Session::create(std::move(server), {[&](Envelope&& e) { at_a.push_back(std::move(e.message)); }, {}});
+    auto b = Session::create(std::move(client), {[&](Envelope&& e) { at_b.push_back(std::move(e.message)); }, {}});
     a->start();
     b->start();
     // Several records' worth and more than one read's, and small ones between them.

@@ -324,7 +324,7 @@ private:
     void receive() {
         socket.async_receive_from(asio::buffer(buffer_), sender_, [self = shared_from_this()](std::error_code ec, size_t n) {
             if (ec == asio::error::operation_aborted) return;
-            if (!ec) self->forward(Bytes(self->buffer_.begin(), self->buffer_.begin() + n));
+            if (!ec) self->forward(bytes_of(self->buffer_.data(), n));
             self->receive();
         });
     }

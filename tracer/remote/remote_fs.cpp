@@ -442,7 +442,7 @@ co::Task<Status> RemoteFs::push(const std::string& path, bool force) {
         }
         if (n == 0) break;
         auto written = reply_as<FileWritten>(
-            co_await agent_.call<FileWrite>(opened->handle, offset, Bytes(buffer.begin(), buffer.begin() + n)));
+            co_await agent_.call<FileWrite>(opened->handle, offset, bytes_of(buffer.data(), n)));
         if (!written) {
             status = written.error().context("writing " + path + " in the target");
             break;

@@ -406,7 +406,7 @@ co::Task<void> IncomingTraffic::deliver_request(HttpRequest message) {
     }
     if (message.mirrored) co_return;  // a copy: the target's own application has answered the peer
     if (response.empty()) response = simple_http_response(502, "Bad Gateway", "mirrord: the local program did not answer\n");
-    agent_.send(HttpResponse{message.conn, message.request, Bytes(response.begin(), response.end())});
+    agent_.send(HttpResponse{message.conn, message.request, bytes_of(response)});
 }
 
 namespace {
