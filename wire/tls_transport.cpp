@@ -34,11 +34,7 @@ struct TlsState {
     BIO* in = nullptr;   // ciphertext read, not yet decrypted
     BIO* out = nullptr;  // ciphertext made, not yet taken for writing
     std::vector<char> cipher_in;
-    std::vector<char> sending;
-    bool sending_active = false;
-    std::error_code send_failed;
-    Transport::Handler write_done;
-    size_t write_size = 0;
+    std::vector<char> sending;  // ciphertext being written (one write at a time: the session's)
     std::error_code read_failed;  // met after some plaintext was returned: reported next time
 
     // Why an OpenSSL call failed, as an error code whose message is OpenSSL's reason.
@@ -85,27 +81,6 @@ struct TlsState {
     }
 };
 
-// Writes what OpenSSL has made, then tells the writer; a write in flight takes later output along.
-void send_output(const std::shared_ptr<TlsState>& s) {
-    if (s->sending_active) return;
-    if (!s->take_output()) {
-        if (auto done = std::exchange(s->write_done, nullptr))
-            asio::post(s->socket.get_executor(), [done = std::move(done), n = s->write_size] { done({}, n); });
-        return;
-    }
-    s->sending_active = true;
-    asio::async_write(s->socket, asio::buffer(s->sending), [s](std::error_code ec, size_t) {
-        s->sending_active = false;
-        s->sending.clear();
-        if (ec) {
-            s->send_failed = ec;
-            if (auto done = std::exchange(s->write_done, nullptr)) done(ec, 0);
-            return;
-        }
-        send_output(s);
-    });
-}
-
 // Ciphertext from the socket into `in`. (After a read that emptied the socket, Asio waits for
 // readiness before the next instead of trying it at once.)
 void read_ciphertext(const std::shared_ptr<TlsState>& s, std::function<void(std::error_code)> then) {
@@ -118,7 +93,7 @@ void read_ciphertext(const std::shared_ptr<TlsState>& s, std::function<void(std:
 void read_plaintext(const std::shared_ptr<TlsState>& s, asio::mutable_buffer buffer, Transport::Handler done, bool posted) {
     std::error_code ec;
     size_t n = s->decrypt(buffer, ec);
-    send_output(s);  // what reading made OpenSSL say (an alert), if anything
+    // (Anything reading made OpenSSL say, which no peer of ours asks for, goes with the next write.)
     if (ec != asio::error::would_block) {
         if (!posted) return done(ec, n);
         return asio::post(s->socket.get_executor(), [done = std::move(done), ec, n] { done(ec, n); });
@@ -136,19 +111,26 @@ public:
 
     void read_some(asio::mutable_buffer buffer, Handler done) override { read_plaintext(s_, buffer, std::move(done), true); }
 
+    // The handler rides with the write itself, never in the shared state: a session whose write
+    // is pending when the event loop ends is freed with the loop's operations.
     void write_all(asio::const_buffer buffer, Handler done) override {
-        auto fail = [&](std::error_code ec) { asio::post(s_->socket.get_executor(), [done = std::move(done), ec] { done(ec, 0); }); };
-        if (s_->send_failed) return fail(s_->send_failed);
         ERR_clear_error();
         size_t written = 0;
         // A memory buffer takes everything: one call encrypts it all.
         if (buffer.size() > 0) {
             int r = SSL_write_ex(s_->ssl, buffer.data(), buffer.size(), &written);
-            if (r != 1) return fail(s_->ssl_error(r));
+            if (r != 1) {
+                auto ec = s_->ssl_error(r);
+                return asio::post(s_->socket.get_executor(), [done = std::move(done), ec] { done(ec, 0); });
+            }
         }
-        s_->write_done = std::move(done);
-        s_->write_size = buffer.size();
-        send_output(s_);
+        if (!s_->take_output())
+            return asio::post(s_->socket.get_executor(), [done = std::move(done), n = buffer.size()] { done({}, n); });
+        asio::async_write(s_->socket, asio::buffer(s_->sending),
+                          [s = s_, done = std::move(done), n = buffer.size()](std::error_code ec, size_t) {
+                              s->sending.clear();
+                              done(ec, ec ? 0 : n);
+                          });
     }
 
     void close() override {
