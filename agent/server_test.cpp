@@ -420,7 +420,7 @@ TEST_CASE("agent: outgoing tcp respects flow control") {
 
     // Data to the server, then our EOF: the server sees both.
     std::string msg = "request";
-    c->send(0, Data{1, Bytes(msg.begin(), msg.end())});
+    c->send(0, Data{1, bytes_of(msg)});
     c->send(0, Eof{1});
     char buf[64];
     std::string got;

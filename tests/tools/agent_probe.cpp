@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
         auto connected = expect<Connected>(reply);
         std::cerr << "connected from " << to_string(connected.local) << "\n";
         std::string req = "GET " + (args.size() > 2 ? args[2] : "/") + " HTTP/1.0\r\nHost: " + args[0] + "\r\n\r\n";
-        client.send(0, Data{1, Bytes(req.begin(), req.end())});
+        client.send(0, Data{1, bytes_of(req)});
         client.send(0, Eof{1});
         for (;;) {
             Message m = client.next_streamed();

@@ -68,7 +68,7 @@ void print_request(const HttpRequest& r) {
     std::cout << "## New HTTP request received: Request ID [" << r.conn << ":" << r.request << "] to port " << r.port
               << " from " << to_string(r.remote) << "\n"
               << head << "\n## Request [" << r.conn << ":" << r.request << "] body: " << body.size() << " bytes\n";
-    if (!body.empty()) print_bytes(Bytes(body.begin(), body.end()));
+    if (!body.empty()) print_bytes(bytes_of(body));
     std::cout << "## Request ID [" << r.conn << ":" << r.request << "] finished" << std::endl;
 }
 
