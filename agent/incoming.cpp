@@ -290,6 +290,35 @@ private:
     bool request_done_ = false, upgraded_ = false;
 };
 
+// Listeners on one free port number: [::] dual-stack; or, ipv4_apart, 0.0.0.0 and [::] IPv6-only,
+// so IPv4 peers come as IPv4 sockets; 0.0.0.0 alone when the target has no IPv6.
+Result<std::vector<std::shared_ptr<tcp::acceptor>>> open_listeners(asio::io_context& io, bool ipv4_apart) {
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        std::vector<std::shared_ptr<tcp::acceptor>> listeners;
+        std::error_code ec;
+        auto v6 = std::make_shared<tcp::acceptor>(io);
+        v6->open(tcp::v6(), ec);
+        if (!ec) v6->set_option(asio::ip::v6_only(ipv4_apart), ec);
+        if (!ec) v6->bind(tcp::endpoint(tcp::v6(), 0), ec);
+        uint16_t number = 0;
+        if (!ec) number = v6->local_endpoint(ec).port();
+        if (!ec) listeners.push_back(v6);
+        if (ec || ipv4_apart) {
+            auto v4 = std::make_shared<tcp::acceptor>(io);
+            ec.clear();
+            v4->open(tcp::v4(), ec);
+            if (!ec) v4->bind(tcp::endpoint(tcp::v4(), number), ec);
+            if (ec == asio::error::address_in_use && number) continue;  // that number is taken for IPv4: another
+            listeners.push_back(v4);
+        }
+        for (auto& listener : listeners)
+            if (!ec) listener->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return Error{ec.value(), "incoming listener: " + ec.message()};
+        return listeners;
+    }
+    return Error{EADDRINUSE, "incoming listener: no port number free for both IPv4 and IPv6"};
+}
+
 }  // namespace
 
 Incoming::Incoming(asio::io_context& io, std::unique_ptr<RedirectRules> rules, std::unique_ptr<PacketCapture> capture,
@@ -324,7 +353,8 @@ Status Incoming::subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, co
     auto before = port.subscribers;
     std::erase_if(port.subscribers, [&](const Subscriber& s) { return s.client == client; });
     port.subscribers.push_back(Subscriber{client, std::move(sink), steal, std::move(*matcher), request.pass_family});
-    Status st = port.stolen() && !port.listener ? listen(port, request.port) : Status{};
+    bool relisten = port.stolen() && (port.listeners.empty() || port.ipv4_apart != port.wants_ipv4_apart());
+    Status st = relisten ? listen(port, request.port) : Status{};
     if (st) st = update_capture();
     if (!st) {
         port.subscribers = std::move(before);
@@ -338,28 +368,25 @@ Status Incoming::subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, co
 }
 
 Status Incoming::listen(Port& port, uint16_t number) {
-    auto listener = std::make_shared<tcp::acceptor>(io_);
-    std::error_code ec;
-    listener->open(tcp::v6(), ec);
-    if (!ec) listener->set_option(asio::ip::v6_only(false), ec);
-    if (!ec) listener->bind(tcp::endpoint(tcp::v6(), 0), ec);
-    if (ec) {  // no IPv6 in the target
-        listener = std::make_shared<tcp::acceptor>(io_);
-        ec.clear();
-        listener->open(tcp::v4(), ec);
-        if (!ec) listener->bind(tcp::endpoint(tcp::v4(), 0), ec);
-    }
-    if (!ec) listener->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Error{ec.value(), "incoming listener: " + ec.message()};
-    port.listener = std::move(listener);
-    co::spawn(accept_loop(number, port.listener));
+    auto listeners = open_listeners(io_, port.wants_ipv4_apart());
+    if (!listeners) return listeners.error();
+    std::swap(port.listeners, *listeners);
     if (auto st = update_rules(); !st) {
-        port.listener->close(ec);
-        port.listener.reset();
+        std::swap(port.listeners, *listeners);
+        close(*listeners);
         (void)update_rules();
         return st;
     }
+    close(*listeners);  // the ones before, if the layout changed: the redirect leads to the new ones now
+    port.ipv4_apart = port.wants_ipv4_apart();
+    for (auto& listener : port.listeners) co::spawn(accept_loop(number, listener));
     return {};
+}
+
+void Incoming::close(std::vector<Listener>& listeners) {
+    std::error_code ignored;
+    for (auto& listener : listeners) listener->close(ignored);
+    listeners.clear();
 }
 
 bool Incoming::Port::stolen() const {
@@ -370,15 +397,18 @@ bool Incoming::Port::mirrored() const {
     return std::any_of(subscribers.begin(), subscribers.end(), [](const Subscriber& s) { return !s.steal; });
 }
 
+bool Incoming::Port::wants_ipv4_apart() const {
+    return std::any_of(subscribers.begin(), subscribers.end(),
+                       [](const Subscriber& s) { return s.steal && s.matcher.empty() && s.pass_family == AF_INET; });
+}
+
 void Incoming::unsubscribe(uint64_t client, uint16_t number) {
     auto it = ports_.find(number);
     if (it == ports_.end()) return;
     Port& port = it->second;
     std::erase_if(port.subscribers, [&](const Subscriber& s) { return s.client == client; });
-    if (port.listener && !port.stolen()) {
-        std::error_code ignored;
-        port.listener->close(ignored);
-        port.listener.reset();
+    if (!port.listeners.empty() && !port.stolen()) {
+        close(port.listeners);
         if (auto st = update_rules(); !st) log::error(st.error().message);
     }
     if (port.subscribers.empty()) ports_.erase(it);
@@ -392,10 +422,7 @@ void Incoming::client_gone(uint64_t client) {
 }
 
 void Incoming::shutdown() {
-    for (auto& [port, p] : ports_) {
-        std::error_code ignored;
-        if (p.listener) p.listener->close(ignored);
-    }
+    for (auto& [port, p] : ports_) close(p.listeners);
     ports_.clear();
     (void)update_capture();  // which ends every copy, nothing being mirrored
     idle_flows_.cancel();
@@ -405,9 +432,9 @@ void Incoming::shutdown() {
 Status Incoming::update_rules() {
     std::map<uint16_t, uint16_t> redirects;
     for (auto& [port, p] : ports_) {
-        if (!p.listener) continue;
+        if (p.listeners.empty()) continue;
         std::error_code ec;
-        redirects[port] = p.listener->local_endpoint(ec).port();
+        redirects[port] = p.listeners.front()->local_endpoint(ec).port();
     }
     return rules_->apply(redirects);
 }
@@ -479,7 +506,7 @@ void Incoming::flush(uint16_t port) {
     else log::debug("conntrack: fork: ", std::strerror(errno), "; existing connections are not flushed");
 }
 
-co::Task<void> Incoming::accept_loop(uint16_t port, std::shared_ptr<tcp::acceptor> listener) {
+co::Task<void> Incoming::accept_loop(uint16_t port, Listener listener) {
     for (;;) {
         auto [ec, socket] = co_await co::accept(*listener);
         // Unsubscribed: closed (a connection accepted just before still goes where its port's

@@ -1,8 +1,10 @@
 // The target's incoming traffic, shared out among the agent's clients.
 //
-// A stolen port is redirected (RedirectRules) to a listener of the agent inside the target's
+// A stolen port is redirected (RedirectRules) to listeners of the agent inside the target's
 // network namespace. For each connection, by the subscriptions on its original port:
-//   steal, no filter     the whole connection goes to that client (one such client per port);
+//   steal, no filter     the whole connection goes to that client (one such client per port): its
+//                        socket itself when the client takes sockets of that family (a local
+//                        program's accept() gets it), else relayed;
 //   steal with filters   each HTTP/1 request goes to the first client whose filter matches, the rest
 //                        to the target's own application, in order, on the same connection; a
 //                        local client's program gets them on a connection of its own, which the
@@ -71,20 +73,26 @@ private:
         HttpMatcher matcher;
         int pass_family;  // takes a whole stolen connection's socket of this family itself (PortSubscribe)
     };
+    using Listener = std::shared_ptr<asio::ip::tcp::acceptor>;  // shared with its accept loop, which may outlive the port
     struct Port {
-        std::shared_ptr<asio::ip::tcp::acceptor> listener;  // while stolen; shared with its accept loop, which may outlive the port
+        // While stolen: on one port number, [::] dual-stack, or 0.0.0.0 and [::] IPv6-only when the
+        // thief takes IPv4 sockets (a program listening on IPv4 is handed what it would accept).
+        std::vector<Listener> listeners;
+        bool ipv4_apart = false;
         std::vector<Subscriber> subscribers;
         bool stolen() const;
         bool mirrored() const;
+        bool wants_ipv4_apart() const;
     };
 
     Status listen(Port& port, uint16_t number);
+    static void close(std::vector<Listener>& listeners);
     Status update_rules();
     Status update_capture();
     Taps open_taps(const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local);
     void forget_idle_flows();
     void flush(uint16_t port);
-    co::Task<void> accept_loop(uint16_t port, std::shared_ptr<asio::ip::tcp::acceptor> listener);
+    co::Task<void> accept_loop(uint16_t port, Listener listener);
     co::Task<void> serve(asio::ip::tcp::socket socket);
 
     asio::io_context& io_;
