@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -24,15 +25,27 @@ std::string temp_root() {
 }  // namespace
 
 Result<std::string> make_temp_dir(const std::string& name) {
-    std::string path = temp_root() + "/" + name + "-XXXXXX";
-    if (!::mkdtemp(path.data())) return Error::from_errno("creating " + path);
-    // Held open (close-on-exec) until we exit: the kernel drops the lock with us, however we end.
-    int held = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (held >= 0) ::flock(held, LOCK_SH);
-    return path;
+    std::string root = temp_root();
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        std::string making = root + "/." + name + "-XXXXXX";
+        if (!::mkdtemp(making.data())) return Error::from_errno("creating " + making);
+        // Held open (close-on-exec) until we exit: the kernel drops the lock with us, however we end.
+        int held = ::open(making.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (held >= 0) ::flock(held, LOCK_SH);
+        std::string path = root + "/" + making.substr(root.size() + 2);
+        int renamed = held < 0 ? -1 : ::renameat2(AT_FDCWD, making.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+        if (renamed != 0 && errno == EINVAL && held >= 0)  // a file system without it: the name mkdtemp found free
+            renamed = ::access(path.c_str(), F_OK) == 0 ? (errno = EEXIST, -1) : ::rename(making.c_str(), path.c_str());
+        if (renamed == 0) return path;
+        int error = errno;
+        if (held >= 0) ::close(held);
+        ::rmdir(making.c_str());
+        if (held < 0 || error != EEXIST) return Error::from_errno("creating " + path, error);
+    }
+    return Error::msg("creating " + root + "/" + name + "-XXXXXX: every name tried is taken", EEXIST);
 }
 
-size_t sweep_stale_temp_dirs(const std::vector<std::string>& names, std::chrono::seconds min_age) {
+size_t sweep_stale_temp_dirs(const std::vector<std::string>& names) {
     std::string root = temp_root();
     DIR* dir = ::opendir(root.c_str());
     if (!dir) return 0;
@@ -40,8 +53,9 @@ size_t sweep_stale_temp_dirs(const std::vector<std::string>& names, std::chrono:
     time_t now = std::time(nullptr);
     while (dirent* entry = ::readdir(dir)) {
         std::string name = entry->d_name;
-        auto made_here = [&](const std::string& n) {  // NAME-XXXXXX, as mkdtemp fills it in
-            return name.size() == n.size() + 7 && name.rfind(n + "-", 0) == 0;
+        bool half_made = !name.empty() && name[0] == '.';
+        auto made_here = [&](const std::string& n) {  // [.]NAME-XXXXXX, as mkdtemp fills it in
+            return name.size() == half_made + n.size() + 7 && name.compare(half_made, n.size() + 1, n + "-") == 0;
         };
         if (std::none_of(names.begin(), names.end(), made_here)) continue;
         std::string path = root + "/" + name;
@@ -50,7 +64,8 @@ size_t sweep_stale_temp_dirs(const std::vector<std::string>& names, std::chrono:
             fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) continue;
         struct stat st{};
-        bool stale = ::fstat(fd, &st) == 0 && st.st_uid == ::getuid() && now - st.st_mtime >= min_age.count() &&
+        // A half-made one may not be locked yet: only one that has been so for a minute is left over.
+        bool stale = ::fstat(fd, &st) == 0 && st.st_uid == ::getuid() && (!half_made || now - st.st_mtime >= 60) &&
                      ::flock(fd, LOCK_EX | LOCK_NB) == 0;
         if (stale) {
             std::error_code ignored;

@@ -6,7 +6,6 @@
 
 #include "base/result.hpp"
 
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -23,12 +22,13 @@ inline const std::string kLldbServer = "mirrord-lldb-server";   // the lldb-serv
 inline const std::vector<std::string> kAll = {kAgentSocket, kFileCopies, kFuseView, kUnixInterceptors, kLldbServer};
 }  // namespace scratch
 
-// A new directory of this user's alone, $TMPDIR/NAME-XXXXXX: its path. Locked until this process exits.
+// A new directory of this user's alone, $TMPDIR/NAME-XXXXXX: its path. Locked until this process
+// exits, and from the moment it has that name (it is made as .NAME-XXXXXX, locked, then renamed).
 Result<std::string> make_temp_dir(const std::string& name);
 
-// Removes the directories make_temp_dir made under one of `names` in $TMPDIR that are this user's,
-// unlocked (their maker is gone) and older than `min_age` (one just made may not be locked yet);
-// how many went.
-size_t sweep_stale_temp_dirs(const std::vector<std::string>& names, std::chrono::seconds min_age = std::chrono::seconds(60));
+// Removes the directories make_temp_dir made under one of `names` in $TMPDIR that are this user's
+// and unlocked (their maker is gone), and those it left half made (.NAME-XXXXXX, a minute old); how
+// many went.
+size_t sweep_stale_temp_dirs(const std::vector<std::string>& names);
 
 }  // namespace mrd

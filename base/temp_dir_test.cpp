@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 
 using namespace mrd;
@@ -33,12 +34,17 @@ TEST_CASE("temp dirs: a dead maker's directory is swept, a live one's is kept") 
     std::string dead(buf, n > 0 ? static_cast<size_t>(n) : 0);
     REQUIRE(fs::is_directory(dead));
 
+    CHECK(fs::path(*mine).filename().string().rfind("mirrord-live-", 0) == 0);
     REQUIRE(fs::create_directory(*root + "/mirrord-dead-by-another-tool"));  // not one of ours
-    CHECK(sweep_stale_temp_dirs({"mirrord-live", "mirrord-dead"}) == 0);  // too young to tell
-    CHECK(sweep_stale_temp_dirs({"mirrord-live", "mirrord-dead"}, std::chrono::seconds(0)) == 1);
+    REQUIRE(fs::create_directory(*root + "/.mirrord-dead-123456"));  // half made: maybe not locked yet
+    CHECK(sweep_stale_temp_dirs({"mirrord-live", "mirrord-dead"}) == 1);
     CHECK(fs::is_directory(*root + "/mirrord-dead-by-another-tool"));
+    CHECK(fs::is_directory(*root + "/.mirrord-dead-123456"));
     CHECK_FALSE(fs::exists(dead));
     CHECK(fs::is_directory(*mine));  // we still live: locked
+    fs::last_write_time(*root + "/.mirrord-dead-123456", fs::file_time_type::clock::now() - std::chrono::minutes(2));
+    CHECK(sweep_stale_temp_dirs({"mirrord-dead"}) == 1);  // half made a while ago: left over
+    CHECK_FALSE(fs::exists(*root + "/.mirrord-dead-123456"));
     ::unsetenv("TMPDIR");
     fs::remove_all(*root);
 }

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -37,6 +38,21 @@ int fail(const std::string& message) {
     return 1;
 }
 
+// Reaps the descendants orphaned to us (a subreaper) until there are none, or `patience` is up.
+void outlive_orphans(std::chrono::seconds patience) {
+    auto deadline = std::chrono::steady_clock::now() + patience;
+    for (;;) {
+        pid_t pid = ::waitpid(-1, nullptr, WNOHANG);
+        if (pid > 0) continue;
+        if (pid < 0 && errno != EINTR) return;  // ECHILD: all gone
+        if (std::chrono::steady_clock::now() >= deadline) {
+            log::warn("the debugger ended, but processes it started still run after ", patience.count(), " s: leaving them");
+            return;
+        }
+        ::usleep(20'000);
+    }
+}
+
 }  // namespace
 
 int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, std::vector<std::string> command) {
@@ -56,6 +72,9 @@ int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, 
     ::setenv("PATH", (*dir + (path && *path ? ":" + std::string(path) : "")).c_str(), 1);
     ::setenv(kStandInVariable, payload.dump().c_str(), 1);
     pid_t self_pid = ::getpid();
+    // The debugger's lldb-server (the stand-in's `mirrord exec`) is orphaned to us when the debugger
+    // ends before it: Delve kills it right after asking it to kill the program. So we see it end.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
     auto child = spawn_process(command, [self_pid] {
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // we were killed: so is the debugger, which ends its program
         if (::getppid() != self_pid) ::raise(SIGTERM);
@@ -77,8 +96,11 @@ int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, 
     ::sigaction(SIGQUIT, &old_quit, nullptr);
     ::sigaction(SIGTERM, &old_term, nullptr);
     ::sigaction(SIGHUP, &old_hup, nullptr);
+    if (child) outlive_orphans(std::chrono::seconds(30));
     std::error_code ignored;
     std::filesystem::remove_all(*dir, ignored);
+    // What a killed `mirrord exec` left (its copies of pod files, its agent's socket) goes now.
+    sweep_stale_temp_dirs(scratch::kAll);
     if (!child) return fail(child.error().message);
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }

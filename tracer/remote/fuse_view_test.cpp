@@ -135,6 +135,6 @@ TEST_CASE("FuseView: the mount of a session that was killed is swept with its di
     struct stat st{};
     CHECK(::stat(dir.c_str(), &st) != 0);
     CHECK(errno == ENOTCONN);
-    CHECK(sweep_stale_temp_dirs({"mirrord-deadview"}, std::chrono::seconds(0)) == 1);
+    CHECK(sweep_stale_temp_dirs({"mirrord-deadview"}) == 1);
     CHECK(::lstat(dir.c_str(), &st) != 0);
 }
