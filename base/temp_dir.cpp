@@ -51,6 +51,8 @@ size_t sweep_stale_temp_dirs(const std::vector<std::string>& names) {
     if (!dir) return 0;
     size_t removed = 0;
     time_t now = std::time(nullptr);
+    struct stat root_st{};
+    ::fstat(::dirfd(dir), &root_st);
     while (dirent* entry = ::readdir(dir)) {
         std::string name = entry->d_name;
         bool half_made = !name.empty() && name[0] == '.';
@@ -65,11 +67,13 @@ size_t sweep_stale_temp_dirs(const std::vector<std::string>& names) {
         if (fd < 0) continue;
         struct stat st{};
         // A half-made one may not be locked yet: only one that has been so for a minute is left over.
-        bool stale = ::fstat(fd, &st) == 0 && st.st_uid == ::getuid() && (!half_made || now - st.st_mtime >= 60) &&
-                     ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+        // A mount that answers is a live session's FUSE view (the lock is on the directory beneath).
+        bool stale = ::fstat(fd, &st) == 0 && st.st_uid == ::getuid() && st.st_dev == root_st.st_dev &&
+                     (!half_made || now - st.st_mtime >= 60) && ::flock(fd, LOCK_EX | LOCK_NB) == 0;
         if (stale) {
-            std::error_code ignored;
-            removed += std::filesystem::remove_all(path, ignored) > 0;
+            std::error_code ec;
+            auto gone = std::filesystem::remove_all(path, ec);
+            removed += !ec && gone > 0;
         }
         ::close(fd);
     }
