@@ -98,6 +98,11 @@ check_contains "... saying how to use it" "mirrord exec [OPTIONS] --dlv -- dlv" 
 out=$(MIRRORD_LLDB_SERVER='{"exec":[],"path":""}' "$WORK/lldb-server" gdbserver --attach 42 :1234 2>&1); rc=$?
 check_eq "attach: refused" "1" "$rc"
 check_contains "... saying why" "cannot attach to a running process" "$out"
+# Adopted by mirrord --dlv (the wrapper), the debugger having ended before it started: it ends too.
+out=$(sh -c 'MIRRORD_LLDB_SERVER="{\"exec\":[],\"path\":\"\",\"wrapper\":$$}" "$0" gdbserver :1234 -- /bin/true; echo "status $?"' \
+    "$WORK/lldb-server" 2>&1)
+check_contains "a stand-in whose debugger has ended: ends" "the debugger that started it has exited" "$out"
+check_contains "... with a failure" "status 1" "$out"
 out=$("$MIRRORD" exec --target "pid/$POD_PID" --dlv --gdb -- dlv exec x 2>&1); rc=$?
 check_eq "--dlv with --gdb: a usage error" "2" "$rc"
 check_eq "the stand-in's directory is gone" "" "$(ls -A "$TMPDIR")"

@@ -21,7 +21,8 @@ namespace mrd::tracer {
 namespace {
 
 // How the debugger's environment tells the stand-in what `mirrord exec` would have done:
-// {"exec": [options...], "path": the PATH before the stand-in's directory went first}.
+// {"exec": [options...], "path": the PATH before the stand-in's directory went first, "wrapper": its
+// pid, which adopts the stand-in if the debugger ends first}.
 constexpr const char* kStandInVariable = "MIRRORD_LLDB_SERVER";
 // From the stand-in to the `mirrord exec` it becomes: the debugger's pid.
 constexpr const char* kDebuggerVariable = "MIRRORD_LLDB_SERVER_DEBUGGER";
@@ -62,7 +63,7 @@ int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, 
     std::string stand_in = *dir + "/lldb-server";
     if (::symlink(self->c_str(), stand_in.c_str()) != 0) return fail("cannot set up the lldb-server stand-in: " + std::string(std::strerror(errno)));
     const char* path = std::getenv("PATH");
-    nlohmann::json payload = {{"exec", exec_options}, {"path", path ? path : ""}};
+    nlohmann::json payload = {{"exec", exec_options}, {"path", path ? path : ""}, {"wrapper", ::getpid()}};
     // Delve picks its backend per command; without lldb it would try to ptrace the program itself.
     if (basename_of(command[0]) == "dlv" && command.size() > 1 && (command[1] == "debug" || command[1] == "exec" || command[1] == "test")) {
         bool named = false;
@@ -148,17 +149,21 @@ int lldb_server_stand_in(int argc, char** argv) {
         return fail("this lldb-server is mirrord's stand-in: run the debugger through `mirrord exec [OPTIONS] --dlv -- dlv ...`");
     std::vector<std::string> exec;
     std::string path;
+    pid_t wrapper = 0;
     try {
         auto payload = nlohmann::json::parse(payload_text);
         exec = payload.at("exec").get<std::vector<std::string>>();
         path = payload.at("path").get<std::string>();
+        wrapper = payload.value("wrapper", 0);
     } catch (const std::exception& e) {
         return fail(std::string("lldb-server stand-in: unreadable ") + kStandInVariable + ": " + e.what());
     }
     // The program sees the debugger's environment as it was before the stand-in.
     ::setenv("PATH", path.c_str(), 1);
     ::unsetenv(kStandInVariable);
-    ::setenv(kDebuggerVariable, std::to_string(::getppid()).c_str(), 1);
+    pid_t debugger = ::getppid();
+    if (debugger == wrapper || debugger == 1) return fail("lldb-server stand-in: the debugger that started it has exited");
+    ::setenv(kDebuggerVariable, std::to_string(debugger).c_str(), 1);
     std::string host = address.substr(0, address.rfind(':'));
     if (host.empty() || host == "localhost") host = "127.0.0.1";
     if (host == "*") host = "0.0.0.0";
