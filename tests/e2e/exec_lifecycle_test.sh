@@ -104,15 +104,16 @@ wait "$sup"; rc=$?
 check_eq "SIGTERM is forwarded; the program's exit code comes back" "3" "$rc"
 check_contains "the program handled it" "got TERM" "$(cat "$WORK/term.out")"
 
-# What a killed session left in $TMPDIR goes with the next session; what a live one uses stays, and
+# What a killed session left in $TMPDIR goes with the next session, however recent (a session's
+# directories are locked from the moment they have their names); what a live one uses stays, and
 # so does what is not mirrord's.
 export TMPDIR=$WORK/tmp-sweep
-mkdir -p "$TMPDIR/mirrord-files-Ab1234/app" "$TMPDIR/mirrord-files-of-another-tool"
+mkdir -p "$TMPDIR/mirrord-files-of-another-tool"
 mirrord_exec -- sleep 20 >/dev/null 2>&1 &
 live=$!
 BACKGROUND_PIDS+=("$live")
 for _ in $(seq 100); do compgen -G "$TMPDIR/mirrord-agent-??????" >/dev/null && break; sleep 0.1; done
-touch -d '2 hours ago' "$TMPDIR"/mirrord-*
+mkdir -p "$TMPDIR/mirrord-files-Ab1234/app"
 out=$(MIRRORD_LOG=info mirrord_exec -- true 2>&1)
 check_contains "an ended session's directory is removed by the next session" "removed 1 directories" "$out"
 check_eq "... it is gone" "no" "$([ -e "$TMPDIR/mirrord-files-Ab1234" ] && echo yes || echo no)"
