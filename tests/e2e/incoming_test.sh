@@ -47,7 +47,7 @@ check_contains "clients inside the pod are stolen too" "thief saw GET / from 127
 check_contains "... over IPv6 too, relayed to the IPv4 listener" "thief saw GET / from 127.0.0.1" "$(from_pod "http://[::1]/")"
 check_eq "the redirect is in place" "1" "$(redirects)"
 session rival 80 --steal
-sleep 2
+wait_for_text "$WORK/rival.err" "already stolen" 15
 check_contains "a second unfiltered steal of the port is refused, clearly" "port 80 is already stolen by another mirrord session" "$(cat "$WORK/rival.err")"
 stop "$rival_PID"
 stop "$thief_PID"
@@ -128,7 +128,7 @@ check_eq "a chunked POST arrives whole" "alice got chunked-body" "$out"
 out=$(from_cluster -X POST -H "X-User: carol" --data-binary "x" http://10.77.0.2/ -o /dev/null -w '%{http_code}')
 check_eq "an unmatched POST reaches the pod's app (which refuses it: 501)" "501" "$out"
 session eve 80 --steal
-sleep 2
+wait_for_text "$WORK/eve.err" "already stolen" 15
 check_contains "an unfiltered steal over filtered ones is refused" "already stolen" "$(cat "$WORK/eve.err")"
 stop "$eve_PID"; stop "$alice_PID"; stop "$bob_PID"
 
