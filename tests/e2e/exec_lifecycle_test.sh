@@ -76,7 +76,7 @@ for _ in $(seq 50); do
 done
 check_eq "killing the supervisor kills the program" "yes" "$gone"
 check_not_contains "it never ran on" "survived" "$(cat "$WORK/orphan.out")"
-sleep 1
+until_none "mirrord-agent.*--target-pid $POD_PID" 10
 check_eq "the agent it started is gone too" "" "$(pgrep -f "mirrord-agent.*--target-pid $POD_PID" || true)"
 
 # Killed at any moment of its start-up, it leaves nothing behind either.
@@ -87,7 +87,7 @@ for delay in 0 0.005 0.01 0.02 0.05 0.1 0.2 0.4; do
     kill -9 "$sup" 2>/dev/null
     wait "$sup" 2>/dev/null
 done
-sleep 1
+until_none 'sleep 307' 10
 check_eq "a supervisor killed during start-up leaves no process behind" "" "$(pgrep -f 'sleep 307' || true)"
 pkill -9 -f 'sleep 307' 2>/dev/null
 

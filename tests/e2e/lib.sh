@@ -95,6 +95,12 @@ wait_for_text() {
     return 1
 }
 
+# until_none PATTERN SECONDS: wait until no process's command line matches PATTERN (pgrep -f).
+until_none() {
+    for _ in $(seq $(($2 * 10))); do pgrep -f -- "$1" >/dev/null || return 0; sleep 0.1; done
+    return 1
+}
+
 PROGRAMS=$BUILD/tests/programs
 
 # mirrord_exec [MIRRORD OPTIONS...] -- COMMAND...: run under mirrord against the sandbox pod

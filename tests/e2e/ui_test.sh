@@ -45,7 +45,7 @@ cp "$WORK/ui.png" /tmp/ui-last.png 2>/dev/null
 
 kill "$SESSION_PID"
 wait "$SESSION_PID" 2>/dev/null
-sleep 1
+for _ in $(seq 100); do [[ "$(curl -s "${url/\/\?/\/events?}")" == *'"live":false'* ]] && break; sleep 0.1; done
 check_contains "a session that ended is shown as ended" '"live":false' "$(curl -s "${url/\/\?/\/events?}")"
 check_eq "... and its feed is gone" "" "$(ls "$MIRRORD_UI_DIR")"
 kill -INT "$UI_PID"
