@@ -368,7 +368,8 @@ Status Incoming::subscribe(uint64_t client, std::weak_ptr<IncomingSink> sink, co
 }
 
 Status Incoming::listen(Port& port, uint16_t number) {
-    auto listeners = open_listeners(io_, port.wants_ipv4_apart());
+    bool ipv4_apart = port.wants_ipv4_apart();
+    auto listeners = open_listeners(io_, ipv4_apart);
     if (!listeners) return listeners.error();
     std::swap(port.listeners, *listeners);
     if (auto st = update_rules(); !st) {
@@ -378,7 +379,7 @@ Status Incoming::listen(Port& port, uint16_t number) {
         return st;
     }
     close(*listeners);  // the ones before, if the layout changed: the redirect leads to the new ones now
-    port.ipv4_apart = port.wants_ipv4_apart();
+    port.ipv4_apart = ipv4_apart;
     for (auto& listener : port.listeners) co::spawn(accept_loop(number, listener));
     return {};
 }

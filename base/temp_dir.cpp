@@ -22,6 +22,15 @@ std::string temp_root() {
     return tmp && *tmp ? tmp : "/tmp";
 }
 
+// rename(2) that fails with EEXIST rather than replace `to` (an empty directory would be).
+int rename_no_replace(const std::string& from, const std::string& to) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL) return -1;
+    // A file system without RENAME_NOREPLACE: checked, then renamed.
+    if (::access(to.c_str(), F_OK) == 0) return errno = EEXIST, -1;
+    return ::rename(from.c_str(), to.c_str());
+}
+
 }  // namespace
 
 Result<std::string> make_temp_dir(const std::string& name) {
@@ -29,18 +38,15 @@ Result<std::string> make_temp_dir(const std::string& name) {
     for (int attempt = 0; attempt < 16; ++attempt) {
         std::string making = root + "/." + name + "-XXXXXX";
         if (!::mkdtemp(making.data())) return Error::from_errno("creating " + making);
+        std::string path = root + "/" + making.substr(root.size() + 2);
         // Held open (close-on-exec) until we exit: the kernel drops the lock with us, however we end.
         int held = ::open(making.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (held >= 0) ::flock(held, LOCK_SH);
-        std::string path = root + "/" + making.substr(root.size() + 2);
-        int renamed = held < 0 ? -1 : ::renameat2(AT_FDCWD, making.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
-        if (renamed != 0 && errno == EINVAL && held >= 0)  // a file system without it: the name mkdtemp found free
-            renamed = ::access(path.c_str(), F_OK) == 0 ? (errno = EEXIST, -1) : ::rename(making.c_str(), path.c_str());
-        if (renamed == 0) return path;
+        if (held >= 0 && rename_no_replace(making, path) == 0) return path;
         int error = errno;
         if (held >= 0) ::close(held);
         ::rmdir(making.c_str());
-        if (held < 0 || error != EEXIST) return Error::from_errno("creating " + path, error);
+        if (error != EEXIST) return Error::from_errno("creating " + path, error);
     }
     return Error::msg("creating " + root + "/" + name + "-XXXXXX: every name tried is taken", EEXIST);
 }

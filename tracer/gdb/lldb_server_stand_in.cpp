@@ -63,7 +63,8 @@ int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, 
     std::string stand_in = *dir + "/lldb-server";
     if (::symlink(self->c_str(), stand_in.c_str()) != 0) return fail("cannot set up the lldb-server stand-in: " + std::string(std::strerror(errno)));
     const char* path = std::getenv("PATH");
-    nlohmann::json payload = {{"exec", exec_options}, {"path", path ? path : ""}, {"wrapper", ::getpid()}};
+    pid_t self_pid = ::getpid();
+    nlohmann::json payload = {{"exec", exec_options}, {"path", path ? path : ""}, {"wrapper", self_pid}};
     // Delve picks its backend per command; without lldb it would try to ptrace the program itself.
     if (basename_of(command[0]) == "dlv" && command.size() > 1 && (command[1] == "debug" || command[1] == "exec" || command[1] == "test")) {
         bool named = false;
@@ -72,7 +73,6 @@ int run_with_lldb_server_stand_in(const std::vector<std::string>& exec_options, 
     }
     ::setenv("PATH", (*dir + (path && *path ? ":" + std::string(path) : "")).c_str(), 1);
     ::setenv(kStandInVariable, payload.dump().c_str(), 1);
-    pid_t self_pid = ::getpid();
     // The debugger's lldb-server (the stand-in's `mirrord exec`) is orphaned to us when the debugger
     // ends before it: Delve kills it right after asking it to kill the program. So we see it end.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
